@@ -1,0 +1,1 @@
+"""Asynchronous DNS for the authentication checks."""

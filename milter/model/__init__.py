@@ -1,0 +1,1 @@
+"""Immutable values that flow one way through Tocsin: envelope → findings → verdict → plan."""
