@@ -1,0 +1,1 @@
+"""Sender authentication: SPF, DKIM, DMARC, ARC and Authentication-Results."""
