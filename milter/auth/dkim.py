@@ -1,0 +1,246 @@
+"""DKIM verification (RFC 6376): every DKIM-Signature is checked and reported on its own.
+
+Three steps, as in style.md §1.6: ``parse_signatures`` (pure) reads the signature fields,
+``fetch_key`` asks our ``Resolver`` for each key record, and ``evaluate_signature`` (no I/O)
+runs dkimpy's canonicalisation and crypto. dkimpy's DNS seam is its ``dnsfunc`` argument:
+we hand it a function that returns the record we already fetched. (``dkim.asyncsupport``
+is not used: it imports ``aiodns`` at import time and would do its own DNS.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import dkim
+from dkim.util import InvalidTagValueList, parse_tag_value
+
+from milter.dns.resolver import DnsError, DnsTimeout, Resolver
+from milter.model.auth import AuthResult, AuthStatus
+
+__all__ = [
+    "DEFAULT_MAX_SIGNATURES",
+    "DEFAULT_MIN_KEY_BITS",
+    "DkimSignature",
+    "KeyRecord",
+    "evaluate_signature",
+    "fetch_key",
+    "parse_signatures",
+    "verify_dkim",
+]
+
+DEFAULT_MAX_SIGNATURES = 5  # bound on the DNS and CPU work one message can cause
+DEFAULT_MIN_KEY_BITS = 1024  # RFC 8301 §3.2: verifiers MUST NOT accept RSA keys < 1024 bits
+METHOD = "dkim"
+_WSP = re.compile(r"\s+")
+
+
+@dataclass(frozen=True, slots=True)
+class DkimSignature:
+    """The fields of one DKIM-Signature header that we report on (RFC 6376 §3.5)."""
+
+    index: int  # position among the DKIM-Signature fields, 0 = topmost
+    domain: str  # d=
+    selector: str  # s=
+    algorithm: str  # a=
+    b_prefix: str  # first 8 characters of b=, enough to tell signatures apart (RFC 6008)
+    identity: str = ""  # i=
+    error: str = ""  # why the field is malformed; "" when it is well-formed
+    expired: bool = False  # x= is in the past (RFC 6376 §3.5)
+
+    @property
+    def key_name(self) -> str:
+        """The DNS name of the key record (RFC 6376 §3.6.2.1)."""
+        return f"{self.selector}._domainkey.{self.domain}"
+
+    def props(self) -> dict[str, str]:
+        """RFC 8601 §2.7.1 properties for this signature."""
+        props = {"header.d": self.domain, "header.s": self.selector, "header.a": self.algorithm}
+        if self.identity:
+            props["header.i"] = self.identity
+        if self.b_prefix:
+            props["header.b"] = self.b_prefix
+        return props
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """Outcome of one key lookup: the TXT text, or the status the lookup already decided."""
+
+    text: str | None
+    status: AuthStatus | None = None  # temperror / permerror when there is no usable record
+    reason: str = ""
+
+
+def parse_signatures(headers: Sequence[tuple[bytes, bytes]]) -> tuple[DkimSignature, ...]:
+    """Read every DKIM-Signature among ``headers`` (dkimpy's (name, value) pairs), top first."""
+    values = [value for name, value in headers if name.lower() == b"dkim-signature"]
+    return tuple(_parse_one(i, value) for i, value in enumerate(values))
+
+
+def _parse_one(index: int, value: bytes) -> DkimSignature:
+    try:
+        tags = parse_tag_value(value)
+    except InvalidTagValueList as exc:
+        return DkimSignature(index, "", "", "", "", error=f"bad tag list: {exc}")
+    sig = DkimSignature(
+        index=index,
+        domain=_text(tags.get(b"d", b"")).lower(),
+        selector=_text(tags.get(b"s", b"")),
+        algorithm=_text(tags.get(b"a", b"")).lower(),
+        b_prefix=_WSP.sub("", _text(tags.get(b"b", b"")))[:8],
+        identity=_text(tags.get(b"i", b"")),
+    )
+    try:
+        dkim.validate_signature_fields(tags)  # RFC 6376 §6.1.1 checks
+    except dkim.ValidationError as exc:
+        message = str(exc)
+        expired = message.startswith("x= value is past")
+        return _replace(sig, error=message, expired=expired)
+    if not _valid_dns_name(sig.key_name):
+        return _replace(sig, error=f"key name {sig.key_name!r} is not a valid DNS name")
+    return sig
+
+
+def _replace(sig: DkimSignature, *, error: str, expired: bool = False) -> DkimSignature:
+    return DkimSignature(
+        sig.index,
+        sig.domain,
+        sig.selector,
+        sig.algorithm,
+        sig.b_prefix,
+        sig.identity,
+        error,
+        expired,
+    )
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace").strip()
+
+
+def _valid_dns_name(name: str) -> bool:
+    labels = name.rstrip(".").split(".")
+    return len(name) <= 253 and all(0 < len(label) <= 63 for label in labels)
+
+
+async def fetch_key(resolver: Resolver, sig: DkimSignature) -> KeyRecord:
+    """Fetch the key TXT record for ``sig``; DNS failures become temperror (RFC 6376 §6.1.2)."""
+    try:
+        answer = await resolver.query(sig.key_name, "TXT")
+    except DnsTimeout:
+        return KeyRecord(None, AuthStatus.TEMPERROR, f"DNS timeout looking up {sig.key_name}")
+    except DnsError as exc:
+        return KeyRecord(None, AuthStatus.TEMPERROR, f"DNS error looking up {sig.key_name}: {exc}")
+    if not answer.records:
+        # RFC 6376 §6.1.2 step 3: no key record → PERMFAIL (no key for signature)
+        return KeyRecord(None, AuthStatus.PERMERROR, f"no key for signature at {sig.key_name}")
+    # RFC 6376 §3.6.2.2: with several records a verifier may choose one; we take the first.
+    return KeyRecord(answer.records[0])
+
+
+def evaluate_signature(
+    verifier: dkim.DKIM, sig: DkimSignature, key: KeyRecord, min_key_bits: int
+) -> AuthResult:
+    """Verify one signature against its fetched key; no I/O happens here."""
+    props = sig.props()
+
+    def result(status: AuthStatus, reason: str) -> AuthResult:
+        return AuthResult(METHOD, status, reason, props)
+
+    if sig.expired:
+        return result(AuthStatus.FAIL, f"signature expired ({sig.error})")
+    if sig.error:
+        return result(AuthStatus.PERMERROR, f"malformed signature: {sig.error}")
+    if key.status is not None or key.text is None:
+        return result(key.status or AuthStatus.PERMERROR, key.reason)
+    checked = _check_key(sig, key.text)
+    if isinstance(checked, AuthResult):
+        return AuthResult(METHOD, checked.result, checked.reason, props)
+    key_type, bits = checked
+    key_desc = f"{bits}-bit {key_type} key"
+    try:
+        valid = verifier.verify(idx=sig.index, dnsfunc=_serve(key.text))
+    except dkim.ValidationError as exc:
+        if str(exc).startswith("body hash mismatch"):
+            return result(AuthStatus.FAIL, f"body hash mismatch; {key_desc}")
+        return result(AuthStatus.PERMERROR, f"{exc}; {key_desc}")
+    except dkim.DKIMException as exc:  # bad c=, key/digest mismatch …: RFC 6376 §6.1 PERMFAIL
+        return result(AuthStatus.PERMERROR, f"{exc}; {key_desc}")
+    if not valid:
+        return result(AuthStatus.FAIL, f"signature did not verify; {key_desc}")
+    if key_type == "rsa" and bits < min_key_bits:
+        return result(AuthStatus.POLICY, f"weak key: {key_desc} (minimum {min_key_bits})")
+    if sig.algorithm == "rsa-sha1":
+        return result(AuthStatus.POLICY, f"rsa-sha1 is not accepted (RFC 8301 §3.1); {key_desc}")
+    return result(AuthStatus.PASS, f"good signature; {key_desc}")
+
+
+def _check_key(sig: DkimSignature, text: str) -> tuple[str, int] | AuthResult:
+    """Parse the key record (RFC 6376 §3.6.1); return (key type, bits) or the failure."""
+    raw = text.encode("utf-8", errors="replace")
+    try:
+        tags = parse_tag_value(raw)
+    except InvalidTagValueList as exc:
+        return AuthResult(METHOD, AuthStatus.PERMERROR, f"bad key record: {exc}")
+    if tags.get(b"p", b"x").strip() == b"":
+        return AuthResult(METHOD, AuthStatus.PERMERROR, "key revoked (empty p=)")
+    key_type = _text(tags.get(b"k", b"rsa")).lower()  # RFC 6376 §3.6.1: k= defaults to rsa
+    if not sig.algorithm.startswith(key_type + "-"):
+        # RFC 6376 §6.1.2 step 6: k= must match the signature algorithm
+        reason = f"key type {key_type} does not match a={sig.algorithm}"
+        return AuthResult(METHOD, AuthStatus.PERMERROR, reason)
+    try:
+        _, bits, _, _ = dkim.evaluate_pk(sig.key_name.encode(), raw)
+    except dkim.NaClNotFoundError:
+        return AuthResult(METHOD, AuthStatus.NEUTRAL, "ed25519 keys are not supported here")
+    except dkim.KeyFormatError as exc:
+        return AuthResult(METHOD, AuthStatus.PERMERROR, f"bad key record: {exc}")
+    return key_type, int(bits)
+
+
+def _serve(text: str) -> Callable[..., bytes]:
+    """A dkimpy ``dnsfunc`` that returns the record we already fetched."""
+    record = text.encode("utf-8", errors="replace")
+
+    def dnsfunc(name: bytes, timeout: float = 5) -> bytes:
+        return record
+
+    return dnsfunc
+
+
+async def verify_dkim(
+    message: bytes,
+    resolver: Resolver,
+    *,
+    max_signatures: int = DEFAULT_MAX_SIGNATURES,
+    min_key_bits: int = DEFAULT_MIN_KEY_BITS,
+) -> tuple[AuthResult, ...]:
+    """Verify every DKIM signature of ``message``: one ``AuthResult`` per signature.
+
+    An unsigned message gives one ``none`` result. Signatures past ``max_signatures`` are
+    reported ``neutral`` with the reason "not evaluated".
+    """
+    try:
+        # minkey=0: weak keys are judged below, so they report "policy", not a parse error
+        verifier = dkim.DKIM(message, minkey=0)
+    except dkim.DKIMException as exc:
+        return (AuthResult(METHOD, AuthStatus.PERMERROR, f"unparsable message header: {exc}"),)
+    signatures = parse_signatures(verifier.headers)
+    if not signatures:
+        return (AuthResult(METHOD, AuthStatus.NONE, "message not signed"),)
+    checked, skipped = signatures[:max_signatures], signatures[max_signatures:]
+    keys = await asyncio.gather(*(_key_for(resolver, sig) for sig in checked))
+    pairs = zip(checked, keys, strict=True)
+    results = [evaluate_signature(verifier, s, k, min_key_bits) for s, k in pairs]
+    reason = f"not evaluated: over the limit of {max_signatures} signatures"
+    results += [AuthResult(METHOD, AuthStatus.NEUTRAL, reason, s.props()) for s in skipped]
+    return tuple(results)
+
+
+async def _key_for(resolver: Resolver, sig: DkimSignature) -> KeyRecord:
+    if sig.error:  # a malformed signature needs no DNS
+        return KeyRecord(None, AuthStatus.PERMERROR, sig.error)
+    return await fetch_key(resolver, sig)
