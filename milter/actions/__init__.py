@@ -1,0 +1,1 @@
+"""Actions: pure builders of header edits and body bytes, each idempotent."""

@@ -1,0 +1,71 @@
+"""Apply an ActionPlan to raw message bytes, the way an MTA applies milter edits.
+
+Used by the SMTP proxy front-end and by ``tocsin scan --write``. Edits are applied in
+order to the evolving header list, with the milter's index rules: CHANGE/DELETE count
+occurrences of that name (1-based; beyond the last, CHANGE appends), INSERT counts
+positions in the whole block (past the end appends).
+"""
+
+from __future__ import annotations
+
+import re
+
+from milter.mime.headers import split_message
+from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp
+
+_LINE_START = re.compile(rb"^(?=[^ \t\r\n])", re.M)
+
+
+def _header_fields(block: bytes) -> tuple[list[bytes], bytes]:
+    """Split a header block into whole fields (with folded lines) and the blank line."""
+    body_sep = b""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        if block.endswith(sep):
+            block, body_sep = block[: -len(sep) // 2], sep[len(sep) // 2 :]
+            break
+    starts = [m.start() for m in _LINE_START.finditer(block)] + [len(block)]
+    fields = [block[a:b] for a, b in zip(starts, starts[1:], strict=False) if block[a:b]]
+    if starts[0] > 0:  # leading folded junk before the first field: keep it attached
+        fields.insert(0, block[: starts[0]])
+    return fields, body_sep
+
+
+def _name(field: bytes) -> bytes:
+    return field.split(b":", 1)[0].strip().lower()
+
+
+def _render(edit: HeaderEdit, eol: bytes) -> bytes:
+    value = edit.value.replace("\r\n", "\n").encode("utf-8").replace(b"\n", eol)
+    return edit.name.encode("ascii") + b": " + value + eol
+
+
+def _apply_one(fields: list[bytes], edit: HeaderEdit, eol: bytes) -> None:
+    name = edit.name.lower().encode("ascii")
+    positions = [i for i, f in enumerate(fields) if _name(f) == name]
+    if edit.op is HeaderOp.ADD:
+        fields.append(_render(edit, eol))
+    elif edit.op is HeaderOp.INSERT:
+        fields.insert(min(max(edit.index, 0), len(fields)), _render(edit, eol))
+    elif 1 <= max(edit.index, 1) <= len(positions):
+        where = positions[max(edit.index, 1) - 1]
+        if edit.op is HeaderOp.DELETE:
+            del fields[where]
+        else:
+            fields[where] = _render(edit, eol)
+    elif edit.op is HeaderOp.CHANGE:
+        fields.append(_render(edit, eol))
+
+
+def apply_plan(raw: bytes, plan: ActionPlan) -> bytes:
+    """The message as it would be delivered after ``plan``'s edits."""
+    if not plan.header_edits and plan.new_body is None:
+        return raw
+    block, body = split_message(raw)
+    eol = b"\r\n" if b"\r\n" in block else b"\n"
+    fields, blank = _header_fields(block)
+    if fields and not fields[-1].endswith(b"\n"):
+        fields[-1] += eol
+    for edit in plan.header_edits:
+        _apply_one(fields, edit, eol)
+    new_body = plan.new_body if plan.new_body is not None else body
+    return b"".join(fields) + (blank or eol) + new_body

@@ -1,0 +1,41 @@
+"""Header edits: the versioned verdict header, subject tag, removal of forged copies."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from milter.mime.headers import decode_words
+from milter.model.plan import HeaderEdit, HeaderOp
+from milter.model.verdict import Verdict
+
+VERDICT_VERSION = "1"
+
+
+def verdict_header_value(verdict: Verdict) -> str:
+    """Machine-readable ``v=1; verdict=…; score=…; brand=…; rule=…; codes=…`` for Sieve and SIEMs."""
+    codes = sorted({f.code for f in verdict.findings})
+    parts = [
+        f"v={VERDICT_VERSION}",
+        f"verdict={verdict.disposition}",
+        f"score={verdict.score:g}",
+        f"brand={verdict.brand or 'none'}",
+        f"rule={verdict.reasons[0].rule if verdict.reasons else 'none'}",
+        f"codes={','.join(codes) or 'none'}",
+    ]
+    return "; ".join(parts)
+
+
+def remove_all(headers: Sequence[tuple[str, str]], name: str) -> list[HeaderEdit]:
+    """Delete every header called ``name``; highest index first so indexes stay valid."""
+    count = sum(1 for n, _ in headers if n.lower() == name.lower())
+    return [HeaderEdit(HeaderOp.DELETE, name, "", i) for i in range(count, 0, -1)]
+
+
+def subject_tag_edit(headers: Sequence[tuple[str, str]], tag: str) -> HeaderEdit | None:
+    """Prefix the subject with ``tag`` unless it already carries it (idempotent)."""
+    raw = next((v for n, v in headers if n.lower() == "subject"), None)
+    if raw is None:
+        return HeaderEdit(HeaderOp.ADD, "Subject", tag)
+    if decode_words(raw).lstrip().startswith(tag):
+        return None
+    return HeaderEdit(HeaderOp.CHANGE, "Subject", f"{tag} {raw}", 1)

@@ -1,0 +1,1 @@
+"""Checks: each reads the shared message view and returns typed findings."""

@@ -1,0 +1,43 @@
+"""What a check is, and the context every check reads."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from milter.checks.claim import BrandClaim
+from milter.dns.resolver import Resolver
+from milter.mime.parse import MimeView
+from milter.model.auth import AuthResult
+from milter.model.envelope import Envelope
+from milter.model.findings import Finding
+from milter.policy.model import Policy
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """Read-only inputs of every check for one message. ``resolver`` is None when the scan
+    runs offline (``tocsin scan`` without ``--dns``): checks that need DNS then say so."""
+
+    envelope: Envelope
+    mime: MimeView
+    policy: Policy
+    claim: BrandClaim | None
+    resolver: Resolver | None
+
+
+Outcome = Finding | AuthResult
+"""What a check returns: findings, and for authentication checks their typed results."""
+
+
+class Check(Protocol):
+    """A check: a stable name and an async run returning findings (and, for
+    authentication checks, AuthResults). Exceptions and timeouts are turned into
+    CHECK_ERROR findings by the engine."""
+
+    name: str
+
+    async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
+        """Inspect the message and return findings (possibly none)."""
+        ...

@@ -1,0 +1,95 @@
+"""Which protected brand a message claims to come from, and how it claims it.
+
+Signals, strongest first: the From domain is the brand's own (a claim to be proven by
+authentication), the From or Sender display name names the brand, the subject names it.
+A mention deep in the body alone is not a claim (newsletters quote brands all the time).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+from milter.mime.fold import phrase_key
+from milter.mime.headers import Address
+from milter.mime.parse import MimeView
+from milter.policy.model import Policy
+from milter.policy.schema import Brand
+
+
+class ClaimVia(StrEnum):
+    """How the brand is claimed."""
+
+    FROM_DOMAIN = "from-domain"
+    DISPLAY_NAME = "display-name"
+    SENDER = "sender"
+    SUBJECT = "subject"
+
+
+@dataclass(frozen=True, slots=True)
+class BrandClaim:
+    """The brand a message claims, the signal, and the text that carried it."""
+
+    brand: str
+    via: ClaimVia
+    evidence: str
+    from_domain: str
+
+
+def domain_is_official(domain: str, brand: Brand) -> bool:
+    """True when ``domain`` is one of the brand's domains or a subdomain of one."""
+    domain = domain.lower().rstrip(".")
+    official = (*brand.domains, *brand.sending_domains)
+    return any(domain == d or domain.endswith("." + d) for d in official)
+
+
+def official_brand(domain: str, policy: Policy) -> str | None:
+    """Id of the brand owning ``domain``, or None."""
+    return next((bid for bid, b in policy.brands.items() if domain_is_official(domain, b)), None)
+
+
+@lru_cache(maxsize=64)
+def _name_keys(policy: Policy) -> tuple[tuple[str, str], ...]:
+    """(folded name key, brand id) for every brand name, longest first."""
+    keys = [(phrase_key(n), bid) for bid, b in policy.brands.items() for n in (b.name, *b.names)]
+    return tuple(sorted(set(keys), key=lambda item: -len(item[0])))
+
+
+def named_brand(text: str, policy: Policy) -> tuple[str, str] | None:
+    """(brand id, matched name) when ``text`` names a brand as whole words."""
+    if not text:
+        return None
+    haystack = phrase_key(text)
+    for key, brand_id in _name_keys(policy):
+        if key.strip() and key in haystack:
+            return brand_id, key.strip()
+    return None
+
+
+def find_claim(mime: MimeView, policy: Policy) -> BrandClaim | None:
+    """The brand claimed by the message, strongest signal first, or None."""
+    from_domains = [a.domain for a in mime.from_addresses if a.domain]
+    from_domain = from_domains[0] if from_domains else ""
+    for domain in from_domains:
+        brand_id = official_brand(domain, policy)
+        if brand_id:
+            return BrandClaim(brand_id, ClaimVia.FROM_DOMAIN, domain, domain)
+    for via, texts in (
+        (ClaimVia.DISPLAY_NAME, _display_names(mime.from_addresses)),
+        (ClaimVia.SENDER, _display_names(mime.sender)),
+        (ClaimVia.SUBJECT, [mime.subject]),
+    ):
+        for text in texts:
+            hit = named_brand(text, policy)
+            if hit:
+                return BrandClaim(hit[0], via, text, from_domain)
+    return None
+
+
+def _display_names(addresses: Iterable[Address]) -> list[str]:
+    """Display names; a bare word without "@" in an address slot is a name too
+    ("KetoXplode, <x@y>" parses that way)."""
+    names = [a.display_name or ("" if "@" in a.address else a.address) for a in addresses]
+    return [n for n in names if n]

@@ -1,0 +1,53 @@
+"""Callback numbers in the text that are not the claimed brand's official ones."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from milter.checks.base import CheckContext
+from milter.model.findings import Finding, Severity
+
+NAME = "phones"
+# French numbers: 0X XX XX XX XX / +33 X XX XX XX XX, and 4-digit short numbers (36 46).
+_PHONE = re.compile(
+    r"(?<![\d+])(?:(?:\+33|0033)[\s.-]?[1-9]|0[1-9])(?:[\s.-]?\d{2}){4}(?!\d)"
+    r"|(?<![\d,.])3\d[\s.]?\d{2}(?![\d,.%€])"
+)
+_PREMIUM = re.compile(r"^08[9]")
+
+
+def _digits(number: str) -> str:
+    digits = re.sub(r"\D", "", number)
+    return "0" + digits[2:] if digits.startswith("33") and len(digits) == 11 else digits
+
+
+class PhonesCheck:
+    """Phone numbers in a brand-claiming message that the brand does not publish."""
+
+    name = NAME
+
+    async def run(self, ctx: CheckContext) -> Sequence[Finding]:
+        """At most one finding, listing up to five foreign numbers."""
+        if ctx.claim is None:
+            return ()
+        brand = ctx.policy.brand(ctx.claim.brand)
+        if not brand.phones:
+            return ()
+        official = {_digits(p) for p in brand.phones}
+        found = {_digits(m.group()) for m in _PHONE.finditer(ctx.mime.all_text)}
+        foreign = sorted(n for n in found - official if len(n) == 10)
+        if not foreign:
+            return ()
+        premium = any(_PREMIUM.match(n) for n in foreign)
+        return (
+            Finding(
+                "PHONE_NOT_OFFICIAL",
+                NAME,
+                Severity.HIGH if premium else Severity.MEDIUM,
+                f"gives {', '.join(foreign[:5])} to call, but {brand.name} is reached only at "
+                f"{', '.join(brand.phones[:1])}",
+                ctx.claim.brand,
+                {"numbers": ", ".join(foreign[:5]), "official": ", ".join(brand.phones)},
+            ),
+        )

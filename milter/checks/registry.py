@@ -1,0 +1,21 @@
+"""The checks Tocsin runs, listed explicitly: greppable, typed, ordered."""
+
+from __future__ import annotations
+
+from milter.checks.base import Check
+from milter.checks.brand import BrandClaimCheck
+from milter.checks.defects import DefectsCheck
+from milter.checks.phones import PhonesCheck
+from milter.checks.phrases import PhrasesCheck
+from milter.checks.sender import SenderCheck
+
+
+def default_checks() -> tuple[Check, ...]:
+    """All checks, run concurrently by the engine."""
+    return (
+        DefectsCheck(),
+        BrandClaimCheck(),
+        SenderCheck(),
+        PhrasesCheck(),
+        PhonesCheck(),
+    )

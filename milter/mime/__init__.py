@@ -1,0 +1,1 @@
+"""Parse a message once into the read-only view every check shares."""

@@ -1,0 +1,220 @@
+"""Parse raw message bytes once into a ``MimeView`` (headers, parts, text, HTML, defects).
+
+Built on the standard library's parser (compat32 policy: the fastest, and lenient —
+malformed MIME becomes recorded defects, never an exception). Every limit is explicit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+
+from milter.mime.headers import (
+    Address,
+    decode_words,
+    parse_addresses,
+    parse_header_block,
+    split_message,
+)
+from milter.mime.text import html_to_text
+
+
+@dataclass(frozen=True, slots=True)
+class MimeLimits:
+    """Bounds on what one message may cost to parse."""
+
+    max_parts: int = 500
+    max_text_chars: int = 1_000_000  # per decoded text or HTML part
+    max_depth: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class MimePart:
+    """One leaf part: where it sits in the tree and what it is."""
+
+    path: str  # "1", "1.2"… as IMAP numbers parts
+    content_type: str
+    charset: str | None
+    transfer_encoding: str | None
+    filename: str | None
+    size: int  # decoded bytes
+
+
+@dataclass(frozen=True, slots=True)
+class MimeView:
+    """Everything checks read about a message; built once per scan, never mutated.
+
+    ``header_block`` and ``body`` are the raw bytes as received, for actions that
+    rewrite the message. Text values are already decoded to ``str``.
+    """
+
+    raw: bytes
+    header_block: bytes
+    body: bytes
+    headers: tuple[tuple[str, str], ...]
+    parts: tuple[MimePart, ...]
+    texts: tuple[str, ...]
+    htmls: tuple[str, ...]
+    html_texts: tuple[str, ...]
+    defects: tuple[str, ...]
+    subject: str
+    from_addresses: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    sender: tuple[Address, ...]
+
+    def header_values(self, name: str) -> tuple[str, ...]:
+        """All raw values of header ``name`` (case-insensitive), in order."""
+        lname = name.lower()
+        return tuple(v for n, v in self.headers if n.lower() == lname)
+
+    def header(self, name: str) -> str | None:
+        """First raw value of header ``name``, or None."""
+        values = self.header_values(name)
+        return values[0] if values else None
+
+    @property
+    def from_address(self) -> Address | None:
+        """The single RFC5322.From mailbox, or None if absent or multiple."""
+        return self.from_addresses[0] if len(self.from_addresses) == 1 else None
+
+    @property
+    def all_text(self) -> str:
+        """Subject, text parts and visible HTML text joined, for phrase checks."""
+        return "\n".join((self.subject, *self.texts, *self.html_texts))
+
+
+def parse_message(raw: bytes, limits: MimeLimits = MimeLimits()) -> MimeView:
+    """Parse ``raw`` into a MimeView. Never raises on malformed input."""
+    header_block, body = split_message(raw)
+    headers = parse_header_block(header_block)
+    message = BytesParser(policy=compat32).parsebytes(raw)
+    walker = _Walker(limits)
+    walker.walk(message, "1", 0)
+    defects = _header_defects(headers, header_block) + tuple(walker.defects)
+    return MimeView(
+        raw=raw,
+        header_block=header_block,
+        body=body,
+        headers=headers,
+        parts=tuple(walker.parts),
+        texts=tuple(walker.texts),
+        htmls=tuple(walker.htmls),
+        html_texts=tuple(html_to_text(h) for h in walker.htmls),
+        defects=defects,
+        subject=decode_words(_first(headers, "subject")),
+        from_addresses=_addresses(headers, "from"),
+        reply_to=_addresses(headers, "reply-to"),
+        sender=_addresses(headers, "sender"),
+    )
+
+
+def _first(headers: tuple[tuple[str, str], ...], name: str) -> str:
+    return next((v for n, v in headers if n.lower() == name), "")
+
+
+def _addresses(headers: tuple[tuple[str, str], ...], name: str) -> tuple[Address, ...]:
+    values = [v for n, v in headers if n.lower() == name]
+    return tuple(a for v in values for a in parse_addresses(v))
+
+
+def _header_defects(headers: tuple[tuple[str, str], ...], block: bytes) -> tuple[str, ...]:
+    defects: list[str] = []
+    froms = [v for n, v in headers if n.lower() == "from"]
+    if not headers:
+        defects.append("no header block")
+    if len(froms) != 1:
+        defects.append(f"{len(froms)} From headers (RFC 5322 requires exactly one)")
+    try:
+        block.decode("ascii")
+    except UnicodeDecodeError:
+        defects.append("8-bit bytes in the header block")
+    return tuple(defects)
+
+
+class _Walker:
+    """Depth-first walk of the MIME tree collecting leaves, text and defects, bounded."""
+
+    def __init__(self, limits: MimeLimits) -> None:
+        self.limits = limits
+        self.parts: list[MimePart] = []
+        self.texts: list[str] = []
+        self.htmls: list[str] = []
+        self.defects: list[str] = []
+
+    def walk(self, part: Message, path: str, depth: int) -> None:
+        self.defects.extend(f"{path}: {type(d).__name__}" for d in part.defects)
+        if depth > self.limits.max_depth:
+            self.defects.append(f"{path}: MIME nesting deeper than {self.limits.max_depth}")
+            return
+        if part.is_multipart():
+            children = part.get_payload()
+            if isinstance(children, list):
+                for index, child in enumerate(children, 1):
+                    if len(self.parts) >= self.limits.max_parts:
+                        self.defects.append(f"more than {self.limits.max_parts} parts")
+                        return
+                    self.walk(child, f"{path}.{index}" if depth else str(index), depth + 1)
+            return
+        self._leaf(part, path)
+
+    def _leaf(self, part: Message, path: str) -> None:
+        payload = _payload_bytes(part)
+        ctype = part.get_content_type()
+        charset = part.get_content_charset()
+        self.parts.append(
+            MimePart(
+                path=path,
+                content_type=ctype,
+                charset=charset,
+                transfer_encoding=_cte(part),
+                filename=_filename(part),
+                size=len(payload),
+            )
+        )
+        if ctype in ("text/plain", "text/html") and not _is_attachment(part):
+            self._text(path, ctype, _decode_text(payload, charset, self.defects, path))
+
+    def _text(self, path: str, ctype: str, text: str) -> None:
+        if len(text) > self.limits.max_text_chars:
+            self.defects.append(f"{path}: text truncated at {self.limits.max_text_chars} chars")
+            text = text[: self.limits.max_text_chars]
+        (self.htmls if ctype == "text/html" else self.texts).append(text)
+
+
+def _payload_bytes(part: Message) -> bytes:
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def _cte(part: Message) -> str | None:
+    value = part.get("Content-Transfer-Encoding")
+    return str(value).strip().lower() if value is not None else None
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except (ValueError, LookupError):  # broken RFC 2231 parameters
+        return None
+    return decode_words(name) if name else None
+
+
+def _is_attachment(part: Message) -> bool:
+    return str(part.get("Content-Disposition", "")).lower().startswith("attachment")
+
+
+def _decode_text(payload: bytes, charset: str | None, defects: list[str], path: str) -> str:
+    try:
+        return payload.decode(charset or "utf-8")
+    except LookupError:
+        defects.append(f"{path}: unknown charset {charset!r}")
+    except UnicodeDecodeError:
+        if charset:
+            defects.append(f"{path}: bytes invalid in declared charset {charset}")
+    # Undeclared or wrong charset: windows-1252 is what undeclared 8-bit mail usually is.
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload.decode("cp1252", "replace")

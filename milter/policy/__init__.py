@@ -1,0 +1,1 @@
+"""Policy files: brands, rules, actions, allowlists, banners — loaded, validated, swapped."""

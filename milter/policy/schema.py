@@ -1,0 +1,214 @@
+"""The policy schema: closed, typed, bounded — and the reference ``docs/policy.md`` follows.
+
+Pydantic (frozen models, ``extra="forbid"``) validates the merged YAML data and reports
+every error at once with its location, which the loader maps back to file and line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from milter.model.verdict import Disposition
+
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def check_domain(value: str) -> str:
+    """Normalise a domain name (lower case, IDNA to A-labels) or raise ValueError."""
+    name = value.strip().rstrip(".").lower()
+    try:
+        ascii_name = name.encode("idna").decode("ascii") if not name.isascii() else name
+    except UnicodeError as exc:
+        raise ValueError(f"{value!r} is not a domain name ({exc})") from None
+    labels = ascii_name.split(".")
+    if len(labels) < 2 or len(ascii_name) > 253 or not all(_LABEL.fullmatch(x) for x in labels):
+        raise ValueError(f"{value!r} is not a domain name")
+    if labels[-1].isdigit():
+        raise ValueError(f"{value!r} is an address, not a domain name")
+    return ascii_name
+
+
+Domain = Annotated[str, AfterValidator(check_domain)]
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+Severity = Literal["info", "low", "medium", "high", "critical"]
+Action = Literal["banner", "defang_links", "rewrite_links", "subject_tag"]
+Lang = Literal["fr", "en"]
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Advice(_Closed):
+    """The brand's own advice, shown in the banner."""
+
+    fr: Text
+    en: Text
+
+
+class Brand(_Closed):
+    """A protected brand: what is official, what it is called, what it never asks for."""
+
+    name: Text
+    domains: tuple[Domain, ...] = Field(min_length=1)
+    sending_domains: tuple[Domain, ...] = ()
+    dkim_domains: tuple[Domain, ...] = ()
+    names: tuple[Text, ...] = Field(min_length=1)
+    tokens: tuple[Annotated[str, Field(pattern=r"^[a-z0-9-]{2,40}$")], ...] = ()
+    phones: tuple[Annotated[str, Field(pattern=r"^\+?[0-9 .]{3,20}$")], ...] = ()
+    never_asks: tuple[str, ...] = ()
+    strict: bool = True
+    advice: Advice | None = None
+
+
+class Condition(_Closed):
+    """When a rule matches. All given fields must hold."""
+
+    any: tuple[str, ...] = ()
+    all: tuple[str, ...] = ()
+    none: tuple[str, ...] = ()
+    min_severity: Severity | None = None
+    brand_claimed: bool | None = None
+    min_score: float | None = Field(default=None, ge=0, le=1000)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Condition:
+        if not (self.any or self.all or self.min_severity or self.min_score is not None):
+            raise ValueError("a condition needs at least one of any, all, min_severity, min_score")
+        return self
+
+
+class Rule(_Closed):
+    """First matching rule wins: its disposition and extra actions apply."""
+
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")]
+    when: Condition
+    verdict: Disposition
+    actions: tuple[Action, ...] = ()
+    description: str = ""
+
+
+class Thresholds(_Closed):
+    """Score fallback when no rule matched; ``null`` disables a level."""
+
+    tag: float | None = Field(default=3.0, ge=0, le=1000)
+    quarantine: float | None = Field(default=10.0, ge=0, le=1000)
+    reject: float | None = Field(default=None, ge=0, le=1000)
+
+
+class Scoring(_Closed):
+    """Scores per severity, and per finding code where a code deserves its own."""
+
+    severity: dict[Severity, float] = Field(
+        default_factory=lambda: {"info": 0, "low": 1, "medium": 3, "high": 6, "critical": 10}
+    )
+    codes: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")], float] = Field(
+        default_factory=dict
+    )
+    thresholds: Thresholds = Thresholds()
+
+
+class Replies(_Closed):
+    """SMTP replies for reject and tempfail."""
+
+    reject: Annotated[str, Field(pattern=r"^5[0-9][0-9] 5\.[0-9]{1,3}\.[0-9]{1,3} [^\r\n]+$")] = (
+        "550 5.7.1 Message refused: impersonation of a protected sender"
+    )
+    tempfail: Annotated[str, Field(pattern=r"^4[0-9][0-9] 4\.[0-9]{1,3}\.[0-9]{1,3} [^\r\n]+$")] = (
+        "451 4.7.1 Message could not be verified, try again later"
+    )
+
+
+class Actions(_Closed):
+    """How each disposition is carried out."""
+
+    tag: tuple[Action, ...] = ("banner", "defang_links", "subject_tag")
+    quarantine_store: Literal["store", "hold"] = "store"
+    subject_tag: Annotated[str, Field(min_length=1, max_length=40)] = "[SUSPECT]"
+    verdict_header: Annotated[str, Field(pattern=r"^X-[A-Za-z0-9-]{1,60}$")] = "X-Tocsin-Verdict"
+    banner_languages: tuple[Lang, ...] = Field(default=("fr", "en"), min_length=1)
+    link_rewrite: Literal["defang", "redirect"] = "defang"
+    redirect_url: Annotated[str, Field(pattern=r"^https://\S+$")] | None = None
+    replies: Replies = Replies()
+
+
+class Authentication(_Closed):
+    """Sender authentication settings."""
+
+    authserv_id: Domain = "tocsin.invalid"
+    trusted_authserv_ids: tuple[Domain, ...] = ()
+    trusted_arc_sealers: tuple[Domain, ...] = ()
+    org_domain_mode: Literal["treewalk", "psl"] = "treewalk"
+
+
+class Limits(_Closed):
+    """Bounds on what one message may cost."""
+
+    check_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    dns_budget_seconds: float = Field(default=8.0, gt=0, le=120)
+    max_links: int = Field(default=2000, ge=10, le=100_000)
+    max_parts: int = Field(default=500, ge=10, le=10_000)
+    max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=64 * 1024, le=1024**3)
+    oversize: Literal["accept", "tempfail", "reject"] = "accept"
+
+
+class AllowEntry(_Closed):
+    """One allowlist entry; every entry says why it exists."""
+
+    reason: Annotated[str, Field(min_length=3, max_length=500)]
+    from_domain: Domain | None = None
+    mail_from_domain: Domain | None = None
+    client_ip: Annotated[str, Field(pattern=r"^[0-9a-fA-F:.]+(/[0-9]{1,3})?$")] | None = None
+    codes: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _has_selector(self) -> AllowEntry:
+        if not (self.from_domain or self.mail_from_domain or self.client_ip):
+            raise ValueError("an allowlist entry needs from_domain, mail_from_domain or client_ip")
+        return self
+
+
+class PhraseSet(_Closed):
+    """Phrases (matched accent- and case-insensitively) revealing a kind of request."""
+
+    severity: Severity = "medium"
+    label: Text
+    fr: tuple[Text, ...] = ()
+    en: tuple[Text, ...] = ()
+
+
+class BannerTexts(_Closed):
+    """Banner template strings for one language; ``{brand}`` etc. are filled in."""
+
+    title: Text
+    intro_brand: Text
+    intro_generic: Text
+    reasons_heading: Text
+    footer: Text
+
+
+class RecipientOverride(_Closed):
+    """Settings that differ for one recipient domain."""
+
+    scoring: Scoring | None = None
+    actions: Actions | None = None
+    rules: tuple[Rule, ...] | None = None
+
+
+class PolicyDocument(_Closed):
+    """The whole policy after merging the shipped defaults and the admin's files."""
+
+    version: Literal[1] = 1
+    brands: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")], Brand]
+    rules: tuple[Rule, ...] = ()
+    scoring: Scoring = Scoring()
+    actions: Actions = Actions()
+    authentication: Authentication = Authentication()
+    limits: Limits = Limits()
+    allowlist: tuple[AllowEntry, ...] = ()
+    phrases: dict[str, PhraseSet] = Field(default_factory=dict)
+    banners: dict[Lang, BannerTexts]
+    recipient_domains: dict[Domain, RecipientOverride] = Field(default_factory=dict)

@@ -1,0 +1,38 @@
+"""Hold the policy in force and swap it atomically on reload — only when the new one is valid."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from milter.policy.errors import PolicyError, PolicyInvalid
+from milter.policy.loader import load_policy
+from milter.policy.model import Policy
+
+log = logging.getLogger(__name__)
+
+
+class PolicyStore:
+    """One reference to the current Policy. Each message takes ``current`` once and keeps
+    that snapshot; ``reload`` replaces the reference only if loading succeeded."""
+
+    def __init__(self, directory: Path | None, policy: Policy | None = None) -> None:
+        self.directory = directory
+        self._current = policy if policy is not None else load_policy(directory)
+
+    @property
+    def current(self) -> Policy:
+        """The policy in force."""
+        return self._current
+
+    def reload(self) -> tuple[PolicyError, ...]:
+        """Load again; on errors keep the old policy, log and return every error."""
+        try:
+            new = load_policy(self.directory)
+        except PolicyInvalid as exc:
+            for error in exc.errors:
+                log.error("policy reload refused, old policy kept: %s", error)
+            return exc.errors
+        self._current = new
+        log.info("policy reloaded from %s", ", ".join(new.files))
+        return ()
