@@ -1,0 +1,218 @@
+"""Extract links from text/plain and text/html parts, bounded in time and memory."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from milter.links._html import scan_html
+from milter.links.domains import registrable_domain, split_host
+from milter.links.url import LinkFlag, ParsedUrl, parse_url
+
+__all__ = ["Link", "LinkFlag", "LinkSet", "LinkSource", "extract_links", "find_text_urls"]
+
+
+class LinkSource:
+    """Where a link was found (stable strings)."""
+
+    TEXT = "text"  # text/plain part
+    HTML_TEXT = "html-text"  # a bare URL in the visible text of an HTML part
+    HTML_HREF = "html-href"  # <a href>, <area href>
+    HTML_SRC = "html-src"  # img/iframe/script/... src, <link href>, background=
+    HTML_FORM = "html-form"  # <form action>, formaction=
+    HTML_BASE = "html-base"  # <base href>
+    HTML_REFRESH = "html-meta-refresh"  # <meta http-equiv=refresh content="0;url=...">
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One link as found in the message.
+
+    ``url`` is as written (HTML entities decoded); ``target`` is the absolute URL used
+    for analysis (base-resolved, ``http://`` added to ``www.`` forms, hidden chars removed).
+    ``host`` is lower-case Unicode, ``host_ascii`` its punycode form; both are "" when the
+    URL has no host (``javascript:``, ``data:``, relative without base).
+    """
+
+    url: str
+    source: str
+    target: str
+    scheme: str = ""
+    host: str = ""
+    host_ascii: str = ""
+    anchor: str = ""
+    anchor_host: str = ""
+    userinfo: str = ""
+    flags: frozenset[LinkFlag] = field(default_factory=frozenset)
+
+    @property
+    def registrable(self) -> str:
+        """Registrable domain of ``host_ascii`` ("" for IP hosts and host-less URLs)."""
+        if not self.host_ascii or LinkFlag.IP_HOST in self.flags:
+            return ""
+        return registrable_domain(self.host_ascii)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkSet:
+    """Deduplicated links of one message; ``truncated`` when ``max_links`` was reached."""
+
+    links: tuple[Link, ...] = ()
+    truncated: bool = False
+
+    def __iter__(self) -> Iterator[Link]:
+        return iter(self.links)
+
+    def __len__(self) -> int:
+        return len(self.links)
+
+    def hosts(self) -> frozenset[str]:
+        """Distinct non-empty hosts (Unicode form)."""
+        return frozenset(link.host for link in self.links if link.host)
+
+
+class _Full(Exception):
+    """Raised internally to stop scanning once ``max_links`` links are kept."""
+
+
+_MAX_TOKEN = 8192
+# At most max_links * _WORK_FACTOR written URLs are parsed (duplicates included).
+_WORK_FACTOR = 25
+# Tokens: runs of characters that may appear in a URL written in text.
+_TOKEN_RE = re.compile(r"[^\s<>\"'`\x00-\x1f\x7f]+")
+_START_RE = re.compile(r"(?i)(?:(?:https?|ftp|hxxps?)://|\bwww\d{0,3}\.[^.])")
+_BARE_RE = re.compile(r"(?:[\w-]{1,63}\.){1,12}[^\W\d_]{2,63}\.?(?:[:/?#].*)?")
+_LEADING = "([{<«\"'*_|"
+_TRAILING = ".,;:!?)]}>'\"»…*_|"
+# Suffixes that are also common file extensions: "setup.py" in text is not a link.
+_FILE_LIKE = frozenset({"py", "md", "sh", "zip", "mov", "pl", "rs", "so", "ps", "cc", "in"})
+
+
+def _trim(url: str) -> str:
+    url = url.lstrip(_LEADING)
+    while url and url[-1] in _TRAILING:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url
+
+
+def _bare_domain_ok(candidate: str) -> bool:
+    """A scheme-less ``x.fr/...`` token counts when its suffix is on the PSL."""
+    head = re.split(r"[:/?#]", candidate, maxsplit=1)[0].rstrip(".").lower()
+    if "@" in candidate.split("/", 1)[0] or head[-1:].isdigit():
+        return False
+    parts = split_host(head)
+    if not parts.domain or not parts.suffix:
+        return False
+    return parts.suffix not in _FILE_LIKE or len(head) < len(candidate.rstrip("."))
+
+
+def find_text_urls(text: str) -> Iterator[tuple[str, bool]]:
+    """Yield ``(url, has_scheme)`` for URLs written in plain text, trailing punctuation trimmed."""
+    for match in _TOKEN_RE.finditer(text):
+        token = match.group()
+        if len(token) > _MAX_TOKEN or ("." not in token and "://" not in token):
+            continue
+        start = _START_RE.search(token)
+        if start is not None:
+            url = _trim(token[start.start() :])
+            has_scheme = "://" in url[:12]
+            if len(url) > 4:
+                yield url, has_scheme
+            continue
+        candidate = _trim(token)
+        if _BARE_RE.fullmatch(candidate) and _bare_domain_ok(candidate):
+            yield candidate, False
+
+
+class _Sink:
+    """Ordered, deduplicated, bounded link store."""
+
+    def __init__(self, max_links: int) -> None:
+        self.max_links = max_links
+        self.links: dict[str, Link] = {}
+        self.seen: set[tuple[str, str, str]] = set()
+        self.budget = max_links * _WORK_FACTOR
+        self.truncated = False
+
+    def known(self, url: str, base: str, anchor: str = "") -> bool:
+        """True when this written URL (same base, same anchor) was already handled.
+
+        Also enforces the work budget: at most ``max_links * _WORK_FACTOR`` URLs are parsed.
+        """
+        key = (url, base, anchor)
+        if key in self.seen:
+            return True
+        self.budget -= 1
+        if self.budget < 0:
+            self.truncated = True
+            raise _Full
+        if len(self.seen) < self.max_links * 4:
+            self.seen.add(key)
+        return False
+
+    def add(self, url: str, source: str, parsed: ParsedUrl, anchor: str = "") -> None:
+        key = parsed.target
+        previous = self.links.get(key)
+        if previous is not None and (not anchor or previous.anchor_host):
+            return
+        if previous is None and len(self.links) >= self.max_links:
+            self.truncated = True
+            raise _Full
+        flags = parsed.flags
+        anchor_host = _anchor_host(anchor) if anchor else ""
+        if anchor_host and parsed.host_ascii and _mismatch(anchor_host, parsed.host_ascii):
+            flags = flags | {LinkFlag.ANCHOR_MISMATCH}
+        if previous is not None and not anchor_host:
+            return
+        self.links[key] = Link(
+            url=url,
+            source=source,
+            target=parsed.target,
+            scheme=parsed.scheme,
+            host=parsed.host,
+            host_ascii=parsed.host_ascii,
+            anchor=anchor,
+            anchor_host=anchor_host,
+            userinfo=parsed.userinfo,
+            flags=flags,
+        )
+
+    def add_text(self, text: str, source: str) -> None:
+        for url, has_scheme in find_text_urls(text):
+            if not self.known(url, ""):
+                self.add(url, source, parse_url(url, assume_http=not has_scheme))
+
+
+def _anchor_host(anchor: str) -> str:
+    """Host named by an anchor text such as "https://www.ameli.fr" or "ameli.fr"."""
+    for url, has_scheme in find_text_urls(anchor):
+        parsed = parse_url(url, assume_http=not has_scheme)
+        if parsed.host_ascii:
+            return parsed.host_ascii
+    return ""
+
+
+def _mismatch(anchor_host: str, href_host: str) -> bool:
+    return registrable_domain(anchor_host) != registrable_domain(href_host)
+
+
+def extract_links(
+    text_parts: Sequence[str], html_parts: Sequence[str], max_links: int = 2000
+) -> LinkSet:
+    """Extract and deduplicate (by absolute URL) the links of text and HTML parts.
+
+    Stops after ``max_links`` distinct links and sets ``LinkSet.truncated``. Never fetches
+    anything.
+    """
+    sink = _Sink(max_links)
+    try:
+        for text in text_parts:
+            sink.add_text(text, LinkSource.TEXT)
+        for html in html_parts:
+            scan_html(html, sink)
+    except _Full:
+        pass
+    return LinkSet(tuple(sink.links.values()), sink.truncated)
