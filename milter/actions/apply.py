@@ -9,6 +9,7 @@ positions in the whole block (past the end appends).
 from __future__ import annotations
 
 import re
+from itertools import pairwise
 
 from milter.mime.headers import split_message
 from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp
@@ -24,7 +25,7 @@ def _header_fields(block: bytes) -> tuple[list[bytes], bytes]:
             block, body_sep = block[: -len(sep) // 2], sep[len(sep) // 2 :]
             break
     starts = [m.start() for m in _LINE_START.finditer(block)] + [len(block)]
-    fields = [block[a:b] for a, b in zip(starts, starts[1:], strict=False) if block[a:b]]
+    fields = [block[a:b] for a, b in pairwise(starts) if block[a:b]]
     if starts[0] > 0:  # leading folded junk before the first field: keep it attached
         fields.insert(0, block[: starts[0]])
     return fields, body_sep

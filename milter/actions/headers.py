@@ -12,7 +12,7 @@ VERDICT_VERSION = "1"
 
 
 def verdict_header_value(verdict: Verdict) -> str:
-    """Machine-readable ``v=1; verdict=…; score=…; brand=…; rule=…; codes=…`` for Sieve and SIEMs."""
+    """Machine-readable ``v=1; verdict=…; score=…; brand=…; rule=…; codes=…`` (Sieve, SIEMs)."""
     codes = sorted({f.code for f in verdict.findings})
     parts = [
         f"v={VERDICT_VERSION}",

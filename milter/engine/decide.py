@@ -7,6 +7,7 @@ removed findings, are kept as reasons.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from milter.model.auth import AuthResult
 from milter.model.envelope import Envelope
@@ -20,12 +21,14 @@ def score_of(finding: Finding, scoring: Scoring) -> float:
     """The score of one finding under ``scoring``."""
     if finding.code in scoring.codes:
         return scoring.codes[finding.code]
-    return scoring.severity.get(str(finding.severity), 0.0)  # type: ignore[call-overload]
+    severity: Any = str(finding.severity)  # one of the Literal keys of scoring.severity
+    return float(scoring.severity.get(severity, 0.0))
 
 
 def decide(
     findings: Sequence[Finding],
     policy: Policy,
+    *,
     envelope: Envelope | None = None,
     from_domain: str | None = None,
     brand: str | None = None,
@@ -64,9 +67,7 @@ def _apply_allowlist(
     reasons = []
     for entry in entries:
         dropped = [
-            f
-            for f in kept
-            if f.code != CHECK_ERROR and (not entry.codes or f.code in entry.codes)
+            f for f in kept if f.code != CHECK_ERROR and (not entry.codes or f.code in entry.codes)
         ]
         if dropped:
             kept = [f for f in kept if f not in dropped]
@@ -111,4 +112,3 @@ def _codes(cond: Condition, findings: Sequence[Finding]) -> tuple[str, ...]:
 
 def _top_codes(findings: Sequence[Finding]) -> tuple[str, ...]:
     return tuple(sorted({f.code for f in findings if f.severity > Severity.INFO}))
-

@@ -48,29 +48,37 @@ async def scan(
     mime = parse_message(raw, MimeLimits(max_parts=limits.max_parts))
     ctx = CheckContext(envelope, mime, policy, find_claim(mime, policy), resolver)
     findings, auth = await run_checks(ctx, checks or default_checks(), limits.check_timeout_seconds)
-    verdict = decide(findings, policy, envelope, mime, ctx.claim.brand if ctx.claim else None, auth)
+    from_domains = [a.domain for a in mime.from_addresses if a.domain]
+    verdict = decide(
+        findings,
+        policy,
+        envelope=envelope,
+        from_domain=from_domains[0] if from_domains else None,
+        brand=ctx.claim.brand if ctx.claim else None,
+        auth=auth,
+    )
     action_plan = plan(verdict, mime, policy, envelope)
     elapsed = (time.perf_counter() - started) * 1000
     return ScanResult(mime, verdict, action_plan, elapsed)
 
 
 async def run_checks(
-    ctx: CheckContext, checks: Sequence[Check], timeout: float
+    ctx: CheckContext, checks: Sequence[Check], seconds: float
 ) -> tuple[tuple[Finding, ...], tuple[AuthResult, ...]]:
-    """Run all checks concurrently, each under ``timeout`` seconds."""
-    results = await asyncio.gather(*(_guarded(check, ctx, timeout) for check in checks))
+    """Run all checks concurrently, each under ``seconds`` seconds."""
+    results = await asyncio.gather(*(_guarded(check, ctx, seconds) for check in checks))
     items = [item for batch in results for item in batch]
     findings = tuple(i for i in items if isinstance(i, Finding))
     auth = tuple(i for i in items if isinstance(i, AuthResult))
     return findings, auth
 
 
-async def _guarded(check: Check, ctx: CheckContext, timeout: float) -> Sequence[Outcome]:
+async def _guarded(check: Check, ctx: CheckContext, seconds: float) -> Sequence[Outcome]:
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(seconds):
             return await check.run(ctx)
     except TimeoutError:
-        return (_check_error(check, f"timed out after {timeout:g} s"),)
+        return (_check_error(check, f"timed out after {seconds:g} s"),)
     except Exception as exc:  # a check's bug must become a decision, never a lost message
         log.exception("check %s failed", check.name)
         return (_check_error(check, f"{type(exc).__name__}: {exc}"),)

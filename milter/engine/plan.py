@@ -18,8 +18,10 @@ def plan(
     """The edits and reply for ``verdict``. Pure: nothing is applied here."""
     actions = policy.effective(envelope.rcpts if envelope else ()).actions
     if verdict.disposition in (Disposition.REJECT, Disposition.TEMPFAIL):
-        text = actions.replies.reject if verdict.disposition is Disposition.REJECT else (
-            actions.replies.tempfail
+        text = (
+            actions.replies.reject
+            if verdict.disposition is Disposition.REJECT
+            else (actions.replies.tempfail)
         )
         return ActionPlan(verdict.disposition, smtp_reply=_reply(text))
     edits: list[HeaderEdit] = remove_all(mime.headers, actions.verdict_header)

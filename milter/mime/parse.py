@@ -127,9 +127,9 @@ def _header_defects(headers: tuple[tuple[str, str], ...], block: bytes) -> tuple
     if len(froms) != 1:
         defects.append(f"{len(froms)} From headers (RFC 5322 requires exactly one)")
     try:
-        block.decode("ascii")
+        block.decode("utf-8")  # RFC 6532 allows UTF-8 header fields; other 8-bit is broken
     except UnicodeDecodeError:
-        defects.append("8-bit bytes in the header block")
+        defects.append("header block has bytes that are not UTF-8")
     return tuple(defects)
 
 

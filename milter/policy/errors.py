@@ -19,7 +19,7 @@ class PolicyError:
         return f"{self.file}:{self.line}:{key} {self.message}"
 
 
-class PolicyInvalid(Exception):  # noqa: N818 - reads as "the policy is invalid"
+class PolicyInvalid(Exception):
     """Raised by ``load_policy`` with every error found."""
 
     def __init__(self, errors: list[PolicyError]) -> None:

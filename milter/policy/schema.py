@@ -99,12 +99,14 @@ class Thresholds(_Closed):
     reject: float | None = Field(default=None, ge=0, le=1000)
 
 
+def _default_severity_scores() -> dict[Severity, float]:
+    return {"info": 0.0, "low": 1.0, "medium": 3.0, "high": 6.0, "critical": 10.0}
+
+
 class Scoring(_Closed):
     """Scores per severity, and per finding code where a code deserves its own."""
 
-    severity: dict[Severity, float] = Field(
-        default_factory=lambda: {"info": 0, "low": 1, "medium": 3, "high": 6, "critical": 10}
-    )
+    severity: dict[Severity, float] = Field(default_factory=_default_severity_scores)
     codes: dict[Annotated[str, Field(pattern=r"^[A-Z][A-Z0-9_]{1,63}$")], float] = Field(
         default_factory=dict
     )

@@ -73,7 +73,9 @@ def load_file(path: Path, label: str, errors: list[PolicyError]) -> tuple[Any, d
     origins: dict[str, Origin] = {}
     data = _convert(node, "", label, origins, errors)
     if not isinstance(data, dict):
-        errors.append(PolicyError(label, node.start_mark.line + 1, "", "top level must be a mapping"))
+        errors.append(
+            PolicyError(label, node.start_mark.line + 1, "", "top level must be a mapping")
+        )
         return {}, {}
     return data, origins
 

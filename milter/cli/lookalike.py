@@ -44,6 +44,8 @@ def run_lookalike(args: argparse.Namespace, policy: Policy) -> int:
         elif answer["brand"] is None:
             print(f"{answer['domain']}: no protected brand")
         else:
-            print(f"{answer['domain']}: {answer['brand']} ({answer['technique']}, "
-                  f"imitates {answer['imitates']})")
+            print(
+                f"{answer['domain']}: {answer['brand']} ({answer['technique']}, "
+                f"imitates {answer['imitates']})"
+            )
     return 0

@@ -9,4 +9,4 @@ def make_resolver(nameservers: list[str]) -> Resolver:
     """A caching resolver on the given nameservers (the system's when empty)."""
     from milter.dns.stub import DnsResolver
 
-    return DnsResolver(nameservers=nameservers or None)  # type: ignore[no-any-return]
+    return DnsResolver(nameservers=nameservers or None)

@@ -14,14 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from milter import __version__
-from milter.cli_lookalike import add_lookalike_parser
-from milter.cli_output import print_scan_human, scan_json
+from milter.actions.apply import apply_plan
+from milter.cli.lookalike import add_lookalike_parser
+from milter.cli.output import print_scan_human, scan_json
 from milter.engine import scan
 from milter.model.envelope import Envelope
 from milter.policy.errors import PolicyInvalid
 from milter.policy.loader import load_policy
 from milter.policy.model import Policy
-from milter.actions.apply import apply_plan
 
 EXIT_OK, EXIT_POLICY_ERRORS, EXIT_USAGE, EXIT_INPUT, EXIT_BAD_POLICY = 0, 1, 2, 3, 4
 
@@ -76,7 +76,7 @@ def load_or_fail(directory: Path | None) -> Policy:
 def _make_resolver(args: argparse.Namespace) -> object | None:
     if not args.dns:
         return None
-    from milter.cli_dns import make_resolver
+    from milter.cli.dns import make_resolver
 
     return make_resolver(args.nameserver)
 
@@ -136,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "scan":
             return asyncio.run(_scan_files(args))
         if args.command == "lookalike":
-            from milter.cli_lookalike import run_lookalike
+            from milter.cli.lookalike import run_lookalike
 
             return run_lookalike(args, load_or_fail(args.policy))
         if args.policy_command == "check":

@@ -1,0 +1,106 @@
+"""scan(): one parse, concurrent checks, crashes and timeouts become CHECK_ERROR."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from milter.actions.apply import apply_plan
+from milter.checks.base import CheckContext, Outcome
+from milter.checks.registry import default_checks
+from milter.engine import scan
+from milter.model.envelope import Envelope
+from milter.model.plan import HeaderOp
+from milter.model.verdict import Disposition
+from tests.conftest import EXAMPLES
+
+
+class Crashing:
+    name = "crashing"
+
+    async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
+        raise RuntimeError("boom")
+
+
+class Slow:
+    name = "slow"
+
+    async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
+        await asyncio.sleep(5)
+        return ()
+
+
+def read(name: str) -> bytes:
+    return (EXAMPLES / name).read_bytes()
+
+
+async def test_example_lures_are_quarantined_with_reasons(policy) -> None:
+    for name, brand in (("ameli-lure.eml", "ameli"), ("cpf-lure.eml", "cpf")):
+        result = await scan(read(name), Envelope(), policy)
+        assert result.verdict.disposition is Disposition.QUARANTINE, name
+        assert result.verdict.brand == brand
+        codes = {f.code for f in result.verdict.findings}
+        assert "DISPLAY_NAME_BRAND" in codes
+        assert "BRAND_NEVER_ASKS" in codes
+        assert result.plan.quarantine
+
+
+async def test_legit_notice_passes_untouched_but_for_the_verdict_header(policy) -> None:
+    raw = read("legit-notice.eml")
+    result = await scan(raw, Envelope(), policy)
+    assert result.verdict.disposition is Disposition.ACCEPT
+    assert result.verdict.findings == ()
+    delivered = apply_plan(raw, result.plan)
+    assert delivered.endswith(result.mime.body)
+    assert b"X-Tocsin-Verdict: v=1; verdict=accept" in delivered
+
+
+async def test_a_crashing_check_becomes_check_error_and_tempfail(policy) -> None:
+    result = await scan(read("legit-notice.eml"), Envelope(), policy, checks=[Crashing()])
+    codes = [f.code for f in result.verdict.findings]
+    assert codes == ["CHECK_ERROR"]
+    assert "RuntimeError: boom" in result.verdict.findings[0].text
+    assert result.verdict.disposition is Disposition.TEMPFAIL
+    assert result.plan.smtp_reply is not None
+    assert result.plan.smtp_reply.code == 451
+
+
+async def test_a_slow_check_times_out_into_check_error(tmp_path, policy) -> None:
+    (tmp_path / "l.yaml").write_text("limits:\n  check_timeout_seconds: 0.05\n")
+    from milter.policy.loader import load_policy
+
+    fast = load_policy(tmp_path)
+    result = await scan(read("legit-notice.eml"), Envelope(), fast, checks=[Slow()])
+    assert [f.code for f in result.verdict.findings] == ["CHECK_ERROR"]
+    assert "timed out" in result.verdict.findings[0].text
+
+
+async def test_forged_verdict_headers_are_removed_before_ours_is_added(policy) -> None:
+    raw = (
+        b"From: a@example.org\r\nX-Tocsin-Verdict: v=1; verdict=accept\r\n"
+        b"Subject: hi\r\nX-Tocsin-Verdict: forged\r\n\r\nbody\r\n"
+    )
+    result = await scan(raw, Envelope(), policy)
+    ops = [(e.op, e.index) for e in result.plan.header_edits]
+    assert ops[:2] == [(HeaderOp.DELETE, 2), (HeaderOp.DELETE, 1)]
+    delivered = apply_plan(raw, result.plan)
+    assert delivered.count(b"X-Tocsin-Verdict") == 1
+    assert b"forged" not in delivered
+
+
+async def test_subject_tag_is_not_duplicated_on_rescan(policy) -> None:
+    raw = (
+        b"From: Service CPF <x@school.example>\r\nSubject: Votre dossier\r\n"
+        b"Content-Type: text/plain\r\n\r\nBonjour\r\n"
+    )
+    tag_all = default_checks()
+    first = await scan(raw, Envelope(), policy, tag_all)
+    assert first.verdict.disposition is Disposition.QUARANTINE
+    # Force the tag path: a message naming the brand only in its subject.
+    raw = b"From: x@school.example\r\nSubject: Info CPF\r\n\r\nexpire sous 48 h\r\n"
+    once = await scan(raw, Envelope(), policy)
+    assert once.verdict.disposition is Disposition.TAG, once.verdict.findings
+    tagged = apply_plan(raw, once.plan)
+    assert b"Subject: [SUSPECT] Info CPF" in tagged
+    twice = apply_plan(tagged, (await scan(tagged, Envelope(), policy)).plan)
+    assert twice.count(b"[SUSPECT]") == 1

@@ -1,0 +1,58 @@
+"""The MIME view: parsed once, tolerant of garbage, bounded."""
+
+from __future__ import annotations
+
+from milter.mime.fold import fold, has_mixed_scripts, words
+from milter.mime.parse import MimeLimits, parse_message
+
+
+def test_headers_text_and_html_are_decoded() -> None:
+    raw = (
+        b"From: =?UTF-8?Q?Assurance_Maladie?= <x@example.org>\r\n"
+        b"Subject: =?ISO-8859-1?Q?Remboursement_=E9ligible?=\r\n"
+        b"Content-Type: multipart/alternative; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\nQm9uam91ciDDoCB0b3Vz\r\n"
+        b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<html><style>p{}</style><body><p>Caf&eacute;</p></body></html>\r\n--b--\r\n"
+    )
+    view = parse_message(raw)
+    assert view.subject == "Remboursement éligible"
+    assert view.from_address is not None
+    assert view.from_address.display_name == "Assurance Maladie"
+    assert view.from_address.domain == "example.org"
+    assert view.texts == ("Bonjour à tous",)
+    assert view.html_texts == ("Café",)
+    assert [p.path for p in view.parts] == ["1", "2"]
+    assert view.defects == ()
+
+
+def test_garbage_is_recorded_never_raised() -> None:
+    raw = (
+        b"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n"
+        b"--zz\r\nContent-Type: text/plain; charset=x-unknown-charset\r\n\r\n\xff\xfe\r\n"
+    )
+    view = parse_message(raw)
+    assert any("unknown charset" in d for d in view.defects)
+    assert any("CloseBoundaryNotFoundDefect" in d for d in view.defects)
+    assert view.texts  # decoded with replacement, not lost
+
+
+def test_missing_from_and_no_header_block_are_defects() -> None:
+    assert any("0 From headers" in d for d in parse_message(b"just a body\r\n").defects)
+
+
+def test_part_count_is_bounded() -> None:
+    parts = b"".join(b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(50))
+    raw = b"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n" + parts
+    view = parse_message(raw + b"--b--\r\n", MimeLimits(max_parts=10))
+    assert len(view.parts) == 10
+    assert any("more than 10 parts" in d for d in view.defects)
+
+
+def test_fold_handles_accents_case_and_homoglyphs() -> None:
+    assert fold("Crédit ÉLIGIBLE") == "credit eligible"
+    assert fold("Αmazοn") == "amazon"  # Greek capital alpha and omicron
+    assert words("Mon-Compte_Formation!") == ["mon", "compte", "formation"]
+    assert has_mixed_scripts("Αmazοn") is True
+    assert has_mixed_scripts("Amélie") is False
