@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 
 from milter.dns.resolver import DnsAnswer, DnsError
 
-__all__ = ["FakeResolver"]
+__all__ = ["Entry", "FakeResolver"]
 
 Entry = Iterable[str] | DnsError
 

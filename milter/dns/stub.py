@@ -70,6 +70,9 @@ class DnsResolver:
 
     ``nameservers``: "HOST[:PORT]" strings; None reads /etc/resolv.conf.
     ``timeout``: seconds allowed for one query, retries and TCP fallback included.
+    ``cache``: defaults to a fresh ``DnsCache()``; pass one to share or tune it.
+    Without nameservers and without a readable /etc/resolv.conf the constructor raises
+    ``dns.resolver.NoResolverConfiguration`` (a configuration error, not a lookup one).
     """
 
     def __init__(
