@@ -1,4 +1,3 @@
 """Tocsin: an inline mail filter against impersonation of French public services."""
 
 __version__ = "0.1.0"
-
