@@ -14,7 +14,9 @@ import pytest
 from milter.auth.dkim import DkimSignature, KeyRecord, evaluate_signature, verify_dkim
 from milter.dns.fake import FakeResolver
 from milter.dns.resolver import DnsServFail, DnsTimeout
+from milter.dns.stub import DnsResolver
 from milter.model.auth import AuthStatus
+from tests.support.dnsserver import DnsTestServer
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not found")
 
@@ -195,3 +197,39 @@ def test_evaluate_is_pure_given_a_record() -> None:
     )
     wrong = KeyRecord(make_key(2048).record())
     assert evaluate_signature(verifier, sig, wrong, 1024).result is AuthStatus.FAIL
+
+
+# -- over a real DNS server on 127.0.0.1 (tests/support/dnsserver.py) ---------------------
+
+
+async def test_real_dns_two_signatures_long_key_record() -> None:
+    small, big = make_key(1024), make_key(2048)  # the 2048-bit record spans 2 strings
+    message = sign(sign(MESSAGE, "ameli.fr", "sel1", small), "assurance-maladie.fr", "k2", big)
+    zone = {
+        "sel1._domainkey.ameli.fr": [("TXT", small.record())],
+        "k2._domainkey.assurance-maladie.fr": [("TXT", big.record())],
+    }
+    with DnsTestServer(zone) as server:
+        results = await verify_dkim(message, DnsResolver([server.address], timeout=0.5))
+    assert [(r.props["header.d"], r.result) for r in results] == [
+        ("assurance-maladie.fr", AuthStatus.PASS),
+        ("ameli.fr", AuthStatus.PASS),
+    ]
+    assert "2048-bit" in results[0].reason
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected"),
+    [
+        ("timeout", AuthStatus.TEMPERROR),
+        ("servfail", AuthStatus.TEMPERROR),
+        (None, AuthStatus.PERMERROR),  # NXDOMAIN: no key for signature
+    ],
+)
+async def test_real_dns_failures(fault: str | None, expected: AuthStatus) -> None:
+    message = sign(MESSAGE, "ameli.fr", "sel1", make_key(1024))
+    with DnsTestServer({"ameli.fr": [("A", "192.0.2.1")]}) as server:
+        if fault:
+            server.fault("sel1._domainkey.ameli.fr", fault)
+        (result,) = await verify_dkim(message, DnsResolver([server.address], timeout=0.5))
+    assert result.result is expected, result.reason

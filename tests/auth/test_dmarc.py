@@ -16,7 +16,9 @@ from milter.auth.dmarc_record import DmarcRecord, Policy, parse_record
 from milter.auth.orgdomain import OrgDomainMode
 from milter.dns.fake import FakeResolver
 from milter.dns.resolver import DnsServFail, DnsTimeout
+from milter.dns.stub import DnsResolver
 from milter.model.auth import AuthResult, AuthStatus
+from tests.support.dnsserver import DnsTestServer
 
 
 def dns(records: Mapping[str, str | list[str] | Exception], **hosts: str) -> FakeResolver:
@@ -260,3 +262,24 @@ def test_authenticated_domains() -> None:
 async def test_mode_enum_accepted() -> None:
     result = await check_dmarc(dns(AMELI), "ameli.fr", None, [], org_domain_mode=OrgDomainMode.PSL)
     assert result.status is AuthStatus.FAIL
+
+
+async def test_real_dns_psd_walk_and_servfail() -> None:
+    zone = {
+        "_dmarc.gouv.fr": [("TXT", "v=DMARC1; p=reject; psd=y")],
+        "_dmarc.impots.gouv.fr": [("TXT", "v=DMARC1; p=quarantine")],
+        "info.impots.gouv.fr": [("A", "192.0.2.7")],
+    }
+    with DnsTestServer(zone) as server:
+        resolver = DnsResolver([server.address], timeout=0.5)
+        ok = await check_dmarc(resolver, "info.impots.gouv.fr", None, [dkim_pass("impots.gouv.fr")])
+        fake = await check_dmarc(resolver, "impots-gouv.gouv.fr", None, [])
+        server.fault("_dmarc.ameli.fr", "servfail")
+        broken = await check_dmarc(resolver, "ameli.fr", None, [])
+    assert (ok.status, ok.org_domain) == (AuthStatus.PASS, "impots.gouv.fr")
+    assert (fake.status, fake.policy_domain, fake.policy) == (
+        AuthStatus.FAIL,
+        "gouv.fr",
+        Policy.REJECT,
+    )
+    assert broken.status is AuthStatus.TEMPERROR
