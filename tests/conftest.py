@@ -8,6 +8,7 @@ import pytest
 
 from milter.policy.loader import load_policy
 from milter.policy.model import Policy
+from tests.support.fixtures import dns_resolver, dns_server  # noqa: F401  (shared fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "docs" / "examples"

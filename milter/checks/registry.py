@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from milter.checks.auth import AuthCheck
 from milter.checks.base import Check
 from milter.checks.brand import BrandClaimCheck
 from milter.checks.defects import DefectsCheck
@@ -13,6 +14,7 @@ from milter.checks.sender import SenderCheck
 def default_checks() -> tuple[Check, ...]:
     """All checks, run concurrently by the engine."""
     return (
+        AuthCheck(),
         DefectsCheck(),
         BrandClaimCheck(),
         SenderCheck(),

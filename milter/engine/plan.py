@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from milter.actions.headers import remove_all, subject_tag_edit, verdict_header_value
+from milter.auth.authres import format_authres, sort_authres
 from milter.mime.parse import MimeView
 from milter.model.envelope import Envelope
 from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, SmtpReply
@@ -10,6 +11,7 @@ from milter.model.verdict import Disposition, Verdict
 from milter.policy.model import Policy
 
 SUBJECT_TAG = "subject_tag"
+AUTHRES = "Authentication-Results"
 
 
 def plan(
@@ -24,7 +26,8 @@ def plan(
             else (actions.replies.tempfail)
         )
         return ActionPlan(verdict.disposition, smtp_reply=_reply(text))
-    edits: list[HeaderEdit] = remove_all(mime.headers, actions.verdict_header)
+    edits: list[HeaderEdit] = authres_edits(verdict, mime, policy)
+    edits += remove_all(mime.headers, actions.verdict_header)
     edits.append(HeaderEdit(HeaderOp.ADD, actions.verdict_header, verdict_header_value(verdict)))
     if SUBJECT_TAG in verdict.actions:
         tag = subject_tag_edit(mime.headers, actions.subject_tag)
@@ -35,6 +38,19 @@ def plan(
         header_edits=tuple(edits),
         quarantine=verdict.disposition is Disposition.QUARANTINE,
     )
+
+
+def authres_edits(verdict: Verdict, mime: MimeView, policy: Policy) -> list[HeaderEdit]:
+    """Delete Authentication-Results forging our authserv-id (RFC 8601 §5), then add ours
+    at the top when there are results."""
+    settings = policy.document.authentication
+    existing = mime.header_values(AUTHRES)
+    upstream = sort_authres(existing, settings.authserv_id, settings.trusted_authserv_ids)
+    edits = [HeaderEdit(HeaderOp.DELETE, AUTHRES, "", i + 1) for i in upstream.removal_order()]
+    if verdict.auth:
+        value = format_authres(settings.authserv_id, verdict.auth)
+        edits.append(HeaderEdit(HeaderOp.INSERT, AUTHRES, value, 0))
+    return edits
 
 
 def _reply(text: str) -> SmtpReply:

@@ -94,7 +94,7 @@ async def test_subject_tag_is_not_duplicated_on_rescan(policy) -> None:
         b"Content-Type: text/plain\r\n\r\nBonjour\r\n"
     )
     tag_all = default_checks()
-    first = await scan(raw, Envelope(), policy, tag_all)
+    first = await scan(raw, Envelope(), policy, checks=tag_all)
     assert first.verdict.disposition is Disposition.QUARANTINE
     # Force the tag path: a message naming the brand only in its subject.
     raw = b"From: x@school.example\r\nSubject: Info CPF\r\n\r\nexpire sous 48 h\r\n"

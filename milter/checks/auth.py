@@ -1,0 +1,170 @@
+"""Sender authentication (SPF, DKIM, DMARC, ARC) and brand enforcement.
+
+A message whose From domain is a protected brand's must prove it: an aligned DMARC
+pass (for ``strict`` brands whatever DMARC policy the brand publishes), and a DKIM
+signature from the pinned domains when the policy pins them. Anything less is a
+``BRAND_AUTH_FAIL`` saying exactly what failed and what was expected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from milter.auth.arc import ArcResult, arc_override, check_arc
+from milter.auth.dkim import verify_dkim
+from milter.auth.dmarc import DmarcResult, check_dmarc
+from milter.auth.spf import SpfReport, check_spf
+from milter.checks.base import CheckContext, Outcome
+from milter.checks.claim import BrandClaim, ClaimVia
+from milter.dns.budget import BudgetResolver
+from milter.dns.resolver import Resolver
+from milter.model.auth import AuthResult, AuthStatus
+from milter.model.findings import Finding, Severity
+
+NAME = "auth"
+MAX_QUERIES = 60  # SPF alone may use ~22 (RFC 7208 §4.6.4); DKIM, ARC and DMARC the rest
+
+
+class AuthCheck:
+    """SPF, DKIM and ARC concurrently, then DMARC, then the brand's requirements."""
+
+    name = NAME
+
+    async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
+        """AuthResults for the A-R header, and findings for what failed."""
+        if ctx.resolver is None:
+            return _offline(ctx)
+        limits = ctx.policy.document.limits
+        resolver = BudgetResolver(ctx.resolver, limits.dns_budget_seconds, MAX_QUERIES)
+        spf, dkim, arc = await asyncio.gather(
+            _spf(ctx, resolver),
+            verify_dkim(ctx.mime.raw, resolver),
+            check_arc(ctx.mime.raw, resolver),
+        )
+        spf_results = spf.auth_results() if spf else []
+        dmarc = await _dmarc(ctx, resolver, spf, dkim)
+        results: list[AuthResult] = [*spf_results, *dkim, arc.auth_result()]
+        if dmarc is not None:
+            results.append(dmarc.auth_result())
+        return [*results, *_findings(ctx, dkim, arc, dmarc, results)]
+
+
+async def _spf(ctx: CheckContext, resolver: Resolver) -> SpfReport | None:
+    env = ctx.envelope
+    if not env.client_ip:
+        return None
+    return await check_spf(env.client_ip, env.mail_from or "", env.helo or "", resolver)
+
+
+async def _dmarc(
+    ctx: CheckContext, resolver: Resolver, spf: SpfReport | None, dkim: Sequence[AuthResult]
+) -> DmarcResult | None:
+    address = ctx.mime.from_address
+    if address is None or not address.domain:
+        return None
+    mode = ctx.policy.document.authentication.org_domain_mode
+    mailfrom = spf.mailfrom.to_auth_result() if spf else None
+    return await check_dmarc(resolver, address.domain, mailfrom, dkim, org_domain_mode=mode)
+
+
+def _offline(ctx: CheckContext) -> list[Outcome]:
+    claim = ctx.claim
+    if claim is None or claim.via is not ClaimVia.FROM_DOMAIN:
+        return []
+    return [
+        Finding(
+            "AUTH_SKIPPED",
+            NAME,
+            Severity.INFO,
+            f"From domain {claim.from_domain} is {claim.brand}'s but authentication was not "
+            "checked (no DNS)",
+            claim.brand,
+            {"from_domain": claim.from_domain},
+        )
+    ]
+
+
+def _findings(
+    ctx: CheckContext,
+    dkim: Sequence[AuthResult],
+    arc: ArcResult,
+    dmarc: DmarcResult | None,
+    results: Sequence[AuthResult],
+) -> list[Finding]:
+    claim = ctx.claim
+    brand = claim.brand if claim else None
+    found: list[Finding] = []
+    temp = [r for r in results if r.result is AuthStatus.TEMPERROR]
+    if temp:
+        methods = ", ".join(sorted({r.method for r in temp}))
+        found.append(
+            Finding(
+                "AUTH_TEMPERROR",
+                NAME,
+                Severity.LOW,
+                f"temporary DNS failure during {methods}",
+                brand,
+                {"methods": methods, "reason": temp[0].reason},
+            )
+        )
+    trusted = ctx.policy.document.authentication.trusted_arc_sealers
+    overridden = arc_override(arc, trusted)
+    if dmarc is not None and dmarc.status is AuthStatus.FAIL and not overridden:
+        found.append(_dmarc_fail(dmarc, brand))
+    if claim is not None and claim.via is ClaimVia.FROM_DOMAIN and not temp:
+        found += _brand_requirements(ctx, claim, dkim, dmarc, overridden)
+    return found
+
+
+def _dmarc_fail(dmarc: DmarcResult, brand: str | None) -> Finding:
+    policy = str(dmarc.applied_policy) if dmarc.applied_policy else "none"
+    severity = Severity.MEDIUM if policy in ("quarantine", "reject") else Severity.LOW
+    return Finding(
+        "DMARC_FAIL",
+        NAME,
+        severity,
+        f"DMARC fails for {dmarc.from_domain} (policy {policy}): {dmarc.reason}",
+        brand,
+        {"from_domain": dmarc.from_domain, "policy": policy, "reason": dmarc.reason},
+    )
+
+
+def _brand_requirements(
+    ctx: CheckContext,
+    claim: BrandClaim,
+    dkim: Sequence[AuthResult],
+    dmarc: DmarcResult | None,
+    arc_overrides: bool,
+) -> list[Finding]:
+    brand = ctx.policy.brand(claim.brand)
+    problems: list[str] = []
+    dmarc_status = dmarc.status if dmarc else AuthStatus.NONE
+    unproven = dmarc_status is not AuthStatus.PASS and not arc_overrides
+    if unproven and (brand.strict or dmarc_status is AuthStatus.FAIL):
+        reason = dmarc.reason if dmarc else "no single From address"
+        problems.append(f"no aligned DMARC pass (dmarc={dmarc_status}: {reason})")
+    if brand.dkim_domains:
+        signers = {r.props.get("header.d", "").lower() for r in dkim if r.result is AuthStatus.PASS}
+        if not signers & set(brand.dkim_domains):
+            problems.append(
+                f"no valid DKIM signature from {', '.join(brand.dkim_domains)} "
+                f"(valid signers: {', '.join(sorted(signers - {''})) or 'none'})"
+            )
+    if not problems:
+        return []
+    return [
+        Finding(
+            "BRAND_AUTH_FAIL",
+            NAME,
+            Severity.CRITICAL,
+            f"From {claim.from_domain} claims {brand.name} but is not proven: "
+            + "; ".join(problems),
+            claim.brand,
+            {
+                "from_domain": claim.from_domain,
+                "failed": "; ".join(problems),
+                "expected": "aligned DMARC pass from " + ", ".join(brand.domains),
+            },
+        )
+    ]
