@@ -22,6 +22,7 @@ def test_the_package_keeps_its_layers() -> None:
     result = run_lint(ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "one-way layers KEPT" in result.stdout
+    assert "BROKEN" not in result.stdout
 
 
 def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:
