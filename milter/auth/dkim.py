@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import dkim
+from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
@@ -49,6 +50,8 @@ class DkimSignature:
     identity: str = ""  # i=
     error: str = ""  # why the field is malformed; "" when it is well-formed
     expired: bool = False  # x= is in the past (RFC 6376 §3.5)
+    body_length: int | None = None  # l=: only this many body octets are signed
+    canonicalization: str = "simple/simple"  # c=
 
     @property
     def key_name(self) -> str:
@@ -92,29 +95,18 @@ def _parse_one(index: int, value: bytes) -> DkimSignature:
         algorithm=_text(tags.get(b"a", b"")).lower(),
         b_prefix=_WSP.sub("", _text(tags.get(b"b", b"")))[:8],
         identity=_text(tags.get(b"i", b"")),
+        canonicalization=_text(tags.get(b"c", b"simple/simple")),
     )
     try:
         dkim.validate_signature_fields(tags)  # RFC 6376 §6.1.1 checks
     except dkim.ValidationError as exc:
         message = str(exc)
         expired = message.startswith("x= value is past")
-        return _replace(sig, error=message, expired=expired)
+        return replace(sig, error=message, expired=expired)
     if not _valid_dns_name(sig.key_name):
-        return _replace(sig, error=f"key name {sig.key_name!r} is not a valid DNS name")
-    return sig
-
-
-def _replace(sig: DkimSignature, *, error: str, expired: bool = False) -> DkimSignature:
-    return DkimSignature(
-        sig.index,
-        sig.domain,
-        sig.selector,
-        sig.algorithm,
-        sig.b_prefix,
-        sig.identity,
-        error,
-        expired,
-    )
+        return replace(sig, error=f"key name {sig.key_name!r} is not a valid DNS name")
+    length = tags.get(b"l")
+    return replace(sig, body_length=int(length)) if length else sig
 
 
 def _text(raw: bytes) -> str:
@@ -173,9 +165,22 @@ def evaluate_signature(
         return result(AuthStatus.FAIL, f"signature did not verify; {key_desc}")
     if key_type == "rsa" and bits < min_key_bits:
         return result(AuthStatus.POLICY, f"weak key: {key_desc} (minimum {min_key_bits})")
+    unsigned = _unsigned_octets(verifier, sig)
+    if unsigned > 0:
+        # RFC 6376 §8.2: content after the l= count is not covered by the signature
+        reason = f"{unsigned} body octets added after the signed l={sig.body_length}"
+        return result(AuthStatus.POLICY, f"{reason}; {key_desc}")
     if sig.algorithm == "rsa-sha1":
         return result(AuthStatus.POLICY, f"rsa-sha1 is not accepted (RFC 8301 §3.1); {key_desc}")
     return result(AuthStatus.PASS, f"good signature; {key_desc}")
+
+
+def _unsigned_octets(verifier: dkim.DKIM, sig: DkimSignature) -> int:
+    """How many canonicalised body octets follow the signed l= length (0 without l=)."""
+    if sig.body_length is None:
+        return 0
+    policy = CanonicalizationPolicy.from_c_value(sig.canonicalization.encode())
+    return len(policy.canonicalize_body(verifier.body)) - sig.body_length
 
 
 def _check_key(sig: DkimSignature, text: str) -> tuple[str, int] | AuthResult:

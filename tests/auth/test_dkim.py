@@ -233,3 +233,17 @@ async def test_real_dns_failures(fault: str | None, expected: AuthStatus) -> Non
             server.fault("sel1._domainkey.ameli.fr", fault)
         (result,) = await verify_dkim(message, DnsResolver([server.address], timeout=0.5))
     assert result.result is expected, result.reason
+
+
+async def test_content_appended_after_l_is_policy() -> None:
+    key = make_key(1024)
+    header = dkim.sign(
+        MESSAGE, b"sel1", b"ameli.fr", key.private_pem, include_headers=[b"from"], length=True
+    )
+    resolver = FakeResolver({("sel1._domainkey.ameli.fr", "TXT"): key.record()})
+    (intact,) = await verify_dkim(bytes(header) + MESSAGE, resolver)
+    assert intact.result is AuthStatus.PASS
+    tampered = bytes(header) + MESSAGE + b"Cliquez ici: http://phish.example/\r\n"
+    (result,) = await verify_dkim(tampered, resolver)
+    assert result.result is AuthStatus.POLICY
+    assert "added after the signed l=" in result.reason
