@@ -1,0 +1,177 @@
+"""The warning banner: plain and HTML renderings, idempotent insertion into the body.
+
+Our banner sits between stable markers (HTML comments, plain marker lines). Insertion
+first removes every earlier copy of *our* block (a re-scan, a second hop, a quoted
+reply, or a fake block planted by the sender to suppress ours), then puts one fresh
+banner at the top: applying it twice gives the same bytes, and banners never stack.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping, Sequence
+
+from milter.actions.body import rewrite_text_parts
+from milter.policy.schema import BannerTexts
+
+HTML_START = "<!-- tocsin-banner:start -->"
+HTML_END = "<!-- tocsin-banner:end -->"
+PLAIN_START = "[Tocsin] ----------------------------------------------"
+PLAIN_END = "---------------------------------------------- [/Tocsin]"
+
+# (BannerTexts, language code) pairs, in display order.
+LangTexts = Sequence[tuple[BannerTexts, str]]
+
+_HTML_BLOCK = re.compile(re.escape(HTML_START) + r".*?" + re.escape(HTML_END), re.S)
+_PLAIN_BLOCK = re.compile(
+    r"^[> \t]*\[Tocsin\] -{10,}[ \t]*\r?\n.*?^[> \t]*-{10,} \[/Tocsin\][ \t]*(?:\r?\n)?"
+    r"(?:[> \t]*\r?\n)?",
+    re.S | re.M,
+)
+_PLAIN_MARK = re.compile(r"\[Tocsin\] -{10,}|-{10,} \[/Tocsin\]")
+_BODY_TAG = re.compile(r"""<body\b(?:[^>"']|"[^"]*"|'[^']*')*>""", re.I)
+
+_BOX = (
+    "width:100%;border-collapse:collapse;margin:0 0 16px 0;"
+    "background-color:#fff4e5;border:1px solid #b00020;"
+)
+_CELL = (
+    "padding:12px 16px;border-left:6px solid #b00020;font-family:Arial,Helvetica,sans-serif;"
+    "font-size:14px;line-height:1.45;color:#1a1a1a;text-align:left;"
+)
+_TITLE = "margin:0 0 6px 0;font-size:16px;font-weight:bold;color:#b00020;"
+_PARA = "margin:0 0 6px 0;"
+_LIST = "margin:0 0 6px 20px;padding:0;"
+_PREHEADER = (
+    "display:none;max-height:0;max-width:0;overflow:hidden;mso-hide:all;"
+    "font-size:1px;line-height:1px;opacity:0;color:transparent;"
+)
+
+
+def _intro(texts: BannerTexts, brand_name: str | None) -> str:
+    if brand_name:
+        return texts.intro_brand.replace("{brand}", brand_name)
+    return texts.intro_generic
+
+
+def _line(text: str) -> str:
+    """Collapse whitespace: no embedded newline can break the block's line structure."""
+    return " ".join(text.split())
+
+
+def plain_banner(
+    texts: LangTexts,
+    brand_name: str | None,
+    reasons: Sequence[str],
+    advice: Mapping[str, str],
+    newline: str = "\n",
+) -> str:
+    """The plain-text banner between marker lines, followed by one blank line.
+
+    ``advice`` maps a language code to the brand's advice (``brand.advice.model_dump()``).
+    """
+    lines = [PLAIN_START]
+    for i, (bt, lang) in enumerate(texts):
+        if i:
+            lines.append("")
+        lines += [_line(bt.title), _line(_intro(bt, brand_name))]
+        if advice.get(lang):
+            lines.append(_line(advice[lang]))
+        if reasons:
+            lines.append(_line(bt.reasons_heading))
+            lines += [f" - {_line(r)}" for r in reasons]
+        lines.append(_line(bt.footer))
+    lines += [PLAIN_END, "", ""]
+    return newline.join(lines)
+
+
+def html_banner(
+    texts: LangTexts,
+    brand_name: str | None,
+    reasons: Sequence[str],
+    advice: Mapping[str, str],
+) -> str:
+    """The HTML banner: hidden preheader + ``role="alert"`` table, inline styles only.
+
+    Every interpolated string is escaped; the block sits between the HTML comment markers.
+    """
+    e = html.escape
+    parts = [HTML_START, "\n"]
+    if texts:
+        first, _ = texts[0]
+        preview = f"{first.title} {_intro(first, brand_name)}"
+        parts.append(f'<span style="{_PREHEADER}">{e(preview)}</span>\n')
+    parts.append(
+        f'<table role="alert" width="100%" cellpadding="0" cellspacing="0" border="0" '
+        f'style="{_BOX}"><tr><td style="{_CELL}">\n'
+    )
+    for i, (bt, lang) in enumerate(texts):
+        sep = "border-top:1px solid #e0b4b4;padding-top:8px;margin-top:8px;" if i else ""
+        parts.append(f'<div lang="{e(lang)}" style="{sep}">\n')
+        parts.append(f'<p style="{_TITLE}">&#9888; {e(bt.title)}</p>\n')
+        parts.append(f'<p style="{_PARA}">{e(_intro(bt, brand_name))}</p>\n')
+        if advice.get(lang):
+            parts.append(f'<p style="{_PARA}">{e(advice[lang])}</p>\n')
+        if reasons:
+            parts.append(f'<p style="{_PARA}font-weight:bold;">{e(bt.reasons_heading)}</p>\n')
+            items = "".join(f"<li>{e(r)}</li>" for r in reasons)
+            parts.append(f'<ul style="{_LIST}">{items}</ul>\n')
+        parts.append(f'<p style="margin:0;">{e(bt.footer)}</p>\n</div>\n')
+    parts.append(f"</td></tr></table>\n{HTML_END}")
+    return "".join(parts)
+
+
+def has_banner(text: str) -> bool:
+    """True when ``text`` (plain or HTML) holds one of our banner markers."""
+    return HTML_START in text or HTML_END in text or _PLAIN_MARK.search(text) is not None
+
+
+def strip_banners(text: str) -> str:
+    """Remove every complete banner block of ours (HTML and plain, quoted or not)."""
+    return _PLAIN_BLOCK.sub("", _HTML_BLOCK.sub("", text))
+
+
+def insert_plain(text: str, banner: str) -> str:
+    """Prepend ``banner`` after removing earlier copies; the result is stable."""
+    newline = "\r\n" if "\r\n" in text else "\n"
+    return banner.replace("\n", newline) + strip_banners(text)
+
+
+def insert_html(document: str, banner: str) -> str:
+    """Insert ``banner`` right after ``<body …>`` (or at the start) after removing copies."""
+    clean = strip_banners(document)
+    match = _BODY_TAG.search(clean)
+    at = match.end() if match else 0
+    return clean[:at] + banner + clean[at:]
+
+
+def add_banner(
+    raw: bytes,
+    texts: LangTexts,
+    brand_name: str | None,
+    reasons: Sequence[str],
+    advice: Mapping[str, str],
+) -> bytes | None:
+    """New body with one banner in the first text/plain and the first text/html part.
+
+    Returns None when nothing changes (already bannered identically, no text part, or a
+    signed/encrypted message). Later inline text parts (list footers) are left alone.
+    """
+    plain = plain_banner(texts, brand_name, reasons, advice)
+    rich = html_banner(texts, brand_name, reasons, advice)
+    seen: set[str] = set()
+
+    def edit_plain(text: str) -> str | None:
+        if "plain" in seen:
+            return None
+        seen.add("plain")
+        return insert_plain(text, plain)
+
+    def edit_html(text: str) -> str | None:
+        if "html" in seen:
+            return None
+        seen.add("html")
+        return insert_html(text, rich)
+
+    return rewrite_text_parts(raw, edit_plain, edit_html)

@@ -1,0 +1,280 @@
+"""Rewrite the text parts of a message, byte-exact everywhere else.
+
+The stdlib ``email`` package (compat32) parses each entity's headers and decodes payloads,
+but the message is never re-serialised by it: the MIME tree is split at its boundary lines
+on the raw bytes, and only the text leaves that changed are replaced. Top-level headers,
+boundaries, preambles, epilogues, attachments and untouched parts stay byte-identical.
+Signed or encrypted messages (S/MIME, PGP/MIME, PGP inline) are never touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+import unicodedata
+from collections.abc import Callable
+from email import message_from_bytes
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from milter.mime.headers import split_message
+
+Edit = Callable[[str], str | None]
+
+_NO_TOUCH = frozenset(
+    {
+        "multipart/signed",
+        "multipart/encrypted",
+        "application/pkcs7-mime",
+        "application/x-pkcs7-mime",
+    }
+)
+_PGP = "-----BEGIN PGP"
+_KNOWN_CTE = frozenset({"7bit", "8bit", "binary", "quoted-printable", "base64"})
+_LEADING_EOL = re.compile(rb"\A\r?\n")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+
+
+class _Untouchable(Exception):
+    """Raised when the message must not be modified at all (signed, encrypted)."""
+
+
+def rewrite_text_parts(raw: bytes, edit_plain: Edit, edit_html: Edit) -> bytes | None:
+    """Apply ``edit_plain``/``edit_html`` to every inline text/plain and text/html leaf.
+
+    A callback returns the new decoded text, or None to leave the part alone. Each part
+    is re-encoded in its own charset (utf-8 when the new text does not fit, updating the
+    ``charset`` parameter) and Content-Transfer-Encoding (7bit becomes quoted-printable
+    when needed). Returns the new body (bytes after the top-level header block), or None
+    when nothing changed or the message is signed/encrypted. For a single-part message
+    the top-level headers cannot change, so characters that do not fit its charset or
+    7bit encoding are folded to ASCII (plain) or character references (HTML).
+    """
+    header_block, body = split_message(raw)
+    if not body and not re.search(rb"\r?\n\r?\n\Z", header_block):
+        return None
+    eol = b"\r\n" if b"\r\n" in header_block else b"\n"
+    try:
+        result = _walk(header_block, body, eol, edit_plain, edit_html, top=True, digest=False)
+    except _Untouchable:
+        return None
+    if result is None:
+        return None
+    new_body = result[1]
+    return None if new_body == body else new_body
+
+
+def _walk(
+    header_block: bytes,
+    body: bytes,
+    eol: bytes,
+    edit_plain: Edit,
+    edit_html: Edit,
+    *,
+    top: bool,
+    digest: bool,
+) -> tuple[bytes, bytes] | None:
+    """Return the new (header block, body) of one entity, or None when unchanged."""
+    headers = BytesHeaderParser(policy=compat32).parsebytes(header_block)
+    has_type = headers.get("Content-Type") is not None
+    ctype = headers.get_content_type()
+    if ctype in _NO_TOUCH:
+        raise _Untouchable
+    if headers.get_content_maintype() == "multipart":
+        boundary = headers.get_boundary()
+        if not boundary:
+            return None
+        new_body = _walk_multipart(
+            body,
+            boundary.encode("utf-8", "surrogateescape"),
+            eol,
+            edit_plain,
+            edit_html,
+            digest=ctype == "multipart/digest",
+        )
+        return None if new_body is None else (header_block, new_body)
+    if digest and not has_type:  # the default type inside multipart/digest is message/rfc822
+        return None
+    if ctype not in ("text/plain", "text/html") or _is_attachment(headers):
+        return None
+    edit = edit_html if ctype == "text/html" else edit_plain
+    return _rewrite_leaf(headers, header_block, body, eol, edit, top=top)
+
+
+def _walk_multipart(
+    body: bytes, boundary: bytes, eol: bytes, edit_plain: Edit, edit_html: Edit, *, digest: bool
+) -> bytes | None:
+    """Split at the boundary lines (as the stdlib feed parser does), rewrite the parts."""
+    delimiter = re.compile(rb"(?m)(\r?\n)?^--" + re.escape(boundary) + rb"(--)?[ \t]*(\r?\n|\Z)")
+    out: list[bytes] = []
+    pos = 0
+    in_part = False
+    changed = False
+    for match in delimiter.finditer(body):
+        chunk = body[pos : match.start()]
+        if in_part:
+            new = _rewrite_part(chunk, eol, edit_plain, edit_html, digest=digest)
+            if new is not None:
+                chunk, changed = new, True
+        out += [chunk, match.group(0)]
+        pos = match.end()
+        in_part = match.group(2) is None
+        if not in_part:  # close delimiter: the rest is the epilogue
+            break
+    rest = body[pos:]
+    if in_part:  # no close delimiter: the last part runs to the end
+        new = _rewrite_part(rest, eol, edit_plain, edit_html, digest=digest)
+        if new is not None:
+            rest, changed = new, True
+    out.append(rest)
+    return b"".join(out) if changed else None
+
+
+def _rewrite_part(
+    part: bytes, eol: bytes, edit_plain: Edit, edit_html: Edit, *, digest: bool
+) -> bytes | None:
+    lead = _LEADING_EOL.match(part)
+    if lead is not None:  # a part without headers
+        header_block, body = part[: lead.end()], part[lead.end() :]
+    else:
+        header_block, body = split_message(part)
+        if not body and not re.search(rb"\r?\n\r?\n\Z", header_block):
+            return None
+    local_eol = b"\r\n" if b"\r\n" in header_block else (b"\n" if b"\n" in header_block else eol)
+    result = _walk(header_block, body, local_eol, edit_plain, edit_html, top=False, digest=digest)
+    return None if result is None else result[0] + result[1]
+
+
+def _is_attachment(headers: Message) -> bool:
+    if headers.get_content_disposition() == "attachment":
+        return True
+    return headers.get_filename() is not None or headers.get_param("name") is not None
+
+
+def _rewrite_leaf(
+    headers: Message, header_block: bytes, body: bytes, eol: bytes, edit: Edit, *, top: bool
+) -> tuple[bytes, bytes] | None:
+    cte = str(headers.get("Content-Transfer-Encoding") or "7bit").strip().lower()
+    if cte not in _KNOWN_CTE:
+        return None
+    charset = headers.get_content_charset() or "us-ascii"
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return None
+    payload = message_from_bytes(header_block + body, policy=compat32).get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return None
+    try:
+        text = payload.decode(charset, "surrogateescape")
+    except (UnicodeError, LookupError):
+        return None
+    if _PGP in text:
+        raise _Untouchable
+    new_text = edit(text)
+    if new_text is None or new_text == text:
+        return None
+    html = headers.get_content_subtype() == "html"
+    if cte != "base64":
+        new_text = _NEWLINES.sub(eol.decode("ascii"), new_text)
+    out_charset = charset
+    if top:
+        target = "us-ascii" if cte == "7bit" else charset
+        data = _encode(_fold_to(new_text, target, html=html), target)
+    else:
+        try:
+            data = new_text.encode(charset, "surrogateescape")
+        except UnicodeError:
+            out_charset = "utf-8"
+            data = new_text.encode("utf-8", "surrogateescape")
+    out_cte = cte
+    if cte == "7bit" and not top and (not data.isascii() or _long_lines(data)):
+        out_cte = "quoted-printable"
+    new_body = _transfer_encode(data, out_cte, eol, body)
+    if out_charset != charset:
+        header_block = _set_charset(header_block, out_charset, eol)
+    if out_cte != cte:
+        header_block = _set_cte(header_block, out_cte, eol)
+    return header_block, new_body
+
+
+def _encode(text: str, charset: str) -> bytes:
+    return text.encode(charset, "surrogateescape")
+
+
+def _fold_to(text: str, charset: str, *, html: bool) -> str:
+    """Replace characters ``charset`` cannot hold: ASCII look-alike, else ``&#N;``/``?``."""
+    try:
+        text.encode(charset, "surrogateescape")
+        return text
+    except UnicodeError:
+        pass
+    out: list[str] = []
+    for ch in text:
+        if ch.isascii() or 0xDC80 <= ord(ch) <= 0xDCFF:
+            out.append(ch)
+            continue
+        try:
+            ch.encode(charset)
+            out.append(ch)
+            continue
+        except UnicodeError:
+            pass
+        plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
+        if plain:
+            out.append(plain)
+        else:
+            out.append(f"&#{ord(ch)};" if html else "?")
+    return "".join(out)
+
+
+def _long_lines(data: bytes) -> bool:
+    return any(len(line) > 998 for line in data.splitlines())
+
+
+def _transfer_encode(data: bytes, cte: str, eol: bytes, old_body: bytes) -> bytes:
+    if cte == "base64":
+        encoded = base64.b64encode(data)
+        lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
+        tail = old_body[len(old_body.rstrip(b"\r\n")) :]
+        return eol.join(lines) + tail
+    if cte == "quoted-printable":
+        unix = data.replace(b"\r\n", b"\n")
+        encoded = binascii.b2a_qp(unix, quotetabs=False, istext=True, header=False)
+        return encoded.replace(b"\n", eol)
+    return data
+
+
+def _field(header_block: bytes, name: bytes) -> re.Match[bytes] | None:
+    pattern = rb"(?im)^" + re.escape(name) + rb"[ \t]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*"
+    return re.search(pattern, header_block)
+
+
+def _set_charset(header_block: bytes, charset: str, eol: bytes) -> bytes:
+    """Set the charset parameter of Content-Type in place; other bytes stay as they are."""
+    value = f'"{charset}"'.encode("ascii")
+    field = _field(header_block, b"Content-Type")
+    if field is None:
+        line = b'Content-Type: text/plain; charset="' + charset.encode("ascii") + b'"' + eol
+        return line + header_block
+    old = field.group(0)
+    new, count = re.subn(
+        rb'(?i)(;[ \t\r\n]*charset[ \t]*=[ \t]*)("[^"]*"|[^;\s]*)',
+        lambda m: m.group(1) + value,
+        old,
+        count=1,
+    )
+    if not count:
+        new = old + b"; charset=" + value
+    return header_block[: field.start()] + new + header_block[field.end() :]
+
+
+def _set_cte(header_block: bytes, cte: str, eol: bytes) -> bytes:
+    line = b"Content-Transfer-Encoding: " + cte.encode("ascii")
+    field = _field(header_block, b"Content-Transfer-Encoding")
+    if field is None:
+        return line + eol + header_block
+    return header_block[: field.start()] + line + header_block[field.end() :]
