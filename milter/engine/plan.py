@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from milter.actions.banner import add_banner
 from milter.actions.headers import remove_all, subject_tag_edit, verdict_header_value
 from milter.auth.authres import format_authres, sort_authres
 from milter.mime.parse import MimeView
 from milter.model.envelope import Envelope
+from milter.model.findings import Severity
 from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, SmtpReply
 from milter.model.verdict import Disposition, Verdict
 from milter.policy.model import Policy
 
 SUBJECT_TAG = "subject_tag"
+BANNER = "banner"
 AUTHRES = "Authentication-Results"
 
 
@@ -36,8 +39,19 @@ def plan(
     return ActionPlan(
         verdict.disposition,
         header_edits=tuple(edits),
+        new_body=banner_body(verdict, mime, policy) if BANNER in verdict.actions else None,
         quarantine=verdict.disposition is Disposition.QUARANTINE,
     )
+
+
+def banner_body(verdict: Verdict, mime: MimeView, policy: Policy) -> bytes | None:
+    """The body with the warning banner, or None (signed mail, already bannered)."""
+    doc = policy.document
+    texts = [(doc.banners[lang], lang) for lang in doc.actions.banner_languages]
+    brand = doc.brands.get(verdict.brand) if verdict.brand else None
+    reasons = [f.text for f in verdict.findings if f.severity >= Severity.MEDIUM][:5]
+    advice = brand.advice.model_dump() if brand and brand.advice else {}
+    return add_banner(mime.raw, texts, brand.name if brand else None, reasons, advice)
 
 
 def authres_edits(verdict: Verdict, mime: MimeView, policy: Policy) -> list[HeaderEdit]:

@@ -104,3 +104,15 @@ async def test_subject_tag_is_not_duplicated_on_rescan(policy) -> None:
     assert b"Subject: [SUSPECT] Info CPF" in tagged
     twice = apply_plan(tagged, (await scan(tagged, Envelope(), policy)).plan)
     assert twice.count(b"[SUSPECT]") == 1
+
+
+async def test_a_tagged_message_gets_exactly_one_banner_even_on_rescan(policy) -> None:
+    raw = b"From: x@school.example\r\nSubject: Info CPF\r\n\r\nexpire sous 48 h\r\n"
+    first = await scan(raw, Envelope(), policy)
+    assert first.verdict.disposition is Disposition.TAG
+    assert first.plan.new_body is not None
+    delivered = apply_plan(raw, first.plan)
+    assert delivered.count(b"[Tocsin]") == 1
+    second = apply_plan(delivered, (await scan(delivered, Envelope(), policy)).plan)
+    assert second.count(b"[Tocsin]") == 1
+    assert second.count(b"X-Tocsin-Verdict") == 1
