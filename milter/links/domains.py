@@ -45,10 +45,52 @@ def _extractor() -> tldextract.TLDExtract:
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 
+@functools.cache
+def _psl() -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(exact rules, wildcard parents, exceptions) of tldextract's bundled ICANN list, ASCII."""
+    exact: set[str] = set()
+    wild: set[str] = set()
+    exceptions: set[str] = set()
+    for rule in _extractor().tlds:
+        if rule.startswith("*."):
+            wild.add(host_to_ascii(rule[2:]))
+        elif rule.startswith("!"):
+            exceptions.add(host_to_ascii(rule[1:]))
+        else:
+            exact.add(host_to_ascii(rule))
+    return frozenset(exact), frozenset(wild), frozenset(exceptions)
+
+
+def _suffix_start(host: str, starts: list[int]) -> int:
+    """Index (in ``starts``) of the first label of the public suffix; len(starts) if none."""
+    exact, wild, exceptions = _psl()
+    count = len(starts)
+    for idx, pos in enumerate(starts):
+        tail = host[pos:]
+        if tail in exceptions:
+            return idx + 1
+        if tail in exact or (idx + 1 < count and host[starts[idx + 1] :] in wild):
+            return idx
+    return count
+
+
 def split_host(host: str) -> HostParts:
-    """Split a lower-case host on the bundled public-suffix list (private section ignored)."""
-    res = _extractor().extract_str(host)
-    return HostParts(res.subdomain, res.domain, res.suffix)
+    """Split a lower-case ASCII host on tldextract's bundled public-suffix snapshot.
+
+    Same answers as ``tldextract`` (ICANN section only, unknown TLD → empty suffix) but
+    without its per-call URL handling and IDNA checks, which dominate its cost.
+    """
+    labels = host.split(".")
+    starts = [0]
+    for label in labels[:-1]:
+        starts.append(starts[-1] + len(label) + 1)
+    first = _suffix_start(host, starts)
+    suffix = host[starts[first] :] if first < len(starts) else ""
+    if first == 0:
+        return HostParts("", "", suffix)
+    dom_index = first - 1
+    subdomain = host[: starts[dom_index] - 1] if dom_index else ""
+    return HostParts(subdomain, labels[dom_index], suffix)
 
 
 def registrable_domain(host: str) -> str:
@@ -92,7 +134,10 @@ def _label_to_ascii(label: str) -> str:
 
 def normalize_host(host: str) -> str:
     """Lower-case, drop hidden chars, map ideographic dots, strip brackets and a trailing dot."""
-    host = strip_hidden(host).translate(_DOT_LIKE).strip().lower()
+    if host.isascii():
+        host = host.strip().lower()
+    else:
+        host = strip_hidden(host).translate(_DOT_LIKE).strip().lower()
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host.rstrip(".")
