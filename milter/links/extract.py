@@ -155,6 +155,8 @@ class _Sink:
 
     def add(self, url: str, source: str, parsed: ParsedUrl, anchor: str = "") -> None:
         key = parsed.target
+        if not key:
+            return  # only invisible characters
         previous = self.links.get(key)
         if previous is not None and (not anchor or previous.anchor_host):
             return

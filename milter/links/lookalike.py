@@ -183,7 +183,9 @@ class BrandIndex:
 
     def _classify(self, domain_or_host: str) -> Lookalike | None:
         ascii_host = host_to_ascii(normalize_host(domain_or_host))
-        if not ascii_host or parse_ipv4(ascii_host) is not None or ":" in ascii_host:
+        if not ascii_host or ":" in ascii_host:
+            return None
+        if ascii_host[-1].isdigit() and parse_ipv4(ascii_host) is not None:
             return None
         found = self._official_match(ascii_host)
         if found is not None:
@@ -227,16 +229,16 @@ class BrandIndex:
         )
 
     def _exact(self, cand: _Candidate) -> Lookalike | None:
-        for table, folded, raw in (
-            (self._names, cand.folded, cand.name),
-            (self._labels, cand.folded_dom, cand.dom),
-        ):
-            for form in table.get(folded, ()):
-                if raw == form.raw.split(".")[-1] or raw == form.raw:
-                    detail = f"{form.raw} on .{cand.suffix}"
-                    return self._verdict(cand, form, "tld-swap", detail)
-                return self._verdict(cand, form, *_glyph_technique(raw, form.raw))
-        return None
+        forms = self._names.get(cand.folded) if cand.subs else None
+        raw = cand.name
+        if not forms:
+            forms, raw = self._labels.get(cand.folded_dom), cand.dom
+        if not forms:
+            return None
+        form = forms[0]
+        if raw == form.raw:
+            return self._verdict(cand, form, "tld-swap", f"{form.raw} on .{cand.suffix}")
+        return self._verdict(cand, form, *_glyph_technique(raw, form.raw))
 
     def _glued_match(self, cand: _Candidate) -> Lookalike | None:
         squashed = squash(cand.folded)
@@ -301,25 +303,30 @@ def _candidate(ascii_host: str) -> _Candidate | None:
     parts = split_host(ascii_host)
     if not parts.domain:
         return None
-    idn = "xn--" in ascii_host
-    subs = parts.subdomain.split(".") if parts.subdomain else []
-    if idn:
-        subs = [host_to_unicode(label) for label in subs]
-    while subs and _WWW_RE.fullmatch(subs[0]):
-        subs.pop(0)
-    dom = host_to_unicode(parts.domain) if idn else parts.domain
-    folded_dom = skeleton(dom)
-    folded_subs = tuple(skeleton(s) for s in subs)
+    if "xn--" in ascii_host:
+        sub, dom, host = (host_to_unicode(x) for x in (parts.subdomain, parts.domain, ascii_host))
+    else:
+        sub, dom, host = parts.subdomain, parts.domain, ascii_host
+    if sub:
+        subs = sub.split(".")
+        while subs and _WWW_RE.fullmatch(subs[0]):
+            subs.pop(0)
+    if not sub or not subs:
+        folded_dom = skeleton(dom)
+        return _Candidate(host, ascii_host, dom, parts.suffix, (), folded_dom, (), folded_dom, dom)
+    name = ".".join(subs) + "." + dom
+    folded = skeleton(name)  # one pass: letter pairs never span a dot
+    folded_labels = folded.split(".")
     return _Candidate(
-        host_to_unicode(ascii_host) if idn else ascii_host,
+        host,
         ascii_host,
         dom,
         parts.suffix,
         tuple(subs),
-        folded_dom,
-        folded_subs,
-        ".".join((*folded_subs, folded_dom)) if subs else folded_dom,
-        ".".join((*subs, dom)) if subs else dom,
+        folded_labels[-1],
+        tuple(folded_labels[:-1]),
+        folded,
+        name,
     )
 
 

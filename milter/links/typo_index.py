@@ -57,7 +57,7 @@ class TypoIndex(Generic[T]):
 
     def nearest(self, text: str) -> T | None:
         """Payload of a key within the allowed edits of ``text`` (first found), else None."""
-        if len(text) <= _ONE_EDIT_MAX + 1:
+        if MIN_KEY - 1 <= len(text) <= _ONE_EDIT_MAX + 1:
             found = self._near_short(text)
             if found is not None:
                 return found
