@@ -32,6 +32,7 @@ from milter.links.domains import (
 )
 from milter.links.skeleton import (
     describe_edit,
+    prepare,
     skeleton,
     squash,
     strip_accents,
@@ -51,6 +52,8 @@ TECHNIQUES = (
     "combosquat",
 )
 _WWW_RE = re.compile(r"w{2,4}\d{0,3}")
+_MAX_HOST = 253
+_MAX_LABEL = 63
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,18 +110,21 @@ class BrandIndex:
         cache_size: int,
     ) -> None:
         self.brands = tuple(brands)
+        prepare()  # static Unicode tables: built here, not during the first classify()
+        split_host("example.fr")  # loads the bundled public-suffix list
         self._official: dict[str, BrandDomains] = {}
         self._labels: dict[str, list[_Form]] = {}
         self._names: dict[str, list[_Form]] = {}
         self._glued: dict[str, list[_Form]] = {}
         self._typo_keys: dict[str, _Form] = {}
+        self._light_keys: dict[str, _Form] = {}
         self._tokens: dict[str, tuple[BrandDomains, str, tuple[str, ...]]] = {}
         self._lure = frozenset(skeleton(w) for w in lure_words)
         for brand in self.brands:
             self._add_brand(brand, near_misses)
         alternation = "|".join(re.escape(t) for t in sorted(self._tokens, key=len, reverse=True))
         self._token_re = re.compile(alternation or r"(?!)")
-        self._typos = TypoIndex(self._typo_keys)
+        self._typos = TypoIndex(self._typo_keys, self._light_keys)
         self._steps = (
             self._exact,
             self._glued_match,
@@ -164,7 +170,7 @@ class BrandIndex:
                 self._glued.setdefault(key, []).append(form)
                 if typos and raw != official:
                     self._typo_keys.setdefault(key, form)
-                    self._typo_keys.setdefault(squash(skeleton(raw, sequences=False)), form)
+                    self._light_keys.setdefault(squash(skeleton(raw, sequences=False)), form)
         for token in brand.tokens:
             benign = tuple(skeleton(w) for w in near_misses.get(token, ()))
             self._tokens.setdefault(skeleton(token), (brand, token, benign))
@@ -183,8 +189,8 @@ class BrandIndex:
 
     def _classify(self, domain_or_host: str) -> Lookalike | None:
         ascii_host = host_to_ascii(normalize_host(domain_or_host))
-        if not ascii_host or ":" in ascii_host:
-            return None
+        if not ascii_host or ":" in ascii_host or len(ascii_host) > _MAX_HOST:
+            return None  # empty, IPv6, or longer than DNS allows (cannot resolve)
         if ascii_host[-1].isdigit() and parse_ipv4(ascii_host) is not None:
             return None
         found = self._official_match(ascii_host)
@@ -265,11 +271,9 @@ class BrandIndex:
         if cand.subs:
             checks.append((squash(cand.folded), cand.name))
         for folded, raw in checks:
-            form = self._typos.nearest(folded)
-            if form is None and ("m" in folded or "d" in folded):
-                # the skeleton merged rn/cl...: also try the unmerged ("light") view
-                light = squash(skeleton(raw, sequences=False))
-                form = self._typos.nearest(light) if light != folded else None
+            merged = "m" in folded or "d" in folded  # else both skeleton views are equal
+            light = squash(skeleton(raw, sequences=False)) if merged else folded
+            form = self._typos.nearest(folded, light)
             if form is not None:
                 technique = "typo" if raw.isascii() else "idn"
                 return self._verdict(cand, form, technique, _typo_detail(raw, form))
@@ -283,9 +287,10 @@ class BrandIndex:
             if any(_inside(text, start, end, word, match.group()) for word in benign):
                 continue
             seg_start, seg_end = _segment(text, start, end)
-            if len(token) <= SHORT_KEY and not self._glued_ok(
-                text[seg_start:start], text[end:seg_end]
-            ):
+            # Short tokens, and tokens seen only through merged letter pairs ("carnell"
+            # reads "camell"), must stand as a word or be glued to lure words only.
+            strict = len(token) <= SHORT_KEY or not _light_has(cand.name, token)
+            if strict and not self._glued_ok(text[seg_start:start], text[end:seg_end]):
                 continue
             label_index = text.count(".", 0, start)
             labels = (*cand.subs, cand.dom)
@@ -353,6 +358,10 @@ def _combo_detail(token: str, label: str, cand: _Candidate) -> str:
     return f'brand token "{token}"' + (f" + {words}" if words else "") + where
 
 
+def _light_has(name: str, token: str) -> bool:
+    return skeleton(token, sequences=False) in skeleton(name, sequences=False)
+
+
 def _inside(text: str, start: int, end: int, word: str, token: str) -> bool:
     """True when the token occurrence text[start:end] lies inside an occurrence of ``word``."""
     offset = word.find(token)
@@ -371,6 +380,8 @@ def _segment(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _word_break(text: str, words: frozenset[str]) -> bool:
     """True when ``text`` is a concatenation of ``words`` (digits allowed between words)."""
+    if len(text) > _MAX_LABEL:
+        return False
     ok = [True] + [False] * len(text)
     for i in range(1, len(text) + 1):
         for j in range(max(0, i - 20), i):

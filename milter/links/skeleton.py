@@ -67,9 +67,21 @@ def _tables() -> tuple[dict[int, str], dict[int, str]]:
     return ascii_table, full
 
 
+@functools.cache
+def _marks() -> dict[int, None]:
+    """Translation table deleting combining marks (built once, planes 0 and 1)."""
+    return {cp: None for cp in range(0x300, 0x20000) if unicodedata.combining(chr(cp))}
+
+
 def _strip_marks(text: str) -> str:
-    decomposed = unicodedata.normalize("NFD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return unicodedata.normalize("NFD", text).translate(_marks())
+
+
+def prepare() -> None:
+    """Build the static tables now (they are otherwise built on first use)."""
+    _tables()
+    _marks()
+    _keyboard_neighbours()
 
 
 def strip_accents(text: str) -> str:

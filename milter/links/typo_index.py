@@ -1,6 +1,7 @@
 """Fast "is this string within a few edits of a known key" lookups.
 
-Keys of up to 8 characters allow 1 edit and are found through a deletion index
+Keys of up to 8 characters allow 1 edit (compared in the light skeleton only: a merged
+letter pair plus an edit is too far for a short name) and are found through a deletion index
 (SymSpell-style: a string within one edit of a key shares a one-deletion variant with it).
 Longer keys allow 2 edits and are found through shared trigrams (2 edits destroy at most
 8 of a key's trigrams), then verified with :func:`edit_distance`. Keys of 4 characters
@@ -35,17 +36,17 @@ def _trigrams(text: str) -> set[str]:
 class TypoIndex(Generic[T]):
     """Index of keys (with a payload each) answering :meth:`nearest`."""
 
-    def __init__(self, keys: Mapping[str, T]) -> None:
+    def __init__(self, keys: Mapping[str, T], light_keys: Mapping[str, T]) -> None:
         self._short: dict[str, list[tuple[str, T]]] = {}
         self._long: list[tuple[str, int, T]] = []
         # text length -> trigram -> indexes of long keys of a compatible length (±2)
         self._windows: dict[int, dict[str, list[int]]] = {}
-        for key, value in keys.items():
-            if len(key) < MIN_KEY:
-                continue
-            if len(key) <= _ONE_EDIT_MAX:
+        for key, value in light_keys.items():
+            if MIN_KEY <= len(key) <= _ONE_EDIT_MAX:
                 for variant in _deletions(key):
                     self._short.setdefault(variant, []).append((key, value))
+        for key, value in {**keys, **light_keys}.items():
+            if len(key) <= _ONE_EDIT_MAX:
                 continue
             grams = _trigrams(key)
             need = max(1, len(grams) - 2 * _TRIGRAMS_PER_EDIT)
@@ -55,14 +56,21 @@ class TypoIndex(Generic[T]):
                     postings.setdefault(gram, []).append(len(self._long))
             self._long.append((key, need, value))
 
-    def nearest(self, text: str) -> T | None:
-        """Payload of a key within the allowed edits of ``text`` (first found), else None."""
-        if MIN_KEY - 1 <= len(text) <= _ONE_EDIT_MAX + 1:
-            found = self._near_short(text)
+    def nearest(self, text: str, light: str) -> T | None:
+        """Payload of a key within the allowed edits of ``text``, else None.
+
+        ``light`` is the same text under the light skeleton (letter pairs unmerged); short
+        keys are only compared in that view, so a merged pair never adds to one edit.
+        """
+        if MIN_KEY - 1 <= len(light) <= _ONE_EDIT_MAX + 1:
+            found = self._near_short(light)
             if found is not None:
                 return found
-        if len(text) in self._windows:
-            return self._near_long(text)
+        for view in (text, light) if light != text else (text,):
+            if len(view) in self._windows:
+                found = self._near_long(view)
+                if found is not None:
+                    return found
         return None
 
     def _near_short(self, text: str) -> T | None:

@@ -62,6 +62,8 @@ def _classify(index: BrandIndex, domain: str) -> Lookalike:
         ("actifants.fr", "ants", "ants.gouv.fr", "combosquat"),
         ("cpf-formation.com", "cpf", "moncompteformation.gouv.fr", "combosquat"),
         ("ameli-automated.000webhostapp.com", "ameli", "ameli.fr", "combosquat"),
+        ("arneli-remboursement.fr", "ameli", "ameli.fr", "combosquat"),
+        ("gererarneli.fr", "ameli", "ameli.fr", "combosquat"),
         ("mon-gouv.fr", "gouv", "gouv.fr", "combosquat"),
     ],
 )
@@ -131,6 +133,8 @@ def test_official_domains_are_not_lookalikes(index: BrandIndex, domain: str) -> 
         "www.lyceeameliezurcher.net",
         "amelioration-habitat.fr",
         "camelia.fr",
+        "brian.carnell.com",
+        "carnell.fr",
         "cafe.fr",
         "www.monvillage.cafe",
         "gouy.fr",
