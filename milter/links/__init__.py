@@ -3,6 +3,22 @@
 No I/O and no network: URLs are never fetched, the public-suffix list is the bundled one.
 """
 
+from milter.links.brands import DEFAULT_BRANDS, BrandDomains
 from milter.links.extract import Link, LinkFlag, LinkSet, LinkSource, extract_links
+from milter.links.lookalike import TECHNIQUES, BrandIndex, Lookalike
+from milter.links.redirect import Unwrapped, unwrap
 
-__all__ = ["Link", "LinkFlag", "LinkSet", "LinkSource", "extract_links"]
+__all__ = [
+    "DEFAULT_BRANDS",
+    "TECHNIQUES",
+    "BrandDomains",
+    "BrandIndex",
+    "Link",
+    "LinkFlag",
+    "LinkSet",
+    "LinkSource",
+    "Lookalike",
+    "Unwrapped",
+    "extract_links",
+    "unwrap",
+]

@@ -14,6 +14,7 @@ _SRC_TAGS = frozenset(
 _HIDDEN_TEXT_TAGS = frozenset({"script", "style", "title", "head", "template"})
 _REFRESH_RE = re.compile(r"(?i)^\s*\d*\s*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]+)")
 _MAX_ANCHOR = 300
+_MAX_COMMENT_DEPTH = 2
 
 
 class LinkSink(Protocol):
@@ -30,9 +31,10 @@ class LinkSink(Protocol):
 
 
 class _Collector(HTMLParser):
-    def __init__(self, sink: LinkSink) -> None:
+    def __init__(self, sink: LinkSink, comment_depth: int = 0) -> None:
         super().__init__(convert_charrefs=True)
         self.sink = sink
+        self.comment_depth = comment_depth
         self.base = ""
         self.hidden_depth = 0
         self.open_href: str | None = None
@@ -84,10 +86,21 @@ class _Collector(HTMLParser):
             match = _REFRESH_RE.match(values.get("content", ""))
             if match and not match.group(1).strip().isdigit():
                 self._emit(match.group(1), "html-meta-refresh")
+        elif "href" in values:  # e.g. Outlook VML buttons: <v:roundrect href="...">
+            self._emit(values["href"], "html-href")
         if "formaction" in values:
             self._emit(values["formaction"], "html-form")
         if tag == "img" and self.open_href is not None and values.get("alt"):
             self.handle_data(" " + values["alt"] + " ")
+
+    def handle_comment(self, data: str) -> None:
+        """Outlook conditional comments (``<!--[if mso]>…<![endif]-->``) hold real markup."""
+        if data.lstrip().startswith("[if") and self.comment_depth < _MAX_COMMENT_DEPTH:
+            start = data.find(">")
+            nested = _Collector(self.sink, self.comment_depth + 1)
+            nested.base = self.base
+            nested.feed(data[start + 1 :] if start >= 0 else "")
+            nested.close()
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "a":

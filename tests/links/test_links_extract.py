@@ -147,6 +147,17 @@ def test_html_visible_text_urls_and_special_schemes() -> None:
     assert by_url["relative/only"].host == ""
 
 
+def test_outlook_conditional_comment_and_vml_href() -> None:
+    html = (
+        '<!--[if mso]><v:roundrect href="https://ameli-remboursement.fr/vml">'
+        "<center>Se connecter</center></v:roundrect><![endif]-->"
+        "<!-- a plain comment <a href='https://ignored.example/'>x</a> -->"
+        '<a href="https://ok.example/">ok</a>'
+    )
+    urls = _urls(extract_links([], [html]))
+    assert urls == ["https://ameli-remboursement.fr/vml", "https://ok.example/"]
+
+
 def test_dedupe_by_url_across_parts() -> None:
     links = extract_links(
         ["https://a.example/x https://a.example/x"], ['<a href="https://a.example/x">t</a>']
