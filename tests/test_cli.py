@@ -76,6 +76,9 @@ def test_lookalike_reads_stdin_and_answers_json() -> None:
     assert answers[0]["technique"] == "official"
     assert answers[0]["brand"] == "ameli"
     assert answers[1]["brand"] is None
+    combo = json.loads(tocsin("lookalike", "--json", "ameli-remboursement.fr").stdout)
+    assert combo["technique"] == "combosquat"
+    assert combo["imitates"] == "ameli.fr"
 
 
 def test_version() -> None:

@@ -6,6 +6,7 @@ from milter.checks.auth import AuthCheck
 from milter.checks.base import Check
 from milter.checks.brand import BrandClaimCheck
 from milter.checks.defects import DefectsCheck
+from milter.checks.links import LinksCheck
 from milter.checks.phones import PhonesCheck
 from milter.checks.phrases import PhrasesCheck
 from milter.checks.sender import SenderCheck
@@ -16,6 +17,7 @@ def default_checks() -> tuple[Check, ...]:
     return (
         AuthCheck(),
         DefectsCheck(),
+        LinksCheck(),
         BrandClaimCheck(),
         SenderCheck(),
         PhrasesCheck(),

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from milter.checks.claim import official_brand
+from milter.checks.links import brand_index
 from milter.policy.model import Policy
 
 
@@ -23,10 +23,16 @@ def add_lookalike_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
 def classify(domain: str, policy: Policy) -> dict[str, Any]:
     """The lookalike answer for one domain, as the JSON contract shapes it."""
     name = domain.strip().lower().rstrip(".")
-    brand_id = official_brand(name, policy)
-    if brand_id is not None:
-        return {"domain": name, "brand": brand_id, "imitates": name, "technique": "official"}
-    return {"domain": name, "brand": None, "imitates": None, "technique": None}
+    hit = brand_index(policy).classify(name)
+    if hit is None:
+        return {"domain": name, "brand": None, "imitates": None, "technique": None}
+    return {
+        "domain": name,
+        "brand": hit.brand_id,
+        "imitates": hit.official,
+        "technique": hit.technique,
+        "evidence": hit.evidence,
+    }
 
 
 def _domains(args: argparse.Namespace) -> list[str]:

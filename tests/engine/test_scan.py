@@ -116,3 +116,14 @@ async def test_a_tagged_message_gets_exactly_one_banner_even_on_rescan(policy) -
     second = apply_plan(delivered, (await scan(delivered, Envelope(), policy)).plan)
     assert second.count(b"[Tocsin]") == 1
     assert second.count(b"X-Tocsin-Verdict") == 1
+
+
+async def test_lookalike_link_behind_a_redirector_is_found(policy) -> None:
+    result = await scan(read("cpf-lure.eml"), Envelope(), policy)
+    lookalikes = [f for f in result.verdict.findings if f.code == "LINK_LOOKALIKE"]
+    assert lookalikes
+    assert lookalikes[0].evidence["host"] == "moncompteformation-gouv.fr"
+    assert lookalikes[0].evidence["imitates"] == "moncompteformation.gouv.fr"
+    assert "redirector" in lookalikes[0].text
+    mismatch = [f for f in result.verdict.findings if f.code == "LINK_TEXT_MISMATCH"]
+    assert mismatch[0].evidence["shown"] == "moncompteformation.gouv.fr"
