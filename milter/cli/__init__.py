@@ -10,8 +10,9 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
 from milter import __version__
 from milter.actions.apply import apply_plan
@@ -41,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_scan(sub)
     add_lookalike_parser(sub)
+    for register in _extra_subcommands():
+        register(sub)
     policy = sub.add_parser("policy", help="check or show the policy").add_subparsers(
         dest="policy_command", required=True
     )
@@ -49,6 +52,18 @@ def build_parser() -> argparse.ArgumentParser:
     show = policy.add_parser("show", help="print the effective policy (defaults + overrides)")
     show.add_argument("--policy", type=Path, default=None)
     return parser
+
+
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _extra_subcommands() -> list[Callable[[SubParsers], None]]:
+    """Sub-commands living in their own modules.
+
+    Each registers its parser and sets ``run`` (``args -> exit code``) as a default, so
+    ``main`` needs no knowledge of them.
+    """
+    return []
 
 
 def _add_scan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -133,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``tocsin`` command."""
     args = build_parser().parse_args(argv)
     try:
+        run = getattr(args, "run", None)
+        if run is not None:
+            return int(run(args))
         if args.command == "scan":
             return asyncio.run(_scan_files(args))
         if args.command == "lookalike":

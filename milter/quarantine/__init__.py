@@ -1,0 +1,1 @@
+"""Durable quarantine store for held messages."""
