@@ -5,6 +5,10 @@ Three steps, as in style.md §1.6: ``parse_signatures`` (pure) reads the signatu
 runs dkimpy's canonicalisation and crypto. dkimpy's DNS seam is its ``dnsfunc`` argument:
 we hand it a function that returns the record we already fetched. (``dkim.asyncsupport``
 is not used: it imports ``aiodns`` at import time and would do its own DNS.)
+
+Algorithms: ``rsa-sha256`` and ``ed25519-sha256`` (RFC 8463; dkimpy verifies it with
+PyNaCl, the key record's ``p=`` being the raw 32-byte public key in base64). ``rsa-sha1``
+verifies but is reported ``policy`` (RFC 8301).
 """
 
 from __future__ import annotations
@@ -199,8 +203,9 @@ def _check_key(sig: DkimSignature, text: str) -> tuple[str, int] | AuthResult:
         return AuthResult(METHOD, AuthStatus.PERMERROR, reason)
     try:
         _, bits, _, _ = dkim.evaluate_pk(sig.key_name.encode(), raw)
-    except dkim.NaClNotFoundError:
-        return AuthResult(METHOD, AuthStatus.NEUTRAL, "ed25519 keys are not supported here")
+    except dkim.NaClNotFoundError:  # PyNaCl is a dependency; only a broken install lands here
+        reason = "ed25519 key not checked: PyNaCl is not installed"
+        return AuthResult(METHOD, AuthStatus.NEUTRAL, reason)
     except dkim.KeyFormatError as exc:
         return AuthResult(METHOD, AuthStatus.PERMERROR, f"bad key record: {exc}")
     return key_type, int(bits)
