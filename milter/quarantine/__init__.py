@@ -1,1 +1,27 @@
-"""Durable quarantine store for held messages."""
+"""Durable quarantine store for held messages, and release by SMTP re-injection.
+
+See docs/quarantine.md for the on-disk layout, the durability guarantees and the
+release semantics.
+"""
+
+from milter.quarantine.errors import (
+    InvalidQuarantineId,
+    QuarantineBusy,
+    QuarantineError,
+    QuarantineNotFound,
+)
+from milter.quarantine.record import QuarantineRecord
+from milter.quarantine.release import ReleaseError, ReleaseResult, release
+from milter.quarantine.store import QuarantineStore
+
+__all__ = [
+    "InvalidQuarantineId",
+    "QuarantineBusy",
+    "QuarantineError",
+    "QuarantineNotFound",
+    "QuarantineRecord",
+    "QuarantineStore",
+    "ReleaseError",
+    "ReleaseResult",
+    "release",
+]

@@ -1,0 +1,39 @@
+"""Read the Subject and From of a message for the record (stdlib only, never raises)."""
+
+from __future__ import annotations
+
+import re
+from email.header import decode_header, make_header
+
+_END = re.compile(rb"\r?\n\r?\n")
+_MAX = 998
+_MAX_BLOCK = 256 * 1024
+
+
+def _header_block(raw: bytes) -> str:
+    match = _END.search(raw, 0, _MAX_BLOCK)
+    block = raw[: match.start()] if match else raw[:_MAX_BLOCK]
+    return block.decode("utf-8", "replace")
+
+
+def _first(block: str, name: str) -> str:
+    pattern = re.compile(rf"^{name}[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
+    match = pattern.search(block)
+    if match is None:
+        return ""
+    return re.sub(r"\r?\n[ \t]", " ", match.group(1)).strip()
+
+
+def _decoded(value: str) -> str:
+    if "=?" not in value:
+        return value
+    try:
+        return str(make_header(decode_header(value)))
+    except (ValueError, LookupError, AssertionError, UnicodeError):
+        return value
+
+
+def summary_headers(raw: bytes) -> tuple[str, str]:
+    """(decoded Subject, From as written), each at most 998 characters."""
+    block = _header_block(raw)
+    return _decoded(_first(block, "subject"))[:_MAX], _decoded(_first(block, "from"))[:_MAX]

@@ -1,0 +1,225 @@
+"""Release: re-inject a held message to the MTA with its original envelope.
+
+The record is marked released (or deleted) only after the relay answered 250 to the
+end of DATA. Any refusal or error leaves the message held and raises ``ReleaseError``
+carrying the SMTP reply; every attempt, failed or not, is kept in the record's history
+so a failed release is never silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import aiosmtplib
+
+from milter.quarantine.errors import QuarantineError
+from milter.quarantine.store import QuarantineStore
+
+RELEASED_HEADER = "X-Tocsin-Released"
+DEFAULT_RELAY = ("127.0.0.1", 10026)
+
+
+class ReleaseError(QuarantineError):
+    """The relay did not take the message; it is still held.
+
+    Attributes:
+        code: SMTP reply code when the relay gave one, else None (connection error).
+        temporary: True for 4xx replies and network errors (worth retrying).
+        refused: recipients the relay refused, with its reply to each.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: int | None = None,
+        temporary: bool = True,
+        refused: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.temporary = temporary
+        self.refused = dict(refused or {})
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseResult:
+    """A successful release: the relay's reply and what happened to the record."""
+
+    qid: str
+    relay: str
+    reply: str
+    deleted: bool
+    released_at: datetime
+    attempts: int = 1
+
+
+def released_header(qid: str, when: datetime, newline: bytes = b"\r\n") -> bytes:
+    """``X-Tocsin-Released: <id>; <RFC 5322 date>`` with the message's line ending."""
+    date = format_datetime(when.astimezone(UTC), usegmt=True)
+    return f"{RELEASED_HEADER}: {qid}; {date}".encode("ascii") + newline
+
+
+def _newline(raw: bytes) -> bytes:
+    first = raw.find(b"\n")
+    return b"\r\n" if first > 0 and raw[first - 1 : first] == b"\r" else b"\n"
+
+
+_EIGHT_BIT = re.compile(rb"[\x80-\xff]")
+
+
+@dataclass(frozen=True, slots=True)
+class _Relay:
+    host: str
+    port: int
+    smtp_timeout: float
+    local_hostname: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+async def _transaction(
+    relay: _Relay, message: bytes, mail_from: str, rcpts: tuple[str, ...]
+) -> str:
+    """One SMTP transaction; returns the final reply or raises ReleaseError."""
+    smtp = aiosmtplib.SMTP(
+        hostname=relay.host,
+        port=relay.port,
+        start_tls=False,
+        use_tls=False,
+        timeout=relay.smtp_timeout,
+        local_hostname=relay.local_hostname,
+    )
+    try:
+        await smtp.connect()
+        await smtp.ehlo()
+        utf8 = any(not a.isascii() for a in (mail_from, *rcpts))
+        if utf8 and not smtp.supports_extension("smtputf8"):
+            raise ReleaseError("the relay does not offer SMTPUTF8, needed here", temporary=False)
+        encoding = "utf-8" if utf8 else "ascii"
+        options = ["SMTPUTF8"] if utf8 else []
+        if _EIGHT_BIT.search(message) and smtp.supports_extension("8bitmime"):
+            options.append("BODY=8BITMIME")
+        await smtp.mail(mail_from, options=options, encoding=encoding)
+        refused: dict[str, str] = {}
+        for rcpt in rcpts:
+            try:
+                await smtp.rcpt(rcpt, encoding=encoding)
+            except aiosmtplib.SMTPRecipientRefused as exc:
+                refused[rcpt] = f"{exc.code} {exc.message}"
+        if refused:
+            await smtp.rset()
+            temporary = all(r.startswith("4") for r in refused.values())
+            listing = "; ".join(f"<{r}>: {reply}" for r, reply in refused.items())
+            raise ReleaseError(f"recipient(s) refused: {listing}", None, temporary, refused)
+        response = await smtp.data(message)
+        return f"{response.code} {response.message}"
+    except aiosmtplib.SMTPResponseException as exc:
+        raise ReleaseError(
+            f"relay said {exc.code} {exc.message}", exc.code, 400 <= exc.code < 500
+        ) from None
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        raise ReleaseError(f"cannot talk to relay {relay.name}: {exc}") from None
+    finally:
+        if smtp.is_connected:
+            try:
+                await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                smtp.close()
+
+
+async def release(
+    store: QuarantineStore,
+    qid: str,
+    relay_host: str = DEFAULT_RELAY[0],
+    relay_port: int = DEFAULT_RELAY[1],
+    *,
+    delete: bool = False,
+    force: bool = False,
+    smtp_timeout: float = 60.0,
+    retries: int = 0,
+    retry_delay: float = 5.0,
+    local_hostname: str | None = None,
+) -> ReleaseResult:
+    """Re-inject held message ``qid`` to ``relay_host:relay_port``.
+
+    The original envelope is replayed (MAIL FROM, null sender included, and every
+    recipient) with explicit MAIL/RCPT/DATA, no STARTTLS, and a prepended
+    ``X-Tocsin-Released`` header. If any recipient is refused nothing is sent. Only after
+    the relay accepted the data is the record marked released (or deleted when
+    ``delete``). Temporary failures (4xx, network) are retried ``retries`` times.
+
+    Raises ReleaseError (message still held), QuarantineNotFound, QuarantineBusy
+    (another release in progress) or QuarantineError (storage).
+    """
+    relay = _Relay(relay_host, relay_port, smtp_timeout, local_hostname)
+    with store.lock(qid):
+        record = store.get(qid)
+        if record.status == "released" and not force:
+            when = record.released_at.isoformat() if record.released_at else "earlier"
+            raise ReleaseError(f"{qid} was already released ({when})", temporary=False)
+        if not record.envelope.rcpts:
+            raise ReleaseError(f"{qid} has no envelope recipient", temporary=False)
+        raw = store.read_message(qid)
+        mail_from = record.envelope.mail_from or ""  # None (unknown) → null sender
+        tries = 0
+        while True:
+            tries += 1
+            now = datetime.now(UTC)
+            message = released_header(qid, now, _newline(raw)) + raw
+            try:
+                reply = await _transaction(relay, message, mail_from, record.envelope.rcpts)
+            except ReleaseError as exc:
+                _note_failure(
+                    store, qid, _attempt(relay.name, now, False, str(exc), exc.refused), exc
+                )
+                if exc.temporary and tries <= retries:
+                    await asyncio.sleep(retry_delay)
+                    continue
+                raise
+            break
+        _settle(store, qid, _attempt(relay.name, now, True, reply), now, delete)
+        return ReleaseResult(qid, relay.name, reply, delete, now, tries)
+
+
+def _attempt(
+    relay: str, when: datetime, ok: bool, reply: str, refused: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "at": when.isoformat(),
+        "relay": relay,
+        "ok": ok,
+        "reply": reply,
+        "refused": refused or {},
+    }
+
+
+def _note_failure(
+    store: QuarantineStore, qid: str, attempt: dict[str, Any], exc: ReleaseError
+) -> None:
+    """Record a failed attempt; a storage error here must not mask the relay's answer."""
+    try:
+        store.add_attempt(qid, attempt)
+    except QuarantineError as storage:
+        exc.add_note(f"(the failed attempt could not be recorded: {storage})")
+
+
+def _settle(
+    store: QuarantineStore, qid: str, attempt: dict[str, Any], when: datetime, delete: bool
+) -> None:
+    """The relay accepted: record it, then mark released or delete."""
+    try:
+        store.add_attempt(qid, attempt, released_at=when)
+        if delete:
+            store.delete(qid, locked=True)
+    except QuarantineError as exc:
+        raise QuarantineError(
+            f"{qid} was accepted by {attempt['relay']} ({attempt['reply']}) but the record "
+            f"could not be updated: {exc}; releasing it again would deliver a second copy"
+        ) from None
