@@ -18,6 +18,7 @@ from milter import __version__
 from milter.actions.apply import apply_plan
 from milter.cli.lookalike import add_lookalike_parser
 from milter.cli.output import print_scan_human, scan_json
+from milter.cli.serve import add_serve_parser
 from milter.engine import scan
 from milter.model.envelope import Envelope
 from milter.policy.errors import PolicyInvalid
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_scan(sub)
     add_lookalike_parser(sub)
+    add_serve_parser(sub)
     for register in _extra_subcommands():
         register(sub)
     policy = sub.add_parser("policy", help="check or show the policy").add_subparsers(

@@ -1,1 +1,1 @@
-"""Front-ends: the milter server (and later the SMTP proxy) that feed the engine and apply its plan."""
+"""Front-ends (milter server, later the SMTP proxy): feed the engine, apply its plan."""

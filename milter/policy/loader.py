@@ -60,13 +60,14 @@ def _validate(tree: SourceTree, errors: list[PolicyError]) -> PolicyDocument | N
         return PolicyDocument.model_validate(tree.data)
     except ValidationError as exc:
         for item in exc.errors():
-            path = _loc_to_path(item["loc"])
+            path = loc_to_path(item["loc"])
             file, line = tree.origin(path)
-            errors.append(PolicyError(file, line, path, _message(item)))
+            errors.append(PolicyError(file, line, path, error_message(item)))
         return None
 
 
-def _loc_to_path(loc: tuple[Any, ...]) -> str:
+def loc_to_path(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location as the dotted key path admins see (``a.b[2].c``)."""
     path = ""
     for part in loc:
         if isinstance(part, int):
@@ -78,7 +79,8 @@ def _loc_to_path(loc: tuple[Any, ...]) -> str:
     return path
 
 
-def _message(item: Any) -> str:
+def error_message(item: Any) -> str:
+    """A pydantic error item as a short message for admins."""
     if item["type"] == "extra_forbidden":
         return "unknown key"
     if item["type"] == "missing":

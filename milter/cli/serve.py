@@ -1,0 +1,142 @@
+"""``tocsin serve``: run the milter daemon (the README's main command)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from milter.frontends.handler import MessageHandler
+    from milter.frontends.settings import ServeSettings
+    from milter.policy.store import PolicyStore
+
+EXIT_OK, EXIT_USAGE, EXIT_BAD_POLICY, EXIT_CANNOT_START = 0, 2, 4, 5
+
+
+def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register the ``serve`` sub-command."""
+    parser = sub.add_parser("serve", help="run the milter daemon")
+    parser.add_argument(
+        "--milter",
+        metavar="SPEC",
+        help="listen on inet:HOST:PORT or unix:/path (default inet:127.0.0.1:8894)",
+    )
+    parser.add_argument("--config", type=Path, metavar="FILE", help="settings file (YAML)")
+    parser.add_argument("--policy", type=Path, metavar="DIR", help="policy directory")
+    parser.add_argument("--nameserver", action="append", default=[], metavar="HOST[:PORT]")
+    parser.add_argument("--no-dns", action="store_true", help="skip DNS checks (testing only)")
+    parser.add_argument("--workers", type=int, metavar="N", help="worker processes")
+    parser.add_argument("--quarantine-dir", type=Path, metavar="DIR")
+    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.set_defaults(run=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Load everything, bind, and serve until SIGTERM."""
+    from milter.frontends.listen import ListenError, bind, parse_listen
+    from milter.frontends.settings import load_settings
+    from milter.frontends.workers import run_workers
+    from milter.policy.errors import PolicyInvalid
+    from milter.policy.store import PolicyStore
+
+    try:
+        settings = _apply_overrides(load_settings(args.config), args)
+    except PolicyInvalid as exc:
+        print(f"tocsin: invalid settings:\n{exc}", file=sys.stderr)
+        return EXIT_BAD_POLICY
+    except ValueError as exc:
+        print(f"tocsin: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _configure_logging(settings.log_level)
+    log = logging.getLogger("tocsin")
+    try:
+        policies = PolicyStore(settings.policy_dir)
+    except PolicyInvalid as exc:
+        print(f"tocsin: invalid policy:\n{exc}", file=sys.stderr)
+        return EXIT_BAD_POLICY
+    quarantine_dir = settings.quarantine.directory
+    try:
+        address = parse_listen(settings.milter.listen)
+        sock = bind(address, mode=int(settings.milter.socket_mode, 8))
+        _prepare_quarantine(quarantine_dir)
+    except (ListenError, OSError) as exc:
+        print(f"tocsin: cannot start: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_START
+    log.info(
+        "tocsin serving milter on %s (%d worker(s), policy %s, quarantine %s)",
+        address,
+        settings.milter.workers,
+        ", ".join(policies.current.files),
+        quarantine_dir,
+    )
+
+    def make_handler() -> MessageHandler:
+        return _make_handler(settings, policies, no_dns=args.no_dns)
+
+    try:
+        return run_workers(sock, settings.milter, make_handler)
+    finally:
+        sock.close()
+        if address.path is not None and os.getpid() == _MAIN_PID:
+            address.path.unlink(missing_ok=True)
+
+
+_MAIN_PID = os.getpid()
+
+
+def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> ServeSettings:
+    milter: dict[str, object] = {}
+    top: dict[str, object] = {}
+    if args.milter:
+        milter["listen"] = args.milter
+    if args.workers is not None:
+        milter["workers"] = args.workers
+    if args.policy is not None:
+        top["policy_dir"] = args.policy
+    if args.nameserver:
+        top["nameservers"] = tuple(args.nameserver)
+    if args.log_level:
+        top["log_level"] = args.log_level
+    if args.quarantine_dir is not None:
+        top["quarantine"] = settings.quarantine.model_copy(
+            update={"directory": args.quarantine_dir}
+        )
+    data = settings.model_dump()
+    data.update(top)
+    data["milter"] = {**data["milter"], **milter}
+    return type(settings).model_validate(data)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s tocsin[%(process)d] %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _prepare_quarantine(directory: Path) -> None:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OSError(f"quarantine directory {directory} is not writable")
+
+
+def _make_handler(
+    settings: ServeSettings, policies: PolicyStore, *, no_dns: bool
+) -> MessageHandler:
+    from milter.frontends.handler import MessageHandler
+    from milter.quarantine.store import QuarantineStore
+
+    resolver = None
+    if not no_dns:
+        from milter.dns.stub import DnsResolver
+
+        resolver = DnsResolver(
+            list(settings.nameservers) or None, timeout=settings.dns_timeout_seconds
+        )
+    store = QuarantineStore(settings.quarantine.directory)
+    return MessageHandler(policies, resolver=resolver, quarantine=store)

@@ -1,0 +1,120 @@
+"""Turn the engine's ActionPlan into milter replies, in the order Postfix accepts.
+
+Pure: no I/O. Order: header edits in plan order, then the body replacement as
+contiguous chunks (Postfix refuses REPLBODY mixed with other edits), then the
+quarantine request, then exactly one final reply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from milter.codec import (
+    Accept,
+    ActionFlag,
+    AddHeader,
+    ChangeHeader,
+    Continue,
+    Discard,
+    InsertHeader,
+    Quarantine,
+    Reply,
+    ReplyCode,
+    TempFail,
+    replace_body,
+)
+from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, SmtpReply
+from milter.model.verdict import Disposition
+
+MAX_QUARANTINE_REASON = 100  # Postfix truncates the reason to 100 characters
+
+
+@dataclass(frozen=True, slots=True)
+class WireOptions:
+    """What was negotiated with this MTA, as far as replies are concerned."""
+
+    actions: ActionFlag
+    leading_space: bool  # HDR_LEADSPC: we supply the space after the colon
+    hides_received: bool = True  # INSHEADER indexes count the MTA's hidden Received
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """How the front-end finishes the message besides the plan's edits.
+
+    ``hold_reason`` asks the MTA to hold the message (Postfix hold queue);
+    ``discard`` drops it after it was stored in Tocsin's own quarantine.
+    """
+
+    hold_reason: str | None = None
+    discard: bool = False
+
+
+def plan_replies(
+    plan: ActionPlan, wire: WireOptions, delivery: Delivery = Delivery()
+) -> tuple[list[Reply], list[str]]:
+    """The replies for ``plan`` and a list of edits the MTA did not allow us (to log)."""
+    skipped: list[str] = []
+    if plan.disposition in (Disposition.REJECT, Disposition.TEMPFAIL):
+        return [final_reply(plan.disposition, plan.smtp_reply)], skipped
+    if delivery.discard:
+        return [Discard()], skipped
+    replies: list[Reply] = []
+    for edit in plan.header_edits:
+        reply = header_reply(edit, wire)
+        if reply.REQUIRES & ~wire.actions:
+            skipped.append(f"{edit.op} {edit.name}")
+        else:
+            replies.append(reply)
+    if plan.new_body is not None:
+        if ActionFlag.CHGBODY in wire.actions:
+            replies.extend(replace_body(plan.new_body))
+        else:
+            skipped.append("body replacement")
+    if delivery.hold_reason is not None:
+        if ActionFlag.QUARANTINE in wire.actions:
+            replies.append(Quarantine(_reason(delivery.hold_reason)))
+        else:
+            skipped.append("quarantine (hold)")
+    replies.append(Accept())
+    return replies, skipped
+
+
+def header_reply(edit: HeaderEdit, wire: WireOptions) -> Reply:
+    """One header edit as its milter reply."""
+    value = _wire_value(edit.value, wire.leading_space)
+    if edit.op is HeaderOp.ADD:
+        return AddHeader(edit.name, value)
+    if edit.op is HeaderOp.INSERT:
+        index = edit.index + 1 if wire.hides_received else edit.index
+        return InsertHeader(index, edit.name, value)
+    if edit.op is HeaderOp.CHANGE:
+        return ChangeHeader(max(edit.index, 1), edit.name, value)
+    return ChangeHeader(max(edit.index, 1), edit.name, "")
+
+
+def final_reply(disposition: Disposition, reply: SmtpReply | None) -> Reply:
+    """REJECT/TEMPFAIL as a validated REPLYCODE (or the MTA's generic reply)."""
+    if reply is not None:
+        return ReplyCode(reply.code, f"{reply.enhanced} {reply.text}")
+    if disposition is Disposition.TEMPFAIL:
+        return TempFail()
+    return ReplyCode(550, "5.7.1 Message refused")
+
+
+def failure_reply(on_failure: str) -> Reply:
+    """What to answer when Tocsin itself failed on a message (never lose it)."""
+    if on_failure == "accept":
+        return Continue()
+    return ReplyCode(451, "4.7.1 Message could not be checked, try again later")
+
+
+def _wire_value(value: str, leading_space: bool) -> str:
+    # Folded values go to the MTA with bare LF line breaks (milter convention).
+    value = value.replace("\r\n", "\n").replace("\r", "")
+    return " " + value if leading_space and not value.startswith((" ", "\t")) else value
+
+
+def _reason(text: str) -> str:
+    printable = "".join(ch if " " <= ch <= "~" else " " for ch in text)
+    return (printable.strip() or "held by Tocsin")[:MAX_QUARANTINE_REASON]

@@ -1,0 +1,221 @@
+"""The asyncio milter server: one task per MTA connection driving the sans-IO codec.
+
+Each connection reads bytes, feeds `MilterConnection`, keeps envelope and message in a
+`MilterSession`, answers every event, and at end of message runs the engine under a
+deadline while sending progress packets. Anything that goes wrong with a message
+becomes the configured failure reply (tempfail by default); anything that goes wrong
+with the protocol closes the connection, and the MTA applies its default action.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from dataclasses import dataclass, field
+
+from milter.codec import (
+    NEED_DATA,
+    ConnectionClosed,
+    Continue,
+    EndOfMessage,
+    LocalProtocolError,
+    MilterConnection,
+    OptNeg,
+    Progress,
+    ProtocolError,
+    ProtocolFlag,
+    Quit,
+    Reply,
+)
+from milter.frontends.assemble import AssemblyLimits
+from milter.frontends.handler import MessageHandler, log_outcome
+from milter.frontends.replies import WireOptions, failure_reply, plan_replies
+from milter.frontends.session import MilterSession
+from milter.frontends.settings import MilterSettings
+
+log = logging.getLogger("tocsin.milter")
+READ_SIZE = 256 * 1024
+
+
+@dataclass(eq=False)
+class _Client:
+    """Bookkeeping for one live connection (for draining on shutdown)."""
+
+    peer: str
+    session: MilterSession | None = None
+    busy: bool = False  # an end-of-message is being worked on
+    closing: bool = False
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def idle(self) -> bool:
+        """Between messages: safe to close without cutting a message in half."""
+        return not self.busy and (self.session is None or not self.session.in_message)
+
+
+class MilterServer:
+    """Serves the milter protocol on a listening socket until asked to stop."""
+
+    def __init__(self, settings: MilterSettings, handler: MessageHandler) -> None:
+        self.settings = settings
+        self.handler = handler
+        self._clients: set[_Client] = set()
+        self._stop = asyncio.Event()
+        self.messages = 0
+
+    def request_stop(self) -> None:
+        """Stop accepting; finish the messages in progress, then return from `serve`."""
+        self._stop.set()
+
+    async def serve(self, sock: socket.socket) -> None:
+        """Accept connections on ``sock`` until `request_stop`, then drain."""
+        if sock.family == socket.AF_UNIX:
+            server = await asyncio.start_unix_server(self._accept, sock=sock, limit=READ_SIZE)
+        else:
+            server = await asyncio.start_server(self._accept, sock=sock, limit=READ_SIZE)
+        async with server:
+            await self._stop.wait()
+            server.close()
+            await self._drain()
+
+    async def _drain(self) -> None:
+        for client in list(self._clients):
+            client.closing = True
+            if client.idle and client.task is not None:
+                client.task.cancel()
+        tasks = [c.task for c in self._clients if c.task is not None]
+        if tasks:
+            log.info(
+                "draining %d connection(s), up to %gs", len(tasks), self.settings.drain_seconds
+            )
+            _, pending = await asyncio.wait(tasks, timeout=self.settings.drain_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = _peer_name(writer)
+        if len(self._clients) >= self.settings.max_connections or self._stop.is_set():
+            log.warning(
+                "%s: refused, %d connections open (max_connections)", peer, len(self._clients)
+            )
+            writer.close()
+            return
+        sock = writer.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        client = _Client(peer, task=asyncio.current_task())
+        self._clients.add(client)
+        try:
+            await self._converse(client, reader, writer)
+        except ProtocolError as exc:
+            log.warning("%s: milter protocol error, closing: %s", peer, exc)
+        except TimeoutError:
+            log.info("%s: idle for %gs, closing", peer, self.settings.idle_timeout_seconds)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.info("%s: connection lost: %s", peer, exc)
+        except asyncio.CancelledError:
+            log.debug("%s: closed for shutdown", peer)
+        except Exception:
+            log.exception("%s: internal error, closing (the MTA applies its default action)", peer)
+        finally:
+            self._clients.discard(client)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _converse(
+        self, client: _Client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        conn = MilterConnection(max_frame_size=self.settings.max_frame_bytes)
+        session = MilterSession(self._limits())
+        client.session = session
+        while not (client.closing and client.idle):
+            event = conn.next_event()
+            if event is NEED_DATA:
+                data = await asyncio.wait_for(
+                    reader.read(READ_SIZE), self.settings.idle_timeout_seconds
+                )
+                conn.receive_data(data)
+                continue
+            if isinstance(event, ConnectionClosed | Quit):
+                return
+            if isinstance(event, OptNeg):
+                out = conn.send(session.negotiate(event))
+            elif isinstance(event, EndOfMessage):
+                client.busy = True
+                try:
+                    out = await self._end_of_message(conn, session, event, writer)
+                finally:
+                    client.busy = False
+            else:
+                session.observe(event)
+                out = conn.send(Continue()) if conn.pending_reply is not None else b""
+            if out:
+                writer.write(out)
+                await writer.drain()
+
+    def _limits(self) -> AssemblyLimits:
+        settings = self.settings
+        return AssemblyLimits(
+            max_headers=settings.max_headers,
+            max_header_bytes=settings.max_header_bytes,
+            max_message_bytes=self.handler.policies.current.document.limits.max_message_bytes,
+        )
+
+    async def _end_of_message(
+        self,
+        conn: MilterConnection,
+        session: MilterSession,
+        event: EndOfMessage,
+        writer: asyncio.StreamWriter,
+    ) -> bytes:
+        request = session.end_of_message(event.data, conn.macros)
+        started = time.perf_counter()
+        work = asyncio.ensure_future(
+            asyncio.wait_for(self.handler.handle(request), self.settings.eom_deadline_seconds)
+        )
+        while not work.done():
+            done, _ = await asyncio.wait({work}, timeout=self.settings.progress_interval_seconds)
+            if not done:
+                writer.write(conn.send(Progress()))
+                await writer.drain()
+        qid = request.envelope.queue_id or "NOQUEUE"
+        try:
+            handled = work.result()
+        except TimeoutError:
+            log.error("%s: no verdict within %gs", qid, self.settings.eom_deadline_seconds)
+            return self._failure(conn)
+        except Exception:
+            log.exception("%s: engine failure", qid)
+            return self._failure(conn)
+        self.messages += 1
+        log_outcome(request, handled, (time.perf_counter() - started) * 1000)
+        wire = WireOptions(
+            conn.actions,
+            leading_space=ProtocolFlag.HDR_LEADSPC in conn.protocol,
+            hides_received=self.settings.mta_hides_received,
+        )
+        try:
+            replies, skipped = plan_replies(handled.plan, wire, handled.delivery)
+            if skipped:
+                log.warning("%s: the MTA did not allow: %s", qid, ", ".join(skipped))
+            return b"".join(conn.send(reply) for reply in replies)
+        except LocalProtocolError as exc:
+            log.error("%s: plan cannot be expressed as milter replies (%s)", qid, exc)
+            return self._failure(conn)
+
+    def _failure(self, conn: MilterConnection) -> bytes:
+        reply: Reply = failure_reply(self.settings.on_failure)
+        return conn.send(reply)
+
+
+def _peer_name(writer: asyncio.StreamWriter) -> str:
+    peer = writer.get_extra_info("peername")
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer or "unix")

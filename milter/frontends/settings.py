@@ -1,0 +1,91 @@
+"""Daemon settings (``tocsin serve --config FILE``): where to listen and how to behave.
+
+Detection policy lives in the policy directory; this file holds what is about the
+process: the socket, workers, limits a peer could abuse, timeouts, DNS servers and the
+quarantine directory. Errors name the file, the line and the key, like policy errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from milter.frontends.listen import DEFAULT_LISTEN, ListenError, parse_listen
+from milter.policy.errors import PolicyError, PolicyInvalid
+from milter.policy.loader import error_message, loc_to_path
+from milter.policy.source import SourceTree, load_file, merge_into
+
+DEFAULT_QUARANTINE_DIR = Path("/var/lib/tocsin/quarantine")
+
+
+class _Closed(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MilterSettings(_Closed):
+    """The milter listener and the limits on what a connecting MTA controls."""
+
+    listen: str = DEFAULT_LISTEN
+    workers: int = Field(default=1, ge=1, le=64)
+    max_connections: int = Field(default=256, ge=1, le=100_000)
+    idle_timeout_seconds: float = Field(default=600.0, gt=0, le=86_400)
+    eom_deadline_seconds: float = Field(default=60.0, gt=0, le=3_600)
+    progress_interval_seconds: float = Field(default=5.0, gt=0, le=300)
+    on_failure: Literal["tempfail", "accept"] = "tempfail"
+    drain_seconds: float = Field(default=30.0, ge=0, le=3_600)
+    max_frame_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    max_headers: int = Field(default=1000, ge=10, le=100_000)
+    max_header_bytes: int = Field(default=1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
+    socket_mode: Annotated[str, Field(pattern=r"^0?[0-7]{3}$")] = "660"
+    # Postfix and Sendmail both add their own Received: header and hide it from milters;
+    # INSHEADER indexes count it, so the front-end shifts the engine's indexes by one.
+    mta_hides_received: bool = True
+
+    @field_validator("listen")
+    @classmethod
+    def _valid_listen(cls, value: str) -> str:
+        try:
+            parse_listen(value)
+        except ListenError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+
+class QuarantineSettings(_Closed):
+    """Tocsin's own quarantine store (used when the policy says ``quarantine_store: store``)."""
+
+    directory: Path = DEFAULT_QUARANTINE_DIR
+    relay: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]{1,5}$")] = "127.0.0.1:10026"
+
+
+class ServeSettings(_Closed):
+    """Everything ``tocsin serve`` reads from its settings file."""
+
+    milter: MilterSettings = MilterSettings()
+    policy_dir: Path | None = None
+    nameservers: tuple[str, ...] = ()
+    dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    quarantine: QuarantineSettings = QuarantineSettings()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+def load_settings(path: Path | None) -> ServeSettings:
+    """Read ``path`` (defaults only when None); raise PolicyInvalid listing every error."""
+    if path is None:
+        return ServeSettings()
+    errors: list[PolicyError] = []
+    data, origins = load_file(path, str(path), errors)
+    if errors:
+        raise PolicyInvalid(errors)
+    tree = SourceTree(files=[str(path)])
+    merge_into(tree, data, origins)
+    try:
+        return ServeSettings.model_validate(tree.data)
+    except ValidationError as exc:
+        for item in exc.errors():
+            key = loc_to_path(item["loc"])
+            file, line = tree.origin(key)
+            errors.append(PolicyError(file, line, key, error_message(item)))
+        raise PolicyInvalid(errors) from None
