@@ -98,13 +98,21 @@ class QuarantineStore:
 
     # -- writing -------------------------------------------------------------------------
 
-    def put(self, raw: bytes, envelope: Envelope, verdict: Mapping[str, Any]) -> str:
+    def put(
+        self,
+        raw: bytes,
+        envelope: Envelope,
+        verdict: Mapping[str, Any],
+        *,
+        received_at: datetime | None = None,
+    ) -> str:
         """Store a message durably and return its new id.
 
         When this returns, the message bytes and metadata are on disk (fsynced, directory
         entries fsynced). Any failure raises QuarantineError and leaves no record.
+        ``received_at`` (default: now) is for imports and tests.
         """
-        received_at = datetime.now(UTC)
+        received_at = (received_at or datetime.now(UTC)).astimezone(UTC)
         subject, header_from = summary_headers(raw)
         for _ in range(_ID_ATTEMPTS):
             record = QuarantineRecord(
