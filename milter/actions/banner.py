@@ -11,8 +11,8 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-from milter.actions.body import rewrite_text_parts
 from milter.policy.schema import BannerTexts
 
 HTML_START = "<!-- tocsin-banner:start -->"
@@ -146,32 +146,22 @@ def insert_html(document: str, banner: str) -> str:
     return clean[:at] + banner + clean[at:]
 
 
-def add_banner(
-    raw: bytes,
+@dataclass(frozen=True, slots=True)
+class Banner:
+    """The two renderings of one banner, ready to insert."""
+
+    plain: str
+    html: str
+
+
+def render_banner(
     texts: LangTexts,
     brand_name: str | None,
     reasons: Sequence[str],
     advice: Mapping[str, str],
-) -> bytes | None:
-    """New body with one banner in the first text/plain and the first text/html part.
-
-    Returns None when nothing changes (already bannered identically, no text part, or a
-    signed/encrypted message). Later inline text parts (list footers) are left alone.
-    """
-    plain = plain_banner(texts, brand_name, reasons, advice)
-    rich = html_banner(texts, brand_name, reasons, advice)
-    seen: set[str] = set()
-
-    def edit_plain(text: str) -> str | None:
-        if "plain" in seen:
-            return None
-        seen.add("plain")
-        return insert_plain(text, plain)
-
-    def edit_html(text: str) -> str | None:
-        if "html" in seen:
-            return None
-        seen.add("html")
-        return insert_html(text, rich)
-
-    return rewrite_text_parts(raw, edit_plain, edit_html)
+) -> Banner:
+    """Plain and HTML renderings of the same banner."""
+    return Banner(
+        plain_banner(texts, brand_name, reasons, advice),
+        html_banner(texts, brand_name, reasons, advice),
+    )

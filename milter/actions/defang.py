@@ -1,80 +1,58 @@
-"""Defang dangerous links, and sign/verify redirect URLs.
+"""Neutralise suspicious links in plain text and HTML, leaving every other byte alone.
 
-``defang_url`` keeps the real host readable but no longer clickable nor auto-linked
-(``hxxps://ameli-remboursement[.]fr/…``). The HTML variant edits only the matching
-``<a href>`` attributes and visible URLs in text; every other byte stays as it was.
+``defang`` keeps the real host readable but no longer clickable nor auto-linked
+(``hxxps://ameli-remboursement[.]fr/…``). ``redirect`` (HTML links only) points the link
+at the admin's warning page with a signed copy of the original, and keeps the defanged
+original in a ``title`` so the real host still shows on hover. URLs written as text are
+defanged in both modes: a warning page cannot help a URL the reader copies by hand.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import html
 import re
-from collections.abc import Collection
-from urllib.parse import urlencode
+from collections.abc import Callable
+from dataclasses import dataclass
 
-_SCHEMES = {"http": "hxxp", "https": "hxxps", "ftp": "fxp"}
+from milter.actions.targets import LinkTargets
+from milter.actions.urls import defang_url, host_of
+
+__all__ = ["LinkRewrite", "defang_links_html", "defang_links_text", "defang_url", "host_of"]
+
 _URL = re.compile(r"""(?i)\b(?:https?|ftp)://[^\s<>"'`]+""")
-_AUTHORITY = re.compile(r"(?i)^(?P<scheme>[a-z][a-z0-9+.-]*:)?(?P<slashes>//)?(?P<auth>[^/?#]*)")
-_A_TAG = re.compile(r"""<a\b(?:[^>"']|"[^"]*"|'[^']*')*>""", re.I)
-_HREF = re.compile(r"""(?P<lead>\s)href\s*=\s*(?P<value>"[^"]*"|'[^']*'|[^\s>"']+)""", re.I)
-_TITLE = re.compile(r"""\stitle\s*=""", re.I)
-_MARKUP = re.compile(r"<!--.*?-->|<(?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.S)
+_MARKUP = re.compile(r"<!--.*?-->|<[a-zA-Z](?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.S)
+_TAG_NAME = re.compile(r"<([a-zA-Z][^\s/>]*)")
+_ATTR = re.compile(
+    r"""(?P<lead>\s+)(?P<name>[^\s"'>/=]+)(?:\s*=\s*(?P<value>"[^"]*"|'[^']*'|[^\s"'>]+))?"""
+)
+_CONDITIONAL = re.compile(r"(?s)\A(<!--\[if[^\]]*\]>)(.*)(<!\[endif\]-->)\Z")
 _TRAILING = ".,;:!?)]}'\""
-SIG_LEN = 32
+NOTE_ATTR = "data-tocsin-defanged"  # used instead of title= when the tag has a title
+_NOT_CLICKABLE = frozenset({"base", "link"})  # their href is not a link the reader follows
 
 
-def host_of(url: str) -> str:
-    """The lower-case host of ``url`` (no userinfo, port, trailing dot); '' if none."""
-    match = _AUTHORITY.match(url.strip())
-    if match is None or not match.group("slashes"):
-        return ""
-    host = match.group("auth").rpartition("@")[2]
-    if host.startswith("["):
-        return host.partition("]")[0].lstrip("[").lower()
-    return host.partition(":")[0].rstrip(".").lower()
+@dataclass(frozen=True, slots=True)
+class LinkRewrite:
+    """Which links to neutralise, and how: ``redirect`` maps an original URL to the
+    warning-page URL (None = defang in place)."""
+
+    targets: LinkTargets
+    redirect: Callable[[str], str] | None = None
 
 
-def _matches(host: str, hosts: Collection[str]) -> bool:
-    if not host:
-        return False
-    if host in hosts:
-        return True
-    try:
-        return host.encode("idna").decode("ascii") in hosts
-    except UnicodeError:
-        return False
-
-
-def defang_url(url: str) -> str:
-    """``https://a.b/c`` → ``hxxps://a[.]b/c``: scheme neutralised, host dots bracketed."""
-    match = _AUTHORITY.match(url)
-    if match is None:
-        return url
-    scheme = match.group("scheme") or ""
-    name = scheme[:-1].lower()
-    new_scheme = _SCHEMES.get(name, name) + ":" if scheme else ""
-    auth = match.group("auth")
-    user, at, hostport = auth.rpartition("@")
-    new_auth = user + at + hostport.replace(".", "[.]")
-    return new_scheme + (match.group("slashes") or "") + new_auth + url[match.end() :]
-
-
-def _defang_text_urls(text: str, hosts: Collection[str]) -> str:
+def _defang_text_urls(text: str, targets: LinkTargets, *, entities: bool) -> str:
     def fix(match: re.Match[str]) -> str:
         url = match.group(0)
         core = url.rstrip(_TRAILING)
-        if not _matches(host_of(html.unescape(core)), hosts):
+        written = html.unescape(core) if entities else core
+        if not targets.url_matches(written):
             return url
         return defang_url(core) + url[len(core) :]
 
     return _URL.sub(fix, text)
 
 
-def _defang_bare_hosts(text: str, hosts: Collection[str]) -> str:
+def _defang_bare_hosts(text: str, hosts: frozenset[str]) -> str:
     names = sorted((h for h in hosts if "." in h), key=len, reverse=True)
     if not names:
         return text
@@ -85,65 +63,83 @@ def _defang_bare_hosts(text: str, hosts: Collection[str]) -> str:
     return pattern.sub(lambda m: m.group(0).replace(".", "[.]"), text)
 
 
-def defang_links_text(text: str, hosts: Collection[str]) -> str:
-    """Defang URLs and bare host names in plain text whose host is in ``hosts``."""
-    wanted = {h.lower().rstrip(".") for h in hosts}
-    return _defang_bare_hosts(_defang_text_urls(text, wanted), wanted)
+def defang_links_text(text: str, targets: LinkTargets, *, entities: bool = False) -> str:
+    """Defang URLs and bare host names in plain text that ``targets`` names.
 
-
-def _defang_tag(tag: str, hosts: Collection[str]) -> str:
-    href = _HREF.search(tag)
-    if href is None:
-        return tag
-    value = href.group("value").strip("\"'")
-    url = html.unescape(value).strip()
-    if not _matches(host_of(url), hosts):
-        return tag
-    attr = "data-tocsin-defanged" if _TITLE.search(tag) else "title"
-    safe = html.escape(defang_url(url), quote=True)
-    return tag[: href.start()] + f'{href.group("lead")}{attr}="{safe}"' + tag[href.end() :]
-
-
-def defang_links_html(document: str, hosts: Collection[str]) -> str:
-    """Neutralise ``<a href>`` and visible URLs whose host is in ``hosts``.
-
-    The matching ``href`` attribute becomes a ``title`` holding the defanged URL (or
-    ``data-tocsin-defanged`` when the tag already has a title); the link text stays.
-    Text between tags is defanged like plain text. All other bytes are unchanged.
+    ``entities``: the text is HTML character data (URLs are matched entity-decoded).
     """
-    wanted = {h.lower().rstrip(".") for h in hosts}
+    if not targets:
+        return text
+    return _defang_bare_hosts(_defang_text_urls(text, targets, entities=entities), targets.hosts)
+
+
+def _link_attr(tag_name: str, attr: str) -> bool:
+    if attr == "formaction":
+        return True
+    if tag_name == "form":
+        return attr == "action"
+    return attr == "href" and tag_name not in _NOT_CLICKABLE
+
+
+def _rewrite_tag(tag: str, rewrite: LinkRewrite) -> str:
+    name_match = _TAG_NAME.match(tag)
+    if name_match is None:
+        return tag
+    tag_name = name_match.group(1).lower()
+    attrs = list(_ATTR.finditer(tag, name_match.end()))
+    names = {a.group("name").lower() for a in attrs}
+    note = NOTE_ATTR if "title" in names else "title"
+    out: list[str] = []
+    pos = 0
+    for attr in attrs:
+        attr_name = attr.group("name").lower()
+        value = attr.group("value")
+        if value is None or not _link_attr(tag_name, attr_name):
+            continue
+        url = html.unescape(value.strip("\"'")).strip()
+        if not rewrite.targets.url_matches(url):
+            continue
+        shown = html.escape(defang_url(url), quote=True)
+        replacement = f'{attr.group("lead")}{note}="{shown}"'
+        if rewrite.redirect is not None and attr_name == "href":
+            target = html.escape(rewrite.redirect(url), quote=True)
+            replacement = f'{attr.group("lead")}href="{target}" {note}="{shown}"'
+        out += [tag[pos : attr.start()], replacement]
+        pos = attr.end()
+        note = NOTE_ATTR  # a second rewritten attribute must not add a second title
+    return "".join(out) + tag[pos:] if out else tag
+
+
+def _rewrite_html(document: str, rewrite: LinkRewrite) -> str:
     out: list[str] = []
     pos = 0
     for match in _MARKUP.finditer(document):
-        out.append(defang_links_text(document[pos : match.start()], wanted))
+        out.append(defang_links_text(document[pos : match.start()], rewrite.targets, entities=True))
         token = match.group(0)
-        out.append(_defang_tag(token, wanted) if _A_TAG.fullmatch(token) else token)
+        if token.startswith("<!--"):
+            conditional = _CONDITIONAL.match(token)  # Outlook renders what these hold
+            if conditional is not None:
+                inner = _rewrite_html(conditional.group(2), rewrite)
+                token = conditional.group(1) + inner + conditional.group(3)
+            out.append(token)
+        else:
+            out.append(_rewrite_tag(token, rewrite))
         pos = match.end()
-    out.append(defang_links_text(document[pos:], wanted))
+    out.append(defang_links_text(document[pos:], rewrite.targets, entities=True))
     return "".join(out)
 
 
-def _sign(original: str, key: bytes) -> str:
-    digest = hmac.new(key, original.encode("utf-8", "surrogatepass"), hashlib.sha256)
-    return digest.hexdigest()[:SIG_LEN]
+def defang_links_html(document: str, rewrite: LinkRewrite | LinkTargets) -> str:
+    """Neutralise the links of ``document`` that the targets name; all other bytes stay.
 
-
-def redirect_url(original: str, base_url: str, key: bytes) -> str:
-    """``base_url?u=<urlsafe b64, unpadded>&s=<HMAC-SHA256 hex, 32 chars>``."""
-    encoded = base64.urlsafe_b64encode(original.encode("utf-8", "surrogatepass"))
-    query = urlencode({"u": encoded.rstrip(b"=").decode("ascii"), "s": _sign(original, key)})
-    return f"{base_url}{'&' if '?' in base_url else '?'}{query}"
-
-
-def verify_redirect(query_u: str, query_s: str, key: bytes) -> str | None:
-    """The original URL when ``s`` is the valid signature of ``u``, else None."""
-    try:
-        data = base64.urlsafe_b64decode(query_u + "=" * (-len(query_u) % 4))
-        original = data.decode("utf-8", "surrogatepass")
-    except (binascii.Error, ValueError):
-        return None
-    if len(query_s) != SIG_LEN or not query_s.isascii():
-        return None
-    if not hmac.compare_digest(_sign(original, key), query_s.lower()):
-        return None
-    return original
+    A matching ``href`` (``<a>``, ``<area>``, Outlook VML buttons, also inside
+    ``<!--[if mso]>`` blocks), ``<form action>`` or ``formaction`` becomes a ``title``
+    holding the defanged URL (``data-tocsin-defanged`` when the tag has a title); in
+    redirect mode an ``href`` points to the warning page instead. The link text stays.
+    Text between tags is defanged like plain text; ordinary comments are left alone.
+    """
+    if isinstance(rewrite, LinkTargets):
+        rewrite = LinkRewrite(rewrite)
+    if not rewrite.targets:
+        return document
+    return _rewrite_html(document, rewrite)

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-from milter.actions.banner import add_banner
+from functools import partial
+
+from milter.actions.banner import Banner, render_banner
+from milter.actions.compose import edit_body
+from milter.actions.defang import LinkRewrite, defang_links_text
 from milter.actions.headers import remove_all, subject_tag_edit, verdict_header_value
+from milter.actions.redirect import redirect_url
+from milter.actions.targets import LinkTargets, targets_from_findings
 from milter.auth.authres import format_authres, sort_authres
 from milter.mime.parse import MimeView
+from milter.model.auth import AuthStatus
 from milter.model.envelope import Envelope
 from milter.model.findings import Severity
 from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, SmtpReply
 from milter.model.verdict import Disposition, Verdict
 from milter.policy.model import Policy
+from milter.policy.schema import Actions
 
 SUBJECT_TAG = "subject_tag"
 BANNER = "banner"
+LINK_ACTIONS = frozenset({"defang_links", "rewrite_links"})  # both follow actions.link_rewrite
 AUTHRES = "Authentication-Results"
+MAX_REASONS = 5
 
 
 def plan(
@@ -29,29 +39,74 @@ def plan(
             else (actions.replies.tempfail)
         )
         return ActionPlan(verdict.disposition, smtp_reply=_reply(text))
+    untouched = brand_proven(verdict, policy)
+    new_body = None if untouched else body_edit(verdict, mime, policy, actions)
     edits: list[HeaderEdit] = authres_edits(verdict, mime, policy)
     edits += remove_all(mime.headers, actions.verdict_header)
     edits.append(HeaderEdit(HeaderOp.ADD, actions.verdict_header, verdict_header_value(verdict)))
-    if SUBJECT_TAG in verdict.actions:
+    if SUBJECT_TAG in verdict.actions and not untouched:
         tag = subject_tag_edit(mime.headers, actions.subject_tag)
         if tag is not None:
             edits.append(tag)
     return ActionPlan(
         verdict.disposition,
         header_edits=tuple(edits),
-        new_body=banner_body(verdict, mime, policy) if BANNER in verdict.actions else None,
+        new_body=new_body,
         quarantine=verdict.disposition is Disposition.QUARANTINE,
     )
 
 
-def banner_body(verdict: Verdict, mime: MimeView, policy: Policy) -> bytes | None:
-    """The body with the warning banner, or None (signed mail, already bannered)."""
+def body_edit(verdict: Verdict, mime: MimeView, policy: Policy, actions: Actions) -> bytes | None:
+    """The body with suspicious links neutralised and the banner on top, as the verdict's
+    actions ask; None when nothing changes (signed or encrypted mail, already done)."""
+    targets = targets_from_findings(verdict.findings)
+    links = link_rewrite(targets, actions) if LINK_ACTIONS & verdict.actions else None
+    banner = banner_for(verdict, policy, actions, targets) if BANNER in verdict.actions else None
+    return edit_body(mime.raw, banner=banner, links=links)
+
+
+def link_rewrite(targets: LinkTargets, actions: Actions) -> LinkRewrite | None:
+    """How to neutralise ``targets`` under ``actions.link_rewrite`` (defang or redirect)."""
+    if not targets:
+        return None
+    key = actions.redirect_key
+    if actions.link_rewrite == "redirect" and actions.redirect_url and key:
+        base = actions.redirect_url
+        return LinkRewrite(targets.keeping(base), partial(redirect_url, base_url=base, key=key))
+    return LinkRewrite(targets)
+
+
+def banner_for(verdict: Verdict, policy: Policy, actions: Actions, targets: LinkTargets) -> Banner:
+    """The banner for ``verdict``: the claimed brand, its advice and the main reasons.
+
+    Hosts named in the reasons are defanged, so the banner itself links nowhere.
+    """
     doc = policy.document
-    texts = [(doc.banners[lang], lang) for lang in doc.actions.banner_languages]
+    texts = [(doc.banners[lang], lang) for lang in actions.banner_languages]
     brand = doc.brands.get(verdict.brand) if verdict.brand else None
-    reasons = [f.text for f in verdict.findings if f.severity >= Severity.MEDIUM][:5]
+    found = sorted(verdict.findings, key=lambda f: f.severity, reverse=True)
+    reasons = [f.text for f in found if f.severity >= Severity.MEDIUM][:MAX_REASONS]
+    reasons = [defang_links_text(r, targets) for r in reasons]
     advice = brand.advice.model_dump() if brand and brand.advice else {}
-    return add_banner(mime.raw, texts, brand.name if brand else None, reasons, advice)
+    return render_banner(texts, brand.name if brand else None, reasons, advice)
+
+
+def brand_proven(verdict: Verdict, policy: Policy) -> bool:
+    """True when the message claims a brand and carries a valid DKIM signature of that
+    brand's own domains: its body and subject are left untouched (any edit would break
+    the signature that proves it for the next hop)."""
+    if verdict.brand is None or verdict.brand not in policy.brands:
+        return False
+    if any(f.code == "BRAND_AUTH_FAIL" for f in verdict.findings):
+        return False
+    brand = policy.brand(verdict.brand)
+    own = (*brand.domains, *brand.dkim_domains)
+    signers = {
+        r.props.get("header.d", "").lower().rstrip(".")
+        for r in verdict.auth
+        if r.method == "dkim" and r.result is AuthStatus.PASS
+    }
+    return any(s and (s == d or s.endswith("." + d)) for s in signers for d in own)
 
 
 def authres_edits(verdict: Verdict, mime: MimeView, policy: Policy) -> list[HeaderEdit]:

@@ -7,9 +7,18 @@ every error at once with its location, which the loader maps back to file and li
 from __future__ import annotations
 
 import re
+import stat
+from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    model_validator,
+)
 
 from milter.model.verdict import Disposition
 
@@ -29,6 +38,52 @@ def check_domain(value: str) -> str:
     if labels[-1].isdigit():
         raise ValueError(f"{value!r} is an address, not a domain name")
     return ascii_name
+
+
+MIN_SECRET_BYTES = 32
+MAX_SECRET_BYTES = 4096
+
+
+def read_secret(path: Path) -> bytes:
+    """The secret in ``path`` (surrounding whitespace removed), or raise ValueError."""
+    try:
+        data = path.read_bytes()[: MAX_SECRET_BYTES + 1].strip()
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror}") from None
+    if not MIN_SECRET_BYTES <= len(data) <= MAX_SECRET_BYTES:
+        raise ValueError(
+            f"{path} holds {len(data)} bytes; a secret needs {MIN_SECRET_BYTES} to "
+            f"{MAX_SECRET_BYTES} (e.g. head -c 48 /dev/urandom | base64 > {path})"
+        )
+    return data
+
+
+def _git_work_tree(path: Path) -> Path | None:
+    for folder in path.resolve().parents:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def check_secret_file(path: Path) -> Path:
+    """A secret file an admin controls: absolute, a regular file, no access for other
+    users, outside any git work tree (policies are often versioned; secrets must not be).
+    """
+    if not path.is_absolute():
+        raise ValueError(f"{str(path)!r} must be an absolute path")
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise ValueError(f"{path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{path} is not a regular file")
+    if mode & 0o007:
+        raise ValueError(f"{path} is open to every user (mode {mode & 0o777:o}); chmod o-rwx it")
+    repo = _git_work_tree(path)
+    if repo is not None:
+        raise ValueError(f"{path} lies inside the git work tree {repo}; keep secrets out of it")
+    read_secret(path)
+    return path
 
 
 Domain = Annotated[str, AfterValidator(check_domain)]
@@ -133,8 +188,32 @@ class Actions(_Closed):
     verdict_header: Annotated[str, Field(pattern=r"^X-[A-Za-z0-9-]{1,60}$")] = "X-Tocsin-Verdict"
     banner_languages: tuple[Lang, ...] = Field(default=("fr", "en"), min_length=1)
     link_rewrite: Literal["defang", "redirect"] = "defang"
-    redirect_url: Annotated[str, Field(pattern=r"^https://\S+$")] | None = None
+    redirect_url: Annotated[str, Field(pattern=r"^https://[^/?#\s]+\S*$")] | None = None
+    redirect_secret_file: Annotated[Path, AfterValidator(check_secret_file)] | None = None
     replies: Replies = Replies()
+    _redirect_key: bytes | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _redirect_ready(self) -> Actions:
+        if self.link_rewrite == "redirect":
+            missing = [
+                name
+                for name in ("redirect_url", "redirect_secret_file")
+                if getattr(self, name) is None
+            ]
+            if missing:
+                raise ValueError(f"link_rewrite: redirect needs {' and '.join(missing)}")
+        if self.redirect_secret_file is not None:
+            self._redirect_key = read_secret(self.redirect_secret_file)
+        return self
+
+    @property
+    def redirect_key(self) -> bytes | None:
+        """The HMAC key read from ``redirect_secret_file`` when the policy was loaded.
+
+        Never part of the dumped policy (``tocsin policy show``); a reload re-reads it.
+        """
+        return self._redirect_key
 
 
 class Authentication(_Closed):

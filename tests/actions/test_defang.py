@@ -1,25 +1,31 @@
-"""Link defanging and signed redirects."""
+"""Link defanging and signed redirects: only the named links change, nothing else."""
 
 from __future__ import annotations
 
+import difflib
+import re
+from functools import partial
 from urllib.parse import parse_qs, urlsplit
 
-from milter.actions.defang import (
-    defang_links_html,
-    defang_links_text,
-    defang_url,
-    host_of,
-    redirect_url,
-    verify_redirect,
-)
+from milter.actions.defang import LinkRewrite, defang_links_html, defang_links_text
+from milter.actions.redirect import redirect_url, verify_redirect
+from milter.actions.targets import LinkTargets
+from milter.actions.urls import defang_url, host_of
 
-HOSTS = {"ameli-remboursement.fr"}
+HOSTS = LinkTargets.of(hosts=["ameli-remboursement.fr"])
+KEY = b"k" * 32
+BASE = "https://tocsin.example/r"
+
+
+def redirecting(targets: LinkTargets) -> LinkRewrite:
+    return LinkRewrite(targets.keeping(BASE), partial(redirect_url, base_url=BASE, key=KEY))
 
 
 def test_defang_url() -> None:
     url = "https://ameli-remboursement.fr/login?x=a.b"
     assert defang_url(url) == "hxxps://ameli-remboursement[.]fr/login?x=a.b"
     assert defang_url("http://u.v@www.evil.fr:8080/") == "hxxp://u.v@www[.]evil[.]fr:8080/"
+    assert defang_url(defang_url(url)) == defang_url(url)
     assert host_of("https://user@Ameli-Remboursement.FR.:443/p") == "ameli-remboursement.fr"
 
 
@@ -29,7 +35,7 @@ def test_html_only_matching_links_change() -> None:
     tail = "\n<!-- <a href=https://ameli-remboursement.fr/> -->\n</body></html>"
     out = defang_links_html(head + bad + tail, HOSTS)
     assert out.startswith(head)
-    assert out.endswith(tail)
+    assert out.endswith(tail)  # an ordinary comment is not rendered: left alone
     assert out[len(head) : len(out) - len(tail)] == (
         '<a class="btn" title="hxxps://ameli-remboursement[.]fr/r?a=1&amp;b=2">Cliquez</a>'
     )
@@ -54,24 +60,119 @@ def test_plain_text() -> None:
         "Allez sur hxxps://ameli-remboursement[.]fr/x. Ou ameli-remboursement[.]fr, "
         "pas www.ameli.fr"
     )
+    assert defang_links_text(out, HOSTS) == out
     assert defang_links_text("sub.ameli-remboursement.fr.evil", HOSTS) == (
         "sub.ameli-remboursement.fr.evil"
     )
 
 
+REDIRECTOR = "https://www.bing.com/ck/a?!&&p=3f1e&u=a1aHR0cHM6Ly9ldmlsLmV4YW1wbGU&ntb=1"
+
+
+def test_a_redirector_link_is_matched_by_its_url_not_its_host() -> None:
+    targets = LinkTargets.of(hosts=["evil.example"], urls=[REDIRECTOR])
+    bad = f'<a href="{REDIRECTOR.replace("&", "&amp;")}">moncompteformation.gouv.fr</a>'
+    good = '<a href="https://www.bing.com/search?q=cpf">Bing</a>'
+    out = defang_links_html(f"<p>{bad}</p><p>{good}</p>", targets)
+    assert out.endswith(f"<p>{good}</p>")  # the same redirector host elsewhere stays
+    assert "href=" not in out.split("<p>")[1]
+    assert 'title="hxxps://www[.]bing[.]com/ck/a?!&amp;&amp;p=3f1e' in out
+    text = f"Lien : {REDIRECTOR}. Recherche : https://www.bing.com/search?q=cpf"
+    assert defang_links_text(text, targets) == (
+        f"Lien : {defang_url(REDIRECTOR)}. Recherche : https://www.bing.com/search?q=cpf"
+    )
+
+
+def test_evidence_cut_at_300_characters_matches_as_a_prefix() -> None:
+    long_url = "https://t.example/c?" + "x" * 400
+    targets = LinkTargets.of(urls=[long_url[:300]])
+    assert targets.url_matches(long_url)
+    assert not targets.url_matches("https://t.example/c?y")
+    short = LinkTargets.of(urls=["https://t.example/c?x"])
+    assert short.url_matches("https://t.example/c?x")
+    assert not short.url_matches("https://t.example/c?xy")
+
+
+def test_idn_host_matches_its_punycode() -> None:
+    targets = LinkTargets.of(hosts=["améli.fr".encode("idna").decode("ascii")])
+    assert targets.url_matches("https://AMÉLI.fr/")
+    assert not targets.url_matches("https://ameli.fr/")
+
+
+def test_outlook_vml_area_and_form_are_neutralised_too() -> None:
+    doc = (
+        '<!--[if mso]><v:roundrect href="https://ameli-remboursement.fr/go" arcsize="10%">'
+        "<center>Go</center></v:roundrect><![endif]-->"
+        '<map><area shape="rect" href="https://ameli-remboursement.fr/a" alt="a"></map>'
+        '<form method="post" action="https://ameli-remboursement.fr/post">'
+        '<button formaction="https://ameli-remboursement.fr/b">OK</button></form>'
+        '<link rel="stylesheet" href="https://ameli-remboursement.fr/s.css">'
+    )
+    out = defang_links_html(doc, HOSTS)
+    assert "https://ameli-remboursement.fr/go" not in out
+    assert out.startswith('<!--[if mso]><v:roundrect title="hxxps://ameli-remboursement[.]fr/go"')
+    assert out.count("<![endif]-->") == 1
+    assert 'action="' not in out.replace("formaction", "")
+    assert 'formaction="' not in out
+    assert '<link rel="stylesheet" href="https://ameli-remboursement.fr/s.css">' in out
+    assert defang_links_html(out, HOSTS) == out
+
+
+def test_every_other_byte_of_the_html_stays() -> None:
+    doc = (
+        "<!DOCTYPE html>\n<html><head><style>a{color:red}</style></head>\n"
+        "<BODY bgcolor=#fff>\n<table><tr><td>Bonjour &eacute; \u20ac</td></tr></table>\n"
+        "<a href='https://www.ameli.fr/'>officiel</a>\n"
+        '<a  data-x="1"\n   href="https://ameli-remboursement.fr/a?b=1&amp;c=2" >ici</a>\n'
+        "<img src=https://ameli-remboursement.fr/pixel.gif>\n"
+        "<p>Copiez https://ameli-remboursement.fr/a dans votre navigateur.</p></BODY></html>"
+    )
+    out = defang_links_html(doc, HOSTS)
+    changed = [
+        (doc[i1:i2], out[j1:j2])
+        for op, i1, i2, j1, j2 in difflib.SequenceMatcher(
+            None, doc, out, autojunk=False
+        ).get_opcodes()
+        if op != "equal"
+    ]
+    assert changed
+    for old, new in changed:
+        # only the href attribute of the bad link and the dots/scheme of the bad URLs
+        assert re.fullmatch(r"[\s\w\"'=.:/?&;-]*", old), (old, new)
+    start = doc.index("<a  data-x")
+    assert out[:start] == doc[:start]
+    assert "<img src=https://ameli-remboursement.fr/pixel.gif>" in out  # not a link
+    assert "Copiez hxxps://ameli-remboursement[.]fr/a dans" in out
+
+
+def test_redirect_mode_signs_the_original_and_keeps_the_host_visible() -> None:
+    original = "https://ameli-remboursement.fr/r?a=1&b=2"
+    doc = f'<p><a href="{original.replace("&", "&amp;")}">Cliquez</a> ou {original}</p>'
+    out = defang_links_html(doc, redirecting(HOSTS))
+    href = re.search(r'href="([^"]+)"', out)
+    assert href is not None
+    link = href.group(1).replace("&amp;", "&")
+    assert link.startswith(BASE + "?u=")
+    query = parse_qs(urlsplit(link).query)
+    assert verify_redirect(query["u"][0], query["s"][0], KEY) == original
+    assert 'title="hxxps://ameli-remboursement[.]fr/r?a=1&amp;b=2"' in out
+    assert "ou hxxps://ameli-remboursement[.]fr/r?a=1&b=2</p>" in out  # text: defanged
+    # the warning-page link carries the original (base64) but is never wrapped again
+    assert defang_links_html(out, redirecting(LinkTargets.of(urls=[link]))) == out
+
+
 def test_redirect_round_trip_and_tamper() -> None:
-    key = b"k" * 32
     original = "https://ameli-remboursement.fr/é?a=1&b=2"
-    link = redirect_url(original, "https://tocsin.example/r", key)
+    link = redirect_url(original, BASE, KEY)
     query = parse_qs(urlsplit(link).query)
     u, s = query["u"][0], query["s"][0]
     assert len(s) == 32
     assert "=" not in u
-    assert verify_redirect(u, s, key) == original
+    assert verify_redirect(u, s, KEY) == original
     assert verify_redirect(u, s, b"other") is None
-    assert verify_redirect(u[:-2] + "AA", s, key) is None
-    assert verify_redirect(u, "0" * 32, key) is None
-    assert verify_redirect(u, "é" * 32, key) is None
-    assert redirect_url(original, "https://t.example/r?x=1", key).startswith(
+    assert verify_redirect(u[:-2] + "AA", s, KEY) is None
+    assert verify_redirect(u, "0" * 32, KEY) is None
+    assert verify_redirect(u, "é" * 32, KEY) is None
+    assert redirect_url(original, "https://t.example/r?x=1", KEY).startswith(
         "https://t.example/r?x=1&u="
     )
