@@ -19,6 +19,7 @@ __all__ = [
     "ParsedAuthres",
     "UpstreamAuthres",
     "format_authres",
+    "is_property_name",
     "parse_authres",
     "quote_value",
     "sort_authres",
@@ -31,6 +32,11 @@ _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _ADDRESS = re.compile(rf"^(?:{_ATEXT}(?:\.{_ATEXT})*)?@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _KEYWORD = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")  # RFC 8601 Keyword
 _PROPERTY = re.compile(r"^[A-Za-z0-9-]+\.[A-Za-z0-9._-]+$")  # ptype "." property
+
+
+def is_property_name(name: str) -> bool:
+    """True for a well-formed ``ptype.property`` name (RFC 8601 §2.2), safe to write back."""
+    return bool(_PROPERTY.match(name))
 
 
 def quote_value(value: str) -> str:

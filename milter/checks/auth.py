@@ -12,9 +12,19 @@ import asyncio
 from collections.abc import Sequence
 
 from milter.auth.arc import ArcResult, arc_override, check_arc
+from milter.auth.authres import ParsedAuthres
 from milter.auth.dkim import verify_dkim
 from milter.auth.dmarc import DmarcResult, check_dmarc
-from milter.auth.spf import SpfReport, check_spf
+from milter.auth.spf import check_spf
+from milter.auth.upstream import (
+    UpstreamResult,
+    adopt,
+    arc_from_upstream,
+    dkim_from_upstream,
+    dmarc_from_upstream,
+    spf_from_upstream,
+    trusted_block,
+)
 from milter.checks.base import CheckContext, Outcome
 from milter.checks.claim import BrandClaim, ClaimVia
 from milter.dns.budget import BudgetResolver
@@ -23,11 +33,17 @@ from milter.model.auth import AuthResult, AuthStatus
 from milter.model.findings import Finding, Severity
 
 NAME = "auth"
+AUTHRES = "Authentication-Results"
 MAX_QUERIES = 60  # SPF alone may use ~22 (RFC 7208 §4.6.4); DKIM, ARC and DMARC the rest
 
 
 class AuthCheck:
-    """SPF, DKIM and ARC concurrently, then DMARC, then the brand's requirements."""
+    """SPF, DKIM and ARC concurrently, then DMARC, then the brand's requirements.
+
+    Results from trusted upstream Authentication-Results headers stand in for ours as
+    ``milter.auth.upstream`` says: SPF behind an internal hop, the rest only where our
+    own check ended in ``temperror``.
+    """
 
     name = NAME
 
@@ -37,35 +53,73 @@ class AuthCheck:
             return _offline(ctx)
         limits = ctx.policy.document.limits
         resolver = BudgetResolver(ctx.resolver, limits.dns_budget_seconds, MAX_QUERIES)
-        spf, dkim, arc = await asyncio.gather(
-            _spf(ctx, resolver),
+        block = _trusted_block(ctx)
+        env = ctx.envelope
+        upstream_spf = spf_from_upstream(block, env.client_ip, env.mail_from)
+        spf, own_dkim, own_arc = await asyncio.gather(
+            _spf(ctx, resolver, upstream_spf),
             verify_dkim(ctx.mime.raw, resolver),
             check_arc(ctx.mime.raw, resolver),
         )
-        spf_results = spf.auth_results() if spf else []
-        dmarc = await _dmarc(ctx, resolver, spf, dkim)
-        results: list[AuthResult] = [*spf_results, *dkim, arc.auth_result()]
+        dkim, from_dkim = dkim_from_upstream(own_dkim, block)
+        arc, from_arc = arc_from_upstream(own_arc, block)
+        dmarc = await _dmarc(ctx, resolver, spf[0] if spf else None, dkim)
+        from_dmarc = None
+        if dmarc is not None:
+            dmarc, from_dmarc = dmarc_from_upstream(dmarc, block)
+        results: list[AuthResult] = [*spf, *dkim, arc.auth_result()]
         if dmarc is not None:
             results.append(dmarc.auth_result())
-        return [*results, *_findings(ctx, dkim, arc, dmarc, results)]
+        found = _findings(ctx, dkim, arc, dmarc, results)
+        taken = [*upstream_spf, *from_dkim, *([from_arc] if from_arc else [])]
+        taken += [from_dmarc] if from_dmarc else []
+        if taken:
+            found.append(_upstream_finding(ctx, taken))
+        return [*results, *found]
 
 
-async def _spf(ctx: CheckContext, resolver: Resolver) -> SpfReport | None:
+def _trusted_block(ctx: CheckContext) -> tuple[ParsedAuthres, ...]:
+    settings = ctx.policy.document.authentication
+    if not settings.trusted_authserv_ids:
+        return ()
+    values = ctx.mime.header_values(AUTHRES)
+    return trusted_block(values, settings.authserv_id, settings.trusted_authserv_ids)
+
+
+async def _spf(
+    ctx: CheckContext, resolver: Resolver, upstream: Sequence[UpstreamResult]
+) -> list[AuthResult]:
+    """SPF results, MAIL FROM first: adopted from upstream, or our own check."""
+    if upstream:
+        return [adopt(result) for result in upstream]
     env = ctx.envelope
     if not env.client_ip:
-        return None
-    return await check_spf(env.client_ip, env.mail_from or "", env.helo or "", resolver)
+        return []
+    report = await check_spf(env.client_ip, env.mail_from or "", env.helo or "", resolver)
+    return report.auth_results()
 
 
 async def _dmarc(
-    ctx: CheckContext, resolver: Resolver, spf: SpfReport | None, dkim: Sequence[AuthResult]
+    ctx: CheckContext, resolver: Resolver, spf: AuthResult | None, dkim: Sequence[AuthResult]
 ) -> DmarcResult | None:
     address = ctx.mime.from_address
     if address is None or not address.domain:
         return None
     mode = ctx.policy.document.authentication.org_domain_mode
-    mailfrom = spf.mailfrom.to_auth_result() if spf else None
-    return await check_dmarc(resolver, address.domain, mailfrom, dkim, org_domain_mode=mode)
+    return await check_dmarc(resolver, address.domain, spf, dkim, org_domain_mode=mode)
+
+
+def _upstream_finding(ctx: CheckContext, taken: Sequence[UpstreamResult]) -> Finding:
+    ids = ", ".join(dict.fromkeys(u.authserv_id for u in taken))
+    used = ", ".join(f"{u.result.method}={u.result.result}" for u in taken)
+    return Finding(
+        "AUTH_UPSTREAM",
+        NAME,
+        Severity.INFO,
+        f"results taken from trusted upstream {ids}: {used}",
+        ctx.claim.brand if ctx.claim else None,
+        {"authserv_ids": ids, "results": used},
+    )
 
 
 def _offline(ctx: CheckContext) -> list[Outcome]:
