@@ -3,6 +3,10 @@
 Run from the repository root::
 
     .venv/bin/python benchmarks/lookalike.py [--corpus ../shared/corpus/domains] [--misses N]
+        [--policy DIR]
+
+The brands are the policy's (the shipped defaults unless ``--policy`` adds a directory),
+indexed by the same function the engine and ``tocsin lookalike`` use.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from milter.links.brands import DEFAULT_BRANDS  # noqa: E402
 from milter.links.lookalike import BrandIndex  # noqa: E402
+from milter.links.registry import brand_index  # noqa: E402
+from milter.policy.loader import load_policy  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus" / "domains"
 
@@ -125,10 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     """Run every report; return 0."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument(
+        "--policy", type=Path, default=None, help="policy directory (default: shipped policy)"
+    )
     parser.add_argument("--misses", type=int, default=20, help="how many misses/FPs to print")
     args = parser.parse_args(argv)
     corpus: Path = args.corpus
-    index = BrandIndex.build(DEFAULT_BRANDS)
+    policy = load_policy(args.policy)
+    index = brand_index(policy)  # the engine's own index of the policy's brands
+    source = f"policy {args.policy} over the shipped one" if args.policy else "shipped policy"
+    print(f"brands ({source}): {', '.join(b.brand_id for b in index.brands)}")
     perms = load_permutations(corpus)
     phishing = load_phishing(corpus)
     top = load_list(corpus / "legit-top-sites.txt")

@@ -3,6 +3,8 @@
 Signals, strongest first: the From domain is the brand's own (a claim to be proven by
 authentication), the From or Sender display name names the brand, the subject names it.
 A mention deep in the body alone is not a claim (newsletters quote brands all the time).
+Which domains are a brand's own is answered by the policy's one brand index
+(:mod:`milter.links.registry`), the same that judges lookalikes.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 
+from milter.links.registry import official_brand
 from milter.mime.fold import phrase_key
 from milter.mime.headers import Address
 from milter.mime.parse import MimeView
 from milter.policy.model import Policy
-from milter.policy.schema import Brand
 
 
 class ClaimVia(StrEnum):
@@ -36,18 +38,6 @@ class BrandClaim:
     via: ClaimVia
     evidence: str
     from_domain: str
-
-
-def domain_is_official(domain: str, brand: Brand) -> bool:
-    """True when ``domain`` is one of the brand's domains or a subdomain of one."""
-    domain = domain.lower().rstrip(".")
-    official = (*brand.domains, *brand.sending_domains)
-    return any(domain == d or domain.endswith("." + d) for d in official)
-
-
-def official_brand(domain: str, policy: Policy) -> str | None:
-    """Id of the brand owning ``domain``, or None."""
-    return next((bid for bid, b in policy.brands.items() if domain_is_official(domain, b)), None)
 
 
 @lru_cache(maxsize=64)

@@ -1,33 +1,58 @@
 """Where every link really goes: extraction, redirect unwrapping (from the URL alone,
 never fetched), lookalikes of protected brands, anchor text showing another domain,
-and a From domain that is itself a lookalike."""
+and a From domain that is itself a lookalike.
+
+Severity depends on the message around the link (docs/lookalike.md, "Severity"): a
+lookalike in a message that claims a brand is critical, one in a newsletter that names
+no brand is medium. Finding codes and evidence keys are stable: the link rewriter
+(``milter.actions.targets``) reads ``url``/``host``/``host_ascii``, ``href``/``real_host``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
+from dataclasses import dataclass
+from enum import StrEnum
 
 from milter.checks.base import CheckContext, Outcome
-from milter.links.brands import BrandDomains
+from milter.checks.claim import ClaimVia, named_brand
+from milter.links.domains import host_to_ascii
 from milter.links.extract import Link, LinkFlag, extract_links
 from milter.links.lookalike import BrandIndex, Lookalike
 from milter.links.redirect import unwrap
+from milter.links.registry import brand_index
 from milter.links.url import parse_url
+from milter.mime.parse import MimeView
 from milter.model.findings import Finding, Severity
-from milter.policy.model import Policy
 
 NAME = "links"
 TRICKS = (LinkFlag.USERINFO, LinkFlag.BIDI, LinkFlag.DATA_URI, LinkFlag.IP_OBFUSCATED)
 MAX_FINDINGS = 10  # per code: enough to explain, bounded for hostile messages
+BULK_PRECEDENCE = ("bulk", "list", "junk")
 
 
-@lru_cache(maxsize=8)
-def brand_index(policy: Policy) -> BrandIndex:
-    """The lookalike index of the policy's brands (built once per loaded policy)."""
-    return BrandIndex.build(
-        BrandDomains(bid, b.name, (*b.domains, *b.sending_domains), b.tokens)
-        for bid, b in policy.brands.items()
-    )
+class Context(StrEnum):
+    """What the message around a suspicious link says (evidence key ``context``)."""
+
+    BRAND_OWN_MAIL = "brand-own-mail"  # From is the shown brand's own domain
+    BRAND_CLAIMED = "brand-claimed"  # the message claims a protected brand
+    BRAND_NAMED = "brand-named"  # no claim, a brand named in subject or text (lookalikes)
+    BULK = "bulk"  # newsletter or list mail naming no brand
+    PLAIN = "plain"  # none of the above
+
+
+LOOKALIKE_SEVERITY = {
+    Context.BRAND_CLAIMED: Severity.CRITICAL,
+    Context.BRAND_NAMED: Severity.HIGH,
+    Context.BULK: Severity.MEDIUM,
+    Context.PLAIN: Severity.HIGH,
+}
+MISMATCH_SEVERITY = {
+    Context.BRAND_OWN_MAIL: Severity.INFO,
+    Context.BRAND_CLAIMED: Severity.CRITICAL,
+    Context.BULK: Severity.MEDIUM,
+    Context.PLAIN: Severity.HIGH,
+}
 
 
 class LinksCheck:
@@ -40,72 +65,127 @@ class LinksCheck:
         index = brand_index(ctx.policy)
         limit = ctx.policy.document.limits.max_links
         links = extract_links(ctx.mime.texts, ctx.mime.htmls, max_links=limit)
+        judge = _Judge(ctx, index)
         found: list[Finding] = _from_lookalike(ctx, index)
         for link in links:
-            found += _judge(ctx, index, link)
+            found += judge.link(link)
         return _bounded(found)
 
 
-def _judge(ctx: CheckContext, index: BrandIndex, link: Link) -> list[Finding]:
-    found: list[Finding] = []
-    final = unwrap(link.target) if link.host else None
-    final_host = parse_url(final.url).host if final and len(final.chain) > 1 else ""
-    for host, via in ((link.host, ""), (final_host, " (behind a redirector)")):
-        hit = index.classify(host) if host else None
-        if hit is not None and hit.is_lookalike:
-            found.append(_lookalike(ctx, link, hit, via))
-    if LinkFlag.ANCHOR_MISMATCH in link.flags:
-        shown = index.classify(link.anchor_host) if link.anchor_host else None
-        real = final_host or link.host
-        if shown is not None and not shown.is_lookalike and _not_brand(index, real, shown):
-            found.append(_mismatch(link, shown, real))
-    tricks = sorted(str(f) for f in link.flags if f in TRICKS)
-    if tricks:
-        found.append(
-            Finding(
-                "LINK_TRICK",
-                NAME,
-                Severity.LOW,
-                f"link {link.url[:120]} uses {', '.join(tricks)}",
-                ctx.claim.brand if ctx.claim else None,
-                {"url": link.url[:300], "tricks": ", ".join(tricks)},
-            )
+def is_bulk(mime: MimeView) -> bool:
+    """True for newsletters and list mail (List-Unsubscribe, List-Id, Precedence: bulk)."""
+    if mime.header("List-Unsubscribe") is not None or mime.header("List-Id") is not None:
+        return True
+    precedence = (mime.header("Precedence") or "").strip().lower()
+    return precedence in BULK_PRECEDENCE
+
+
+@dataclass
+class _Judge:
+    """Judges the links of one message; the message context is computed once, lazily."""
+
+    ctx: CheckContext
+    index: BrandIndex
+    _context: Context | None = None
+
+    def context(self) -> Context:
+        """The message around a lookalike link: claimed, named, bulk or plain."""
+        if self._context is None:
+            if self.ctx.claim is not None:
+                self._context = Context.BRAND_CLAIMED
+            elif named_brand(self.ctx.mime.all_text, self.ctx.policy) is not None:
+                self._context = Context.BRAND_NAMED
+            else:
+                self._context = Context.BULK if is_bulk(self.ctx.mime) else Context.PLAIN
+        return self._context
+
+    def mismatch_context(self, shown: Lookalike) -> Context:
+        """Like :meth:`context`, but the brand's own mail is its own case, and "named"
+        is left out: the anchor text showing the brand's domain names it by definition."""
+        claim = self.ctx.claim
+        if claim is not None:
+            own = claim.via is ClaimVia.FROM_DOMAIN and claim.brand == shown.brand_id
+            return Context.BRAND_OWN_MAIL if own else Context.BRAND_CLAIMED
+        return Context.BULK if is_bulk(self.ctx.mime) else Context.PLAIN
+
+    def link(self, link: Link) -> list[Finding]:
+        """Findings for one link: lookalike hosts (as written and unwrapped), text
+        showing a brand domain while going elsewhere, and link tricks."""
+        found: list[Finding] = []
+        final = unwrap(link.target) if link.host else None
+        final_host = parse_url(final.url).host if final and len(final.chain) > 1 else ""
+        for host, via in ((link.host, ""), (final_host, " (behind a redirector)")):
+            hit = self.index.classify(host) if host else None
+            if hit is not None and hit.is_lookalike:
+                found.append(self._lookalike(link, hit, via))
+        if LinkFlag.ANCHOR_MISMATCH in link.flags:
+            shown = self.index.classify(link.anchor_host) if link.anchor_host else None
+            real = final_host or link.host
+            if shown is not None and not shown.is_lookalike and _not_brand(self.index, real, shown):
+                found.append(self._mismatch(link, shown, real))
+        tricks = sorted(str(f) for f in link.flags if f in TRICKS)
+        if tricks:
+            found.append(self._trick(link, tricks))
+        return found
+
+    def _lookalike(self, link: Link, hit: Lookalike, via: str) -> Finding:
+        context = self.context()
+        return Finding(
+            "LINK_LOOKALIKE",
+            NAME,
+            LOOKALIKE_SEVERITY[context],
+            f"link to {hit.evidence}{via}",
+            hit.brand_id,
+            {
+                "url": link.url[:300],
+                "host": hit.host,
+                "host_ascii": hit.host_ascii,
+                "imitates": hit.official,
+                "technique": hit.technique,
+                "context": context,
+            },
         )
-    return found
+
+    def _mismatch(self, link: Link, shown: Lookalike, real: str) -> Finding:
+        context = self.mismatch_context(shown)
+        real_ascii = host_to_ascii(real)
+        real_shown = real if real == real_ascii else f"{real} ({real_ascii})"
+        return Finding(
+            "LINK_TEXT_MISMATCH",
+            NAME,
+            MISMATCH_SEVERITY[context],
+            f"link text shows {_both(shown.host, shown.host_ascii)} ({shown.brand_name}) "
+            f"but goes to {real_shown}",
+            shown.brand_id,
+            {
+                "shown": link.anchor_host,
+                "shown_ascii": shown.host_ascii,
+                "href": link.url[:300],
+                "real_host": real,
+                "real_host_ascii": real_ascii,
+                "context": context,
+            },
+        )
+
+    def _trick(self, link: Link, tricks: list[str]) -> Finding:
+        claim = self.ctx.claim
+        return Finding(
+            "LINK_TRICK",
+            NAME,
+            Severity.LOW,
+            f"link {link.url[:120]} uses {', '.join(tricks)}",
+            claim.brand if claim else None,
+            {"url": link.url[:300], "tricks": ", ".join(tricks)},
+        )
+
+
+def _both(host: str, host_ascii: str) -> str:
+    return host if host == host_ascii else f"{host} ({host_ascii})"
 
 
 def _not_brand(index: BrandIndex, host: str, shown: Lookalike) -> bool:
     hit = index.classify(host) if host else None
     return hit is None or hit.brand_id != shown.brand_id or hit.is_lookalike
-
-
-def _lookalike(ctx: CheckContext, link: Link, hit: Lookalike, via: str) -> Finding:
-    claimed = ctx.claim is not None
-    return Finding(
-        "LINK_LOOKALIKE",
-        NAME,
-        Severity.CRITICAL if claimed else Severity.HIGH,
-        f"link to {hit.evidence}{via}",
-        hit.brand_id,
-        {
-            "url": link.url[:300],
-            "host": hit.host,
-            "host_ascii": hit.host_ascii,
-            "imitates": hit.official,
-            "technique": hit.technique,
-        },
-    )
-
-
-def _mismatch(link: Link, shown: Lookalike, real: str) -> Finding:
-    return Finding(
-        "LINK_TEXT_MISMATCH",
-        NAME,
-        Severity.HIGH,
-        f"link text shows {link.anchor_host} ({shown.brand_name}) but goes to {real}",
-        shown.brand_id,
-        {"shown": link.anchor_host, "href": link.url[:300], "real_host": real},
-    )
 
 
 def _from_lookalike(ctx: CheckContext, index: BrandIndex) -> list[Finding]:
@@ -122,6 +202,8 @@ def _from_lookalike(ctx: CheckContext, index: BrandIndex) -> list[Finding]:
                     hit.brand_id,
                     {
                         "from_domain": address.domain,
+                        "host": hit.host,
+                        "host_ascii": hit.host_ascii,
                         "imitates": hit.official,
                         "technique": hit.technique,
                     },

@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from milter.checks.base import CheckContext
-from milter.checks.claim import ClaimVia, domain_is_official
+from milter.checks.claim import ClaimVia
+from milter.links.registry import is_official
 from milter.mime.fold import has_mixed_scripts
 from milter.model.findings import Finding, Severity
 
@@ -85,5 +86,7 @@ def _reply_elsewhere(ctx: CheckContext) -> list[Finding]:
             {"reply_to": a.address, "expected": ", ".join(brand.domains)},
         )
         for a in ctx.mime.reply_to
-        if a.domain and not domain_is_official(a.domain, brand) and a.domain != claim.from_domain
+        if a.domain
+        and not is_official(a.domain, claim.brand, ctx.policy)
+        and a.domain != claim.from_domain
     ]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from milter.checks.links import brand_index
+from milter.links.registry import brand_index
 from milter.policy.model import Policy
 
 

@@ -3,13 +3,12 @@
 No I/O and no network: URLs are never fetched, the public-suffix list is the bundled one.
 """
 
-from milter.links.brands import DEFAULT_BRANDS, BrandDomains
+from milter.links.brands import BrandDomains
 from milter.links.extract import Link, LinkFlag, LinkSet, LinkSource, extract_links
 from milter.links.lookalike import TECHNIQUES, BrandIndex, Lookalike
 from milter.links.redirect import Unwrapped, unwrap
 
 __all__ = [
-    "DEFAULT_BRANDS",
     "TECHNIQUES",
     "BrandDomains",
     "BrandIndex",

@@ -1,8 +1,7 @@
-"""Brand data used by the lookalike analysis, and a stand-in brand list.
+"""What the lookalike index needs to know about a brand, and its word lists.
 
-``DEFAULT_BRANDS`` is a stand-in until the policy files provide the protected brands; it
-covers the French public services named in the project brief plus the brands that the
-shared phishing corpus impersonates (La Poste group, CAF, ANCV, major banks).
+The brands themselves come from the policy (``milter/policy/defaults/brands.yaml`` plus
+the admin's files), turned into :class:`BrandDomains` by :mod:`milter.links.registry`.
 """
 
 from __future__ import annotations
@@ -28,97 +27,6 @@ class BrandDomains:
     domains: tuple[str, ...]
     tokens: tuple[str, ...]
 
-
-DEFAULT_BRANDS: tuple[BrandDomains, ...] = (
-    BrandDomains(
-        "ameli",
-        "Assurance Maladie (ameli)",
-        ("ameli.fr", "assurance-maladie.fr"),
-        ("ameli", "assurance-maladie", "assurancemaladie", "cpam"),
-    ),
-    BrandDomains(
-        "cpf",
-        "Mon Compte Formation (CPF)",
-        ("moncompteformation.gouv.fr",),
-        ("moncompteformation", "mon-compte-formation", "compteformation", "cpf"),
-    ),
-    BrandDomains(
-        "caissedesdepots",
-        "Caisse des Dépôts",
-        ("caissedesdepots.fr",),
-        ("caissedesdepots", "caisse-des-depots", "caissedepots"),
-    ),
-    BrandDomains(
-        "franceconnect",
-        "FranceConnect",
-        ("franceconnect.gouv.fr",),
-        ("franceconnect", "france-connect"),
-    ),
-    BrandDomains(
-        "impots",
-        "impots.gouv.fr (DGFiP)",
-        ("impots.gouv.fr",),
-        ("impots", "impot", "dgfip"),
-    ),
-    BrandDomains("ants", "ANTS", ("ants.gouv.fr",), ("ants",)),
-    BrandDomains(
-        "service_public",
-        "Service-Public.fr",
-        ("service-public.fr", "service-public.gouv.fr"),
-        ("service-public", "servicepublic"),
-    ),
-    BrandDomains(
-        "cybermalveillance",
-        "Cybermalveillance.gouv.fr",
-        ("cybermalveillance.gouv.fr",),
-        ("cybermalveillance",),
-    ),
-    BrandDomains("caf", "Caisse d'allocations familiales (CAF)", ("caf.fr",), ("caf",)),
-    BrandDomains(
-        "maprimerenov",
-        "MaPrimeRénov'",
-        ("maprimerenov.gouv.fr", "france-renov.gouv.fr"),
-        ("maprimerenov", "ma-prime-renov", "primerenov"),
-    ),
-    BrandDomains("ancv", "ANCV (Chèque-Vacances)", ("ancv.com",), ("ancv",)),
-    BrandDomains(
-        "gouv",
-        "Gouvernement français (gouv.fr)",
-        ("gouv.fr", "gouvernement.fr", "gouv.nc"),
-        ("gouv",),
-    ),
-    BrandDomains(
-        "laposte",
-        "La Poste",
-        ("laposte.fr", "laposte.net", "colissimo.fr", "groupelaposte.com"),
-        ("laposte", "la-poste", "colissimo"),
-    ),
-    BrandDomains(
-        "labanquepostale",
-        "La Banque Postale",
-        ("labanquepostale.fr",),
-        ("labanquepostale", "banquepostale", "banque-postale"),
-    ),
-    BrandDomains("chronopost", "Chronopost", ("chronopost.fr",), ("chronopost",)),
-    BrandDomains(
-        "credit_agricole",
-        "Crédit Agricole",
-        ("credit-agricole.fr", "credit-agricole.com"),
-        ("credit-agricole", "creditagricole"),
-    ),
-    BrandDomains(
-        "societe_generale",
-        "Société Générale",
-        ("societegenerale.fr", "societegenerale.com"),
-        ("societegenerale", "societe-generale"),
-    ),
-    BrandDomains(
-        "banque_populaire",
-        "Banque Populaire",
-        ("banquepopulaire.fr",),
-        ("banquepopulaire", "banque-populaire"),
-    ),
-)
 
 #: Words that contain a brand token but are ordinary (French) words or legitimate names:
 #: a token occurrence inside one of them is not a combosquat. Keys are tokens.

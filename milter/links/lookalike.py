@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -151,7 +151,7 @@ class BrandIndex:
         suffix_labels = {d.split(".")[0] for d in brand.domains if not split_host(d).domain}
         for domain in brand.domains:
             official = host_to_ascii(normalize_host(domain))
-            self._official[official] = brand
+            self._official.setdefault(official, brand)  # first brand listing it owns it
             labels = official.split(".")
             label, name = labels[0], ".".join(labels[:-1]) or labels[0]
             self._labels.setdefault(skeleton(label), []).append(
@@ -181,6 +181,15 @@ class BrandIndex:
         """Return the brand imitated by ``domain_or_host`` (or ``official``), else None."""
         return self._cached(domain_or_host)
 
+    def official_brands(self, domain_or_host: str) -> tuple[str, ...]:
+        """Ids of the brands whose official domains cover ``domain_or_host`` (the domain
+        itself or a parent), most specific first: ``dgfip.finances.gouv.fr`` gives
+        ``("dgfip", "gouv")``. This is the one answer to "is this domain official for a brand".
+        """
+        ascii_host = host_to_ascii(normalize_host(domain_or_host))
+        ids = (brand.brand_id for _, brand in self._owners(ascii_host))
+        return tuple(dict.fromkeys(ids))
+
     def cache_clear(self) -> None:
         """Empty the result cache (benchmarks measure with a cold cache)."""
         self._cached.cache_clear()
@@ -205,19 +214,23 @@ class BrandIndex:
                 return result
         return None
 
-    def _official_match(self, ascii_host: str) -> Lookalike | None:
+    def _owners(self, ascii_host: str) -> Iterator[tuple[str, BrandDomains]]:
+        """(official domain, brand) for the host and each parent, most specific first."""
         pos = 0
         while pos >= 0:
             brand = self._official.get(ascii_host[pos:])
             if brand is not None:
-                official = ascii_host[pos:]
-                host = host_to_unicode(ascii_host)
-                evidence = f"{_shown(host, ascii_host)} is {official} ({brand.name}): official"
-                return Lookalike(
-                    host, ascii_host, brand.brand_id, brand.name, official, "official", "", evidence
-                )
+                yield ascii_host[pos:], brand
             pos = ascii_host.find(".", pos)
             pos = pos + 1 if pos >= 0 else -1
+
+    def _official_match(self, ascii_host: str) -> Lookalike | None:
+        for official, brand in self._owners(ascii_host):
+            host = host_to_unicode(ascii_host)
+            evidence = f"{_shown(host, ascii_host)} is {official} ({brand.name}): official"
+            return Lookalike(
+                host, ascii_host, brand.brand_id, brand.name, official, "official", "", evidence
+            )
         return None
 
     def _verdict(self, cand: _Candidate, form: _Form, technique: str, detail: str) -> Lookalike:

@@ -6,11 +6,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from milter.links import extract_links
-from milter.links.brands import DEFAULT_BRANDS
-from milter.links.lookalike import BrandIndex
 from milter.links.redirect import unwrap
+from milter.links.registry import brand_index
+from milter.policy.loader import load_policy
 
-_INDEX = BrandIndex.build(DEFAULT_BRANDS)
+_INDEX = brand_index(load_policy(None))
 _URLISH = st.text(
     alphabet=st.sampled_from(list("abcdefghijklmnopqrstuvwxyz0123456789.-:/?#@%&=[]\\ "))
     | st.characters(),
