@@ -100,7 +100,7 @@ def targets_from_findings(findings: Iterable[Finding]) -> LinkTargets:
             hosts += [ev.get("host", ""), ev.get("host_ascii", "")]
             urls.append(ev.get("url", ""))
         elif finding.code == MISMATCH:
-            hosts.append(ev.get("real_host", ""))
+            hosts += [ev.get("real_host", ""), ev.get("real_host_ascii", "")]
             urls.append(ev.get("href", ""))
         elif finding.code == TRICK:
             urls.append(ev.get("url", ""))
