@@ -9,6 +9,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pydantic import ValidationError
+
+from milter.policy.loader import error_message, loc_to_path
+
 if TYPE_CHECKING:
     from milter.frontends.handler import MessageHandler
     from milter.frontends.settings import ServeSettings
@@ -108,7 +112,11 @@ def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> Serve
     data = settings.model_dump()
     data.update(top)
     data["milter"] = {**data["milter"], **milter}
-    return type(settings).model_validate(data)
+    try:
+        return type(settings).model_validate(data)
+    except ValidationError as exc:
+        problems = [f"{loc_to_path(e['loc'])}: {error_message(e)}" for e in exc.errors()]
+        raise ValueError("bad option: " + "; ".join(problems)) from None
 
 
 def _configure_logging(level: str) -> None:

@@ -61,8 +61,10 @@ def parse_listen(spec: str) -> ListenAddress:
         if not tail.startswith(":"):
             raise ListenError(f"{spec!r}: expected inet:[IPv6]:PORT")
         port_text = tail[1:]
-    else:
+    elif ":" in rest:
         host, _, port_text = rest.rpartition(":")
+    else:
+        raise ListenError(f"{spec!r}: expected inet:HOST:PORT (the port is missing)")
     return ListenAddress(host=_host(spec, host), port=_port(spec, port_text))
 
 

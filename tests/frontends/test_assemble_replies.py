@@ -1,0 +1,121 @@
+"""Message assembly from milter events, and the plan turned into milter replies."""
+
+from __future__ import annotations
+
+from milter.codec import (
+    Accept,
+    ActionFlag,
+    AddHeader,
+    ChangeHeader,
+    Discard,
+    InsertHeader,
+    Quarantine,
+    ReplaceBodyChunk,
+    ReplyCode,
+)
+from milter.frontends.assemble import AssemblyLimits, MessageAssembler
+from milter.frontends.replies import Delivery, WireOptions, failure_reply, plan_replies
+from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, SmtpReply
+from milter.model.verdict import Disposition
+from tests.support.milter_client import split_message
+
+RAW = (
+    b"From: A <a@example.org>\r\nSubject: two\r\n lines\r\nX-Tight:no-space\r\n"
+    b"Received: from x\r\n\tby y\r\n\r\nbody line\r\n\xe9\xff 8-bit\r\n"
+)
+
+
+def _assemble(raw: bytes, leadspc: bool, limits: AssemblyLimits | None = None) -> MessageAssembler:
+    assembler = MessageAssembler(limits or AssemblyLimits(), leading_space_kept=leadspc)
+    headers, body = split_message(raw)
+    for name, value in headers:
+        assembler.add_header(name, value if leadspc else value.removeprefix(" "))
+    assembler.add_body(body[:10])
+    assembler.add_body(body[10:])
+    return assembler
+
+
+def test_leadspc_rebuilds_the_message_byte_for_byte() -> None:
+    assert _assemble(RAW, leadspc=True).message() == RAW
+
+
+def test_without_leadspc_only_the_separator_space_is_normalised() -> None:
+    rebuilt = _assemble(RAW, leadspc=False).message()
+    assert rebuilt == RAW.replace(b"X-Tight:no-space", b"X-Tight: no-space")
+
+
+def test_body_over_the_limit_marks_oversize_and_keeps_header_names() -> None:
+    limits = AssemblyLimits(max_message_bytes=len(RAW) - 5)
+    assembler = _assemble(RAW, leadspc=True, limits=limits)
+    assert assembler.oversize is not None
+    assert "over" in assembler.oversize
+    assert assembler.message() == b""
+    assert assembler.header_names == ["From", "Subject", "X-Tight", "Received"]
+    assert assembler.size >= len(RAW) - 2
+
+
+def test_header_count_limit() -> None:
+    assembler = MessageAssembler(AssemblyLimits(max_headers=10), leading_space_kept=True)
+    for i in range(11):
+        assembler.add_header(f"X-H{i}", " v")
+    assert assembler.oversize == "more than 10 headers"
+
+
+WIRE = WireOptions(ActionFlag(0x33), leading_space=True)
+
+
+def test_plan_replies_order_index_shift_and_leading_space() -> None:
+    plan = ActionPlan(
+        Disposition.TAG,
+        header_edits=(
+            HeaderEdit(HeaderOp.INSERT, "Authentication-Results", "tocsin; spf=pass", 0),
+            HeaderEdit(HeaderOp.DELETE, "X-Tocsin-Verdict", "", 2),
+            HeaderEdit(HeaderOp.CHANGE, "Subject", "[SUSPECT] hi\r\n there", 1),
+            HeaderEdit(HeaderOp.ADD, "X-Tocsin-Verdict", "v=1"),
+        ),
+        new_body=b"x" * 70000,
+    )
+    replies, skipped = plan_replies(plan, WIRE, Delivery(hold_reason="impersonates\tameli"))
+    assert skipped == []
+    assert replies[0] == InsertHeader(1, "Authentication-Results", " tocsin; spf=pass")
+    assert replies[1] == ChangeHeader(2, "X-Tocsin-Verdict", "")
+    assert replies[2] == ChangeHeader(1, "Subject", " [SUSPECT] hi\n there")
+    assert replies[3] == AddHeader("X-Tocsin-Verdict", " v=1")
+    chunks = [r for r in replies if isinstance(r, ReplaceBodyChunk)]
+    assert [len(c.data) for c in chunks] == [65535, 70000 - 65535]
+    assert replies[-2] == Quarantine("impersonates ameli")
+    assert replies[-1] == Accept()
+
+
+def test_without_leadspc_or_hidden_received_values_and_indexes_pass_unchanged() -> None:
+    wire = WireOptions(ActionFlag(0x33), leading_space=False, hides_received=False)
+    plan = ActionPlan(Disposition.ACCEPT, (HeaderEdit(HeaderOp.INSERT, "X-A", "v", 0),))
+    replies, _ = plan_replies(plan, wire)
+    assert replies == [InsertHeader(0, "X-A", "v"), Accept()]
+
+
+def test_edits_the_mta_did_not_grant_are_reported_not_sent() -> None:
+    wire = WireOptions(ActionFlag.ADDHDRS, leading_space=True)
+    plan = ActionPlan(
+        Disposition.QUARANTINE,
+        (HeaderEdit(HeaderOp.DELETE, "X-A", "", 1), HeaderEdit(HeaderOp.ADD, "X-B", "v")),
+        new_body=b"new",
+    )
+    replies, skipped = plan_replies(plan, wire, Delivery(hold_reason="held"))
+    assert replies == [AddHeader("X-B", " v"), Accept()]
+    assert skipped == ["delete X-A", "body replacement", "quarantine (hold)"]
+
+
+def test_reject_tempfail_and_discard() -> None:
+    reject = ActionPlan(Disposition.REJECT, smtp_reply=SmtpReply(550, "5.7.1", "No 100% fake"))
+    assert plan_replies(reject, WIRE)[0] == [ReplyCode(550, "5.7.1 No 100% fake")]
+    assert ReplyCode(550, "5.7.1 No 100% fake").encode().endswith(b"No 100%% fake\0")
+    plan = ActionPlan(Disposition.QUARANTINE, (HeaderEdit(HeaderOp.ADD, "X-B", "v"),))
+    assert plan_replies(plan, WIRE, Delivery(discard=True))[0] == [Discard()]
+
+
+def test_failure_reply_is_a_tempfail_unless_configured_to_accept() -> None:
+    reply = failure_reply("tempfail")
+    assert isinstance(reply, ReplyCode)
+    assert reply.code == 451
+    assert type(failure_reply("accept")).__name__ == "Continue"
