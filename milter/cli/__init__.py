@@ -65,7 +65,9 @@ def _extra_subcommands() -> list[Callable[[SubParsers], None]]:
     Each registers its parser and sets ``run`` (``args -> exit code``) as a default, so
     ``main`` needs no knowledge of them.
     """
-    return []
+    from milter.cli.quarantine import add_quarantine_parser
+
+    return [add_quarantine_parser]
 
 
 def _add_scan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -21,13 +21,18 @@ def write_all(fd: int, data: bytes) -> None:
         view = view[written:]
 
 
-def write_synced(path: Path, data: bytes, mode: int = 0o600) -> None:
+def write_synced(
+    path: Path, data: bytes, mode: int = 0o600, owner: tuple[int, int] | None = None
+) -> None:
     """Create ``path`` (must not exist), write ``data``, fsync it.
 
-    On failure the partial file is removed before the error propagates.
+    ``owner`` (uid, gid) is applied first when given (root writing into a store that
+    belongs to the service user). On failure the partial file is removed.
     """
     fd = os.open(path, _CREATE, mode)
     try:
+        if owner is not None:
+            os.fchown(fd, *owner)
         write_all(fd, data)
         os.fsync(fd)
     except BaseException:
@@ -50,6 +55,15 @@ def unlink_quietly(path: Path) -> None:
     """Remove ``path`` if it exists; errors are ignored (used on cleanup paths)."""
     with contextlib.suppress(OSError):
         os.unlink(path)
+
+
+def service_owner(path: Path) -> tuple[int, int] | None:
+    """The (uid, gid) files written in ``path`` should get: its owner's, when we are
+    root and it is not root's; else None (files keep our own identity)."""
+    if os.geteuid() != 0:
+        return None
+    info = os.stat(path)
+    return (info.st_uid, info.st_gid) if info.st_uid != 0 else None
 
 
 def make_private_dir(path: Path) -> None:

@@ -95,9 +95,9 @@ def envelope_from_json(data: Mapping[str, Any]) -> Envelope:
     )
 
 
-def record_to_json(record: QuarantineRecord) -> bytes:
-    """Serialise ``record`` to the sidecar bytes (UTF-8 JSON, one object)."""
-    data = {
+def record_as_dict(record: QuarantineRecord) -> dict[str, Any]:
+    """JSON-ready view of ``record`` (the sidecar's content; also ``--json`` output)."""
+    return {
         "format": FORMAT,
         "id": record.id,
         "received_at": record.received_at.isoformat(),
@@ -111,6 +111,11 @@ def record_to_json(record: QuarantineRecord) -> bytes:
         "released_at": record.released_at.isoformat() if record.released_at else None,
         "attempts": list(record.attempts),
     }
+
+
+def record_to_json(record: QuarantineRecord) -> bytes:
+    """Serialise ``record`` to the sidecar bytes (UTF-8 JSON, one object)."""
+    data = record_as_dict(record)
     try:
         text = json.dumps(data, ensure_ascii=False, indent=1, allow_nan=False)
     except (TypeError, ValueError) as exc:

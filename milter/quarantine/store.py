@@ -36,6 +36,7 @@ from milter.quarantine.errors import (
 from milter.quarantine.fsio import (
     fsync_dir,
     make_private_dir,
+    service_owner,
     unlink_quietly,
     write_synced,
 )
@@ -78,7 +79,10 @@ class QuarantineStore:
         self.tmp = self.directory / "tmp"
         try:
             make_private_dir(self.directory)
+            self._owner = service_owner(self.directory)
             make_private_dir(self.tmp)
+            if self._owner is not None:
+                os.chown(self.tmp, *self._owner)
         except OSError as exc:
             raise _fail("create the quarantine directory", self.directory, exc) from None
         self.cleanup(stale_after)
@@ -136,8 +140,8 @@ class QuarantineStore:
         tmp_eml, tmp_json = self._tmp_path(qid, ".eml"), self._tmp_path(qid, ".json")
         published: list[Path] = []
         try:
-            write_synced(tmp_eml, raw)
-            write_synced(tmp_json, meta)
+            write_synced(tmp_eml, raw, owner=self._owner)
+            write_synced(tmp_json, meta, owner=self._owner)
             try:
                 os.link(tmp_eml, eml)  # never overwrites: claims the id
             except FileExistsError:
@@ -163,7 +167,7 @@ class QuarantineStore:
         target = self.meta_path(record.id)
         tmp = self._tmp_path(record.id, ".json")
         try:
-            write_synced(tmp, record_to_json(record))
+            write_synced(tmp, record_to_json(record), owner=self._owner)
             os.rename(tmp, target)
             fsync_dir(self.directory)
         except OSError as exc:

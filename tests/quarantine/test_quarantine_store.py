@@ -337,3 +337,16 @@ def test_an_id_collision_never_overwrites(
     assert store.read_message(first) == RAW
     assert store.get(first).verdict == VERDICT
     assert visible(store) == sorted(f"{q}.{e}" for q in (first, fresh) for e in ("eml", "json"))
+
+
+def test_root_writes_files_owned_by_the_store_owner(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to change file owners")
+    directory = tmp_path / "q"
+    directory.mkdir(mode=0o700)
+    os.chown(directory, 65534, 65534)
+    store = QuarantineStore(directory)
+    qid = store.put(RAW, ENV, VERDICT)
+    store.add_attempt(qid, {"ok": False})
+    for path in (store.message_path(qid), store.meta_path(qid), store.tmp):
+        assert (path.stat().st_uid, path.stat().st_gid) == (65534, 65534)

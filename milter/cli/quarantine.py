@@ -1,0 +1,291 @@
+"""``tocsin quarantine {list,show,release,delete,purge}``: review and act on held mail.
+
+Exit codes (docs/cli.md): 0 ok; 2 usage; 3 an id is malformed or not in the store;
+6 the quarantine store failed (permission, disk, corrupt record, record busy);
+7 the relay did not accept a release (the message is still held). With several ids,
+each is processed and the exit code is the highest one met.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from milter.quarantine import (
+    InvalidQuarantineId,
+    QuarantineError,
+    QuarantineNotFound,
+    QuarantineStore,
+    ReleaseError,
+    release,
+)
+from milter.quarantine.record import QuarantineRecord, record_as_dict
+
+EXIT_OK, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_STORE, EXIT_RELEASE = 0, 2, 3, 6, 7
+DEFAULT_DIR = "/var/lib/tocsin/quarantine"
+ENV_DIR = "TOCSIN_QUARANTINE_DIR"
+DEFAULT_RELAY = "127.0.0.1:10026"
+_DURATION = re.compile(r"(?P<n>[0-9]+)(?P<unit>[smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def duration(text: str) -> timedelta:
+    """``30d``, ``12h``, ``90m``, ``3600s``, ``2w`` → timedelta (argparse type)."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a duration (e.g. 30d, 12h, 2w): {text!r}")
+    return timedelta(**{_UNITS[match.group("unit")]: int(match.group("n"))})
+
+
+def moment(text: str) -> datetime:
+    """A point in time: a duration ago (``7d``) or an ISO date/time (UTC if naive)."""
+    try:
+        return datetime.now(UTC) - duration(text)
+    except argparse.ArgumentTypeError:
+        pass
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a time (7d, 2026-11-01 or 2026-11-01T08:00): {text!r}"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def relay(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` too) → (host, port)."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
+
+
+def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``tocsin quarantine`` and its sub-commands."""
+    parser = sub.add_parser("quarantine", help="list, inspect, release or delete held mail")
+    commands = parser.add_subparsers(dest="quarantine_command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"quarantine directory (default: ${ENV_DIR} or {DEFAULT_DIR})",
+    )
+
+    lister = commands.add_parser("list", parents=[common], help="list held messages, newest first")
+    lister.add_argument("--json", action="store_true", help="one JSON object per line")
+    lister.add_argument("--status", choices=("held", "released"), default=None)
+    lister.add_argument("--brand", default=None, metavar="ID")
+    lister.add_argument("--rcpt", default=None, metavar="ADDR|@DOMAIN")
+    lister.add_argument("--since", type=moment, default=None, metavar="7d|DATE")
+    lister.add_argument("--until", type=moment, default=None, metavar="1d|DATE")
+    lister.add_argument("--limit", type=int, default=None, metavar="N")
+    lister.set_defaults(run=run_list)
+
+    show = commands.add_parser("show", parents=[common], help="inspect a held message safely")
+    show.add_argument("id", metavar="ID")
+    mode = show.add_mutually_exclusive_group()
+    mode.add_argument("--json", action="store_true", help="record and inspection as JSON")
+    mode.add_argument("--raw", action="store_true", help="write the stored bytes to stdout")
+    show.add_argument("--full", action="store_true", help="do not shorten long text parts")
+    show.set_defaults(run=run_show)
+
+    rel = commands.add_parser("release", parents=[common], help="re-inject held messages")
+    rel.add_argument("ids", nargs="+", metavar="ID")
+    rel.add_argument("--relay", type=relay, default=relay(DEFAULT_RELAY), metavar="HOST:PORT")
+    rel.add_argument("--delete", action="store_true", help="delete once the relay accepted")
+    rel.add_argument("--force", action="store_true", help="release again an already released one")
+    rel.add_argument("--retries", type=int, default=0, metavar="N", help="retries on 4xx")
+    rel.add_argument("--retry-delay", type=float, default=5.0, metavar="SECONDS")
+    rel.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
+    rel.set_defaults(run=run_release)
+
+    delete = commands.add_parser("delete", parents=[common], help="delete held messages")
+    delete.add_argument("ids", nargs="+", metavar="ID")
+    delete.set_defaults(run=run_delete)
+
+    purge = commands.add_parser("purge", parents=[common], help="delete old records")
+    purge.add_argument("--older-than", type=duration, required=True, metavar="30d")
+    purge.add_argument("--status", choices=("held", "released"), default=None)
+    purge.add_argument("--dry-run", action="store_true", help="only print what would go")
+    purge.set_defaults(run=run_purge)
+
+
+def _directory(args: argparse.Namespace) -> Path:
+    if args.dir is not None:
+        return Path(args.dir)
+    return Path(os.environ.get(ENV_DIR) or DEFAULT_DIR)
+
+
+def _open(args: argparse.Namespace) -> QuarantineStore | None:
+    directory = _directory(args)
+    if not directory.is_dir():
+        _error(f"no quarantine directory at {directory} (use --dir or ${ENV_DIR})")
+        return None
+    try:
+        return QuarantineStore(directory)
+    except QuarantineError as exc:
+        _error(str(exc))
+        return None
+
+
+def _error(message: str) -> None:
+    print(f"tocsin: {message}", file=sys.stderr)
+
+
+def _code(exc: QuarantineError) -> int:
+    if isinstance(exc, InvalidQuarantineId | QuarantineNotFound):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, ReleaseError):
+        return EXIT_RELEASE
+    return EXIT_STORE
+
+
+def _line(record: QuarantineRecord) -> str:
+    from milter.cli.quarantine_show import clean
+
+    rcpts = ",".join(record.envelope.rcpts)
+    sender = record.envelope.mail_from or "<>"
+    return "  ".join(
+        (
+            record.id,
+            record.received_at.strftime("%Y-%m-%d %H:%M"),
+            record.status,
+            clean(record.brand or "-"),
+            clean(sender),
+            "→ " + clean(rcpts),
+            clean(record.subject[:80]),
+        )
+    )
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print the matching records, newest first."""
+    store = _open(args)
+    if store is None:
+        return EXIT_STORE
+    errors: list[QuarantineError] = []
+    try:
+        records = store.list(
+            status=args.status,
+            brand=args.brand,
+            since=args.since,
+            until=args.until,
+            recipient=args.rcpt,
+            limit=args.limit,
+            errors=errors,
+        )
+    except QuarantineError as exc:
+        _error(str(exc))
+        return EXIT_STORE
+    for record in records:
+        if args.json:
+            print(json.dumps(record_as_dict(record), ensure_ascii=True))
+        else:
+            print(_line(record))
+    for problem in errors:
+        _error(str(problem))
+    return EXIT_STORE if errors else EXIT_OK
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Inspect one record safely, or dump its bytes with ``--raw``."""
+    if args.raw and sys.stdout.isatty():
+        _error("refusing to write a raw message to a terminal; redirect it to a file or a pipe")
+        return EXIT_USAGE
+    store = _open(args)
+    if store is None:
+        return EXIT_STORE
+    try:
+        record = store.get(args.id)
+        raw = store.read_message(args.id)
+    except QuarantineError as exc:
+        _error(str(exc))
+        return _code(exc)
+    if args.raw:
+        sys.stdout.buffer.write(raw)
+        sys.stdout.buffer.flush()
+        return EXIT_OK
+    from milter.cli.quarantine_show import render, show_json
+
+    if args.json:
+        print(json.dumps(show_json(record, raw), ensure_ascii=True, indent=1))
+    else:
+        print(render(record, raw, None if args.full else 20_000))
+    return EXIT_OK
+
+
+async def _release_all(store: QuarantineStore, args: argparse.Namespace) -> int:
+    host, port = args.relay
+    status = EXIT_OK
+    for qid in args.ids:
+        try:
+            result = await release(
+                store,
+                qid,
+                host,
+                port,
+                delete=args.delete,
+                force=args.force,
+                smtp_timeout=args.timeout,
+                retries=max(0, args.retries),
+                retry_delay=args.retry_delay,
+            )
+        except QuarantineError as failure:
+            held = isinstance(failure, ReleaseError)
+            _error(f"{qid}: not released, still held: {failure}" if held else str(failure))
+            status = max(status, _code(failure))
+            continue
+        done = "released and deleted" if result.deleted else "released"
+        print(f"{qid}: {done} via {result.relay}: {result.reply}")
+    return status
+
+
+def run_release(args: argparse.Namespace) -> int:
+    """Re-inject each id; a failure leaves that message held and sets the exit code."""
+    store = _open(args)
+    if store is None:
+        return EXIT_STORE
+    return asyncio.run(_release_all(store, args))
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    """Delete each id."""
+    store = _open(args)
+    if store is None:
+        return EXIT_STORE
+    status = EXIT_OK
+    for qid in args.ids:
+        try:
+            store.delete(qid)
+        except QuarantineError as exc:
+            _error(str(exc))
+            status = max(status, _code(exc))
+            continue
+        print(f"{qid}: deleted")
+    return status
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    """Delete records older than ``--older-than``."""
+    store = _open(args)
+    if store is None:
+        return EXIT_STORE
+    try:
+        purged = store.purge(args.older_than, status=args.status, dry_run=args.dry_run)
+    except QuarantineError as exc:
+        _error(str(exc))
+        return EXIT_STORE
+    for qid in purged:
+        print(f"{qid}: {'would be deleted' if args.dry_run else 'deleted'}")
+    verb = "would be purged" if args.dry_run else "purged"
+    print(f"{len(purged)} record(s) {verb}", file=sys.stderr)
+    return EXIT_OK
