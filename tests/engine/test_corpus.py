@@ -8,7 +8,9 @@ import pytest
 
 from milter.engine import scan
 from milter.model.envelope import Envelope
+from milter.model.findings import Severity
 from milter.model.verdict import Disposition
+from tests.conftest import EXAMPLES
 
 CPF_FLAGS = ("CPF_fr", "compte_formation", "moncompteformation")
 
@@ -54,3 +56,27 @@ async def test_every_message_gets_a_verdict(corpus: Path, policy, folder: str) -
         defect_reasons += any(f.code == "MIME_DEFECT" for f in result.verdict.findings)
     if folder == "robustness":
         assert defect_reasons > 0
+
+
+async def test_lures_of_every_policy_brand_name_their_brand(corpus: Path, policy) -> None:
+    """Chronopost and ANCV lures are claims of policy brands (one registry, no stand-in)."""
+    expected = {"chronopost": "chronopost", "ancv_cheques_vacances": "ancv"}
+    rows = (corpus / "phish-fr" / "index.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    seen = 0
+    for row in rows:
+        name, flags = row.split("\t")[:2]
+        if flags in expected:
+            result = await scan((corpus / "phish-fr" / name).read_bytes(), Envelope(), policy)
+            assert result.verdict.brand == expected[flags], name
+            seen += 1
+    assert seen >= 4
+
+
+async def test_example_cpf_lure_lookalike_behind_redirector_is_critical(policy) -> None:
+    """The real honeypot lures hide their targets behind trackers we cannot unwrap; the
+    example lure's redirector does unwrap, to a lookalike, in a message claiming CPF."""
+    result = await scan((EXAMPLES / "cpf-lure.eml").read_bytes(), Envelope(), policy)
+    lookalikes = [f for f in result.verdict.findings if f.code == "LINK_LOOKALIKE"]
+    assert lookalikes
+    assert all(f.severity is Severity.CRITICAL for f in lookalikes)
+    assert {f.evidence["context"] for f in lookalikes} == {"brand-claimed"}
