@@ -24,12 +24,18 @@ from milter.mime.headers import split_message
 
 Edit = Callable[[str], str | None]
 
+# A signed or encrypted entity anywhere in the tree: the body is never changed. The bare
+# signature types also count, for signed mail that a relay flattened into multipart/mixed.
 _NO_TOUCH = frozenset(
     {
         "multipart/signed",
         "multipart/encrypted",
         "application/pkcs7-mime",
         "application/x-pkcs7-mime",
+        "application/pkcs7-signature",
+        "application/x-pkcs7-signature",
+        "application/pgp-signature",
+        "application/pgp-encrypted",
     }
 )
 _PGP = "-----BEGIN PGP"

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from milter.actions.targets import LinkTargets
-from milter.actions.urls import defang_url, host_of
+from milter.actions.urls import bracket_dots, defang_url, host_of
 
 __all__ = ["LinkRewrite", "defang_links_html", "defang_links_text", "defang_url", "host_of"]
 
@@ -60,7 +60,7 @@ def _defang_bare_hosts(text: str, hosts: frozenset[str]) -> str:
         r"(?<![\w.@/-])(?:" + "|".join(re.escape(h) for h in names) + r")(?![\w-]|\.[\w-])",
         re.I,
     )
-    return pattern.sub(lambda m: m.group(0).replace(".", "[.]"), text)
+    return pattern.sub(lambda m: bracket_dots(m.group(0)), text)
 
 
 def defang_links_text(text: str, targets: LinkTargets, *, entities: bool = False) -> str:

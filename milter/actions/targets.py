@@ -51,9 +51,8 @@ class LinkTargets:
             norm = url.strip() if cut else _norm_url(url)
             if norm:
                 (prefixes if cut else exact).add(norm)
-        return cls(
-            frozenset(h for h in map(_norm_host, hosts) if h), frozenset(exact), frozenset(prefixes)
-        )
+        names = (h for h in map(_norm_host, hosts) if h and "[" not in h)  # x[.]fr: defanged
+        return cls(frozenset(names), frozenset(exact), frozenset(prefixes))
 
     def __bool__(self) -> bool:
         return bool(self.hosts or self.urls or self.url_prefixes)

@@ -19,6 +19,14 @@ def host_of(url: str) -> str:
     return host.partition(":")[0].rstrip(".").lower()
 
 
+_BARE_DOT = re.compile(r"(?<!\[)\.(?!\])")
+
+
+def bracket_dots(host: str) -> str:
+    """``a.b`` → ``a[.]b``; dots already bracketed stay as they are (idempotent)."""
+    return _BARE_DOT.sub("[.]", host)
+
+
 def defang_url(url: str) -> str:
     """``https://a.b/c`` → ``hxxps://a[.]b/c``: scheme neutralised, host dots bracketed.
 
@@ -31,5 +39,5 @@ def defang_url(url: str) -> str:
     name = scheme[:-1].lower()
     new_scheme = _SCHEMES.get(name, name) + ":" if scheme else ""
     user, at, hostport = match.group("auth").rpartition("@")
-    new_auth = user + at + re.sub(r"(?<!\[)\.(?!\])", "[.]", hostport)
+    new_auth = user + at + bracket_dots(hostport)
     return new_scheme + (match.group("slashes") or "") + new_auth + url[match.end() :]
