@@ -171,7 +171,10 @@ def _rewrite_leaf(
         codecs.lookup(charset)
     except LookupError:
         return None
-    payload = message_from_bytes(header_block + body, policy=compat32).get_payload(decode=True)
+    # Decode ``body`` alone: the stdlib parser may end a junk header block earlier than
+    # split_message does, and would then hand back header bytes as part of the payload.
+    alone = b"Content-Transfer-Encoding: " + cte.encode("ascii") + b"\n\n" + body
+    payload = message_from_bytes(alone, policy=compat32).get_payload(decode=True)
     if not isinstance(payload, bytes):
         return None
     try:
@@ -211,6 +214,9 @@ def _encode(text: str, charset: str) -> bytes:
     return text.encode(charset, "surrogateescape")
 
 
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
 def _fold_to(text: str, charset: str, *, html: bool) -> str:
     """Replace characters ``charset`` cannot hold: ASCII look-alike, else ``&#N;``/``?``."""
     try:
@@ -218,23 +224,20 @@ def _fold_to(text: str, charset: str, *, html: bool) -> str:
         return text
     except UnicodeError:
         pass
-    out: list[str] = []
-    for ch in text:
-        if ch.isascii() or 0xDC80 <= ord(ch) <= 0xDCFF:
-            out.append(ch)
-            continue
+
+    def fold(match: re.Match[str]) -> str:
+        ch = match.group(0)
+        if 0xDC80 <= ord(ch) <= 0xDCFF:  # an undecodable byte: kept as it was
+            return ch
         try:
             ch.encode(charset)
-            out.append(ch)
-            continue
+            return ch
         except UnicodeError:
             pass
         plain = unicodedata.normalize("NFKD", ch).encode("ascii", "ignore").decode("ascii")
-        if plain:
-            out.append(plain)
-        else:
-            out.append(f"&#{ord(ch)};" if html else "?")
-    return "".join(out)
+        return plain or (f"&#{ord(ch)};" if html else "?")
+
+    return _NON_ASCII.sub(fold, text)
 
 
 def _long_lines(data: bytes) -> bool:

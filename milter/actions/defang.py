@@ -13,6 +13,7 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from milter.actions.targets import LinkTargets
 from milter.actions.urls import bracket_dots, defang_url, host_of
@@ -27,6 +28,7 @@ _ATTR = re.compile(
 )
 _CONDITIONAL = re.compile(r"(?s)\A(<!--\[if[^\]]*\]>)(.*)(<!\[endif\]-->)\Z")
 _TRAILING = ".,;:!?)]}'\""
+_MAX_NESTED = 4  # URLs nested in a URL, defanged in one call
 NOTE_ATTR = "data-tocsin-defanged"  # used instead of title= when the tag has a title
 _NOT_CLICKABLE = frozenset({"base", "link"})  # their href is not a link the reader follows
 
@@ -49,17 +51,29 @@ def _defang_text_urls(text: str, targets: LinkTargets, *, entities: bool) -> str
             return url
         return defang_url(core) + url[len(core) :]
 
-    return _URL.sub(fix, text)
+    # A defanged URL may still hold a URL (``…/*http://evil.example``) that auto-linking
+    # would find: repeat until stable, so one call does all a second call would.
+    for _ in range(_MAX_NESTED):
+        new = _URL.sub(fix, text)
+        if new == text:
+            break
+        text = new
+    return text
+
+
+@lru_cache(maxsize=64)
+def _bare_host_pattern(hosts: frozenset[str]) -> re.Pattern[str] | None:
+    names = sorted((h for h in hosts if "." in h), key=len, reverse=True)
+    if not names:
+        return None
+    alternatives = "|".join(re.escape(h) for h in names)
+    return re.compile(r"(?<![\w.@/-])(?:" + alternatives + r")(?![\w-]|\.[\w-])", re.I)
 
 
 def _defang_bare_hosts(text: str, hosts: frozenset[str]) -> str:
-    names = sorted((h for h in hosts if "." in h), key=len, reverse=True)
-    if not names:
+    pattern = _bare_host_pattern(hosts)
+    if pattern is None:
         return text
-    pattern = re.compile(
-        r"(?<![\w.@/-])(?:" + "|".join(re.escape(h) for h in names) + r")(?![\w-]|\.[\w-])",
-        re.I,
-    )
     return pattern.sub(lambda m: bracket_dots(m.group(0)), text)
 
 
@@ -68,7 +82,7 @@ def defang_links_text(text: str, targets: LinkTargets, *, entities: bool = False
 
     ``entities``: the text is HTML character data (URLs are matched entity-decoded).
     """
-    if not targets:
+    if not targets or "." not in text:
         return text
     return _defang_bare_hosts(_defang_text_urls(text, targets, entities=entities), targets.hosts)
 
