@@ -22,9 +22,11 @@ from pathlib import Path
 import pytest
 
 from tests.support.dnsserver import DnsTestServer
+from tests.support.milter_fixtures import policy_dir, start_milter
 from tests.support.postfix import PostfixInstance, free_port, postfix_missing_reason
 
 ROOT = Path(__file__).resolve().parents[2]
+__all__ = ["ROOT", "MailStack", "policy_dir", "start_milter", "start_tocsin", "stop_tocsin"]
 
 POLICY = """\
 authentication:
