@@ -9,6 +9,7 @@ import pytest
 import milter.links
 from milter.checks.base import CheckContext
 from milter.checks.claim import ClaimVia, find_claim
+from milter.checks.phrases import PhrasesCheck
 from milter.checks.sender import SenderCheck
 from milter.cli.lookalike import classify
 from milter.links.registry import brand_index, is_official, official_brand, policy_brands
@@ -113,3 +114,17 @@ def test_public_bodies_are_not_lookalikes(policy: Policy, domain: str) -> None:
     hit = brand_index(policy).classify(domain)
     assert hit is not None
     assert hit.technique == "official"
+
+
+async def test_a_state_service_password_reset_is_not_a_never_asks_finding(policy: Policy) -> None:
+    raw = (
+        b"From: ANTS <ne-pas-repondre@demarches.interieur.gouv.fr>\r\nSubject: Compte\r\n\r\n"
+        b"Cliquez ici pour choisir un nouveau mot de passe.\r\n"
+    )
+    mime = parse_message(raw)
+    claim = find_claim(mime, policy)
+    assert claim is not None
+    assert claim.brand == "gouv"
+    assert not policy.brand("gouv").strict
+    ctx = CheckContext(Envelope(), mime, policy, claim, None)
+    assert [f.code for f in await PhrasesCheck().run(ctx)] == []
