@@ -30,6 +30,8 @@ _CONDITIONAL = re.compile(r"(?s)\A(<!--\[if[^\]]*\]>)(.*)(<!\[endif\]-->)\Z")
 _TRAILING = ".,;:!?)]}'\""
 _MAX_NESTED = 4  # URLs nested in a URL, defanged in one call
 NOTE_ATTR = "data-tocsin-defanged"  # used instead of title= when the tag has a title
+HOST_ATTR = "data-tocsin-host"  # marks the visible label naming a rewritten link's host
+_HOST_STYLE = "color:#b00020;font-weight:bold;"
 _NOT_CLICKABLE = frozenset({"base", "link"})  # their href is not a link the reader follows
 
 
@@ -105,6 +107,7 @@ def _rewrite_tag(tag: str, rewrite: LinkRewrite) -> str:
     note = NOTE_ATTR if "title" in names else "title"
     out: list[str] = []
     pos = 0
+    shown_host = ""
     for attr in attrs:
         attr_name = attr.group("name").lower()
         value = attr.group("value")
@@ -121,7 +124,17 @@ def _rewrite_tag(tag: str, rewrite: LinkRewrite) -> str:
         out += [tag[pos : attr.start()], replacement]
         pos = attr.end()
         note = NOTE_ATTR  # a second rewritten attribute must not add a second title
-    return "".join(out) + tag[pos:] if out else tag
+        if tag_name == "a" and attr_name == "href":
+            shown_host = bracket_dots(rewrite.targets.destination(url)) or defang_url(url)[:80]
+    if not out:
+        return tag
+    new_tag = "".join(out) + tag[pos:]
+    return new_tag + _real_host_label(shown_host) if shown_host else new_tag
+
+
+def _real_host_label(host: str) -> str:
+    """Visible before the link text: where the link really went (defanged)."""
+    return f'<span {HOST_ATTR} style="{_HOST_STYLE}">&#9888; {html.escape(host)} &#8250; </span>'
 
 
 def _rewrite_html(document: str, rewrite: LinkRewrite) -> str:
@@ -149,7 +162,8 @@ def defang_links_html(document: str, rewrite: LinkRewrite | LinkTargets) -> str:
     A matching ``href`` (``<a>``, ``<area>``, Outlook VML buttons, also inside
     ``<!--[if mso]>`` blocks), ``<form action>`` or ``formaction`` becomes a ``title``
     holding the defanged URL (``data-tocsin-defanged`` when the tag has a title); in
-    redirect mode an ``href`` points to the warning page instead. The link text stays.
+    redirect mode an ``href`` points to the warning page instead. The link text stays,
+    preceded in an ``<a>`` by a visible label with the real host (``⚠ evil[.]fr ›``).
     Text between tags is defanged like plain text; ordinary comments are left alone.
     """
     if isinstance(rewrite, LinkTargets):

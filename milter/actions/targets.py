@@ -27,6 +27,11 @@ def _norm_url(url: str) -> str:
     return url.strip().rstrip(_TRAILING)
 
 
+def _url_key(url: str) -> str:
+    """Exact URLs lose trailing punctuation; URLs cut at the evidence limit keep it."""
+    return url.strip() if len(url) >= EVIDENCE_URL_LIMIT else _norm_url(url)
+
+
 @dataclass(frozen=True, slots=True)
 class LinkTargets:
     """Hosts (any link to them) and exact URLs (that link only) to neutralise.
@@ -40,26 +45,44 @@ class LinkTargets:
     urls: frozenset[str] = frozenset()
     url_prefixes: frozenset[str] = frozenset()
     keep_prefix: str = ""
+    destinations: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def of(cls, hosts: Iterable[str] = (), urls: Iterable[str] = ()) -> LinkTargets:
-        """Normalised targets (hosts lower-case without trailing dot, URLs trimmed)."""
+    def of(
+        cls,
+        hosts: Iterable[str] = (),
+        urls: Iterable[str] = (),
+        destinations: Iterable[tuple[str, str]] = (),
+    ) -> LinkTargets:
+        """Normalised targets (hosts lower-case without trailing dot, URLs trimmed).
+
+        ``destinations`` pairs a URL with the host it really leads to (the target of a
+        redirector); those URLs are targets too.
+        """
+        pairs = [(u, _norm_host(h)) for u, h in destinations]
         exact: set[str] = set()
         prefixes: set[str] = set()
-        for url in urls:
-            cut = len(url) >= EVIDENCE_URL_LIMIT
-            norm = url.strip() if cut else _norm_url(url)
-            if norm:
-                (prefixes if cut else exact).add(norm)
+        for url in (*urls, *(u for u, _ in pairs)):
+            if _url_key(url):
+                (prefixes if len(url) >= EVIDENCE_URL_LIMIT else exact).add(_url_key(url))
         names = (h for h in map(_norm_host, hosts) if h and "[" not in h)  # x[.]fr: defanged
-        return cls(frozenset(names), frozenset(exact), frozenset(prefixes))
+        known = tuple((_url_key(u), h) for u, h in pairs if _url_key(u) and h and "[" not in h)
+        return cls(frozenset(names), frozenset(exact), frozenset(prefixes), "", known)
 
     def __bool__(self) -> bool:
         return bool(self.hosts or self.urls or self.url_prefixes)
 
     def keeping(self, prefix: str) -> LinkTargets:
         """The same targets, never matching URLs that start with ``prefix``."""
-        return LinkTargets(self.hosts, self.urls, self.url_prefixes, prefix)
+        return LinkTargets(self.hosts, self.urls, self.url_prefixes, prefix, self.destinations)
+
+    def destination(self, url: str) -> str:
+        """The host ``url`` really leads to: from the evidence, else its own host."""
+        url = url.strip()
+        for key, host in self.destinations:
+            if _norm_url(url) == key or (len(key) >= EVIDENCE_URL_LIMIT and url.startswith(key)):
+                return host
+        return host_of(url)
 
     def host_matches(self, host: str) -> bool:
         """True when ``host`` (Unicode or ASCII form) is a target host."""
@@ -93,14 +116,15 @@ def targets_from_findings(findings: Iterable[Finding]) -> LinkTargets:
     """
     hosts: list[str] = []
     urls: list[str] = []
+    destinations: list[tuple[str, str]] = []
     for finding in findings:
         ev = finding.evidence
         if finding.code == LOOKALIKE:
             hosts += [ev.get("host", ""), ev.get("host_ascii", "")]
-            urls.append(ev.get("url", ""))
+            destinations.append((ev.get("url", ""), ev.get("host", "")))
         elif finding.code == MISMATCH:
             hosts += [ev.get("real_host", ""), ev.get("real_host_ascii", "")]
-            urls.append(ev.get("href", ""))
+            destinations.append((ev.get("href", ""), ev.get("real_host", "")))
         elif finding.code == TRICK:
             urls.append(ev.get("url", ""))
-    return LinkTargets.of(hosts, urls)
+    return LinkTargets.of(hosts, urls, destinations)

@@ -187,3 +187,13 @@ def test_banner_renderings() -> None:
     assert has_banner(rich)
     assert has_banner("> " + text.splitlines()[0])
     assert not has_banner("hello")
+
+
+def test_junk_in_the_header_block_is_not_copied_into_the_body() -> None:
+    # The stdlib parser ends the headers at the first non-header line; the body we
+    # rewrite starts after the blank line, and must be decoded from there only.
+    raw = b"Subject: x\nthis line is not a header\nmore junk\n\nBody text\n"
+    body = _apply(raw)
+    assert body is not None
+    assert body.endswith(b"\nBody text\n")
+    assert b"junk" not in body

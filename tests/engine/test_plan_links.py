@@ -88,6 +88,9 @@ def test_only_the_links_named_by_findings_are_defanged(policy: Policy) -> None:
     assert 'href="https://evil.example' not in rich
     assert 'title="hxxps://evil[.]example/login"' in rich
     assert "bing.com/ck/a" not in rich.replace("bing[.]com", "")  # the redirector link too
+    # the visible label names where each link really goes, not the redirector
+    assert "&#9888; ameli-remboursement[.]fr &#8250; </span>Mon espace</a>" in rich
+    assert "&#9888; evil[.]example &#8250; </span>https://www.ameli.fr/</a>" in rich
     # untouched: the official link, another link on the redirector's host, the styles
     assert '<a href="https://www.ameli.fr/assure">ameli.fr</a>' in rich
     assert '<a href="https://www.bing.com/search?q=ameli">recherche</a>' in rich
@@ -102,8 +105,12 @@ def test_the_html_outside_the_banner_differs_only_in_the_bad_links(policy: Polic
     without_banner = re.sub(
         r"<!-- tocsin-banner:start -->.*<!-- tocsin-banner:end -->", "", rich, flags=re.S
     )
+    label = (
+        '<span data-tocsin-host style="color:#b00020;font-weight:bold;">'
+        "&#9888; evil[.]example &#8250; </span>"
+    )
     expected = HTML.replace(
-        'href="https://evil.example/login"', 'title="hxxps://evil[.]example/login"'
+        'href="https://evil.example/login">', 'title="hxxps://evil[.]example/login">' + label
     )
     expected = expected.replace(
         "copiez https://evil.example/login", "copiez hxxps://evil[.]example/login"
