@@ -117,7 +117,9 @@ class MilterServer:
         except TimeoutError:
             log.info("%s: idle for %gs, closing", peer, self.settings.idle_timeout_seconds)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            log.info("%s: connection lost: %s", peer, exc)
+            # a health check's bare connect/close is not news; a cut message is
+            level = logging.INFO if not client.idle else logging.DEBUG
+            log.log(level, "%s: connection lost: %s", peer, exc)
         except asyncio.CancelledError:
             log.debug("%s: closed for shutdown", peer)
         except Exception:
