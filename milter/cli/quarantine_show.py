@@ -13,6 +13,7 @@ import re
 import unicodedata
 from typing import Any
 
+from milter.actions.urls import defang_url
 from milter.links import extract_links
 from milter.mime.headers import decode_words
 from milter.mime.parse import MimeView, parse_message
@@ -22,8 +23,6 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 MAX_LINKS = 200
 _INLINE_TYPES = frozenset({"text/plain", "text/html"})
 _URL = re.compile(r"(?i)\b(?:https?|ftp)://[^\s<>\"'`]+")
-_AUTHORITY = re.compile(r"(?i)^(?P<scheme>[a-z][a-z0-9+.-]*:)?(?P<slashes>//)?(?P<auth>[^/?#]*)")
-_SCHEMES = {"http": "hxxp", "https": "hxxps", "ftp": "fxp"}
 
 
 def _escape(char: str) -> str:
@@ -52,18 +51,6 @@ def clean(text: str, multiline: bool = False) -> str:
         else:
             out.append(_escape(char))
     return "".join(out)
-
-
-def defang_url(url: str) -> str:
-    """``https://a.b/c`` → ``hxxps://a[.]b/c``: not clickable, host still readable."""
-    match = _AUTHORITY.match(url)
-    if match is None:
-        return url
-    scheme = match.group("scheme") or ""
-    name = scheme[:-1].lower()
-    new_scheme = _SCHEMES.get(name, name) + ":" if scheme else ""
-    auth = re.sub(r"(?<!\[)\.(?!\])", "[.]", match.group("auth"))
-    return new_scheme + (match.group("slashes") or "") + auth + url[match.end() :]
 
 
 def _defanged_text(text: str, hosts: frozenset[str]) -> str:

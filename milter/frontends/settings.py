@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from milter.frontends.listen import DEFAULT_LISTEN, ListenError, parse_listen
 from milter.policy.errors import PolicyError, PolicyInvalid
-from milter.policy.loader import error_message, loc_to_path
+from milter.policy.loader import validation_errors
 from milter.policy.source import SourceTree, load_file, merge_into
 
 DEFAULT_QUARANTINE_DIR = Path("/var/lib/tocsin/quarantine")
@@ -84,8 +84,4 @@ def load_settings(path: Path | None) -> ServeSettings:
     try:
         return ServeSettings.model_validate(tree.data)
     except ValidationError as exc:
-        for item in exc.errors():
-            key = loc_to_path(item["loc"])
-            file, line = tree.origin(key)
-            errors.append(PolicyError(file, line, key, error_message(item)))
-        raise PolicyInvalid(errors) from None
+        raise PolicyInvalid(validation_errors(exc, tree)) from None

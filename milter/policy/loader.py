@@ -59,11 +59,18 @@ def _validate(tree: SourceTree, errors: list[PolicyError]) -> PolicyDocument | N
     try:
         return PolicyDocument.model_validate(tree.data)
     except ValidationError as exc:
-        for item in exc.errors():
-            path = loc_to_path(item["loc"])
-            file, line = tree.origin(path)
-            errors.append(PolicyError(file, line, path, error_message(item)))
+        errors += validation_errors(exc, tree)
         return None
+
+
+def validation_errors(exc: ValidationError, tree: SourceTree) -> list[PolicyError]:
+    """Each pydantic error as ``file:line: key.path: message`` from the tree's origins."""
+    found: list[PolicyError] = []
+    for item in exc.errors():
+        path = loc_to_path(item["loc"])
+        file, line = tree.origin(path)
+        found.append(PolicyError(file, line, path, error_message(item)))
+    return found
 
 
 def loc_to_path(loc: tuple[Any, ...]) -> str:
