@@ -33,6 +33,8 @@ def plan(
 ) -> ActionPlan:
     """The edits and reply for ``verdict``. Pure: nothing is applied here."""
     actions = policy.effective(envelope.rcpts if envelope else ()).actions
+    if verdict.monitored:
+        return monitor_plan(verdict, mime, actions)
     if verdict.disposition in (Disposition.REJECT, Disposition.TEMPFAIL):
         text = (
             actions.replies.reject
@@ -68,6 +70,14 @@ def completion(verdict: Verdict, actions: Actions) -> dict[str, Any]:
         "hold_reason": verdict.reasons[0].text if verdict.reasons else "held by Tocsin",
         "failure_reply": _reply(actions.replies.tempfail),
     }
+
+
+def monitor_plan(verdict: Verdict, mime: MimeView, actions: Actions) -> ActionPlan:
+    """Monitor mode: the message goes through unchanged but for the verdict header,
+    which carries ``would=…`` (a forged copy from upstream is removed first)."""
+    edits = remove_all(mime.headers, actions.verdict_header)
+    edits.append(HeaderEdit(HeaderOp.ADD, actions.verdict_header, verdict_header_value(verdict)))
+    return ActionPlan(Disposition.ACCEPT, header_edits=tuple(edits))
 
 
 def body_edit(verdict: Verdict, mime: MimeView, policy: Policy, actions: Actions) -> bytes | None:
