@@ -32,6 +32,8 @@ def plan(
 ) -> ActionPlan:
     """The edits and reply for ``verdict``. Pure: nothing is applied here."""
     actions = policy.effective(envelope.rcpts if envelope else ()).actions
+    if verdict.monitored:
+        return monitor_plan(verdict, mime, actions)
     if verdict.disposition in (Disposition.REJECT, Disposition.TEMPFAIL):
         text = (
             actions.replies.reject
@@ -54,6 +56,14 @@ def plan(
         new_body=new_body,
         quarantine=verdict.disposition is Disposition.QUARANTINE,
     )
+
+
+def monitor_plan(verdict: Verdict, mime: MimeView, actions: Actions) -> ActionPlan:
+    """Monitor mode: the message goes through unchanged but for the verdict header,
+    which carries ``would=…`` (a forged copy from upstream is removed first)."""
+    edits = remove_all(mime.headers, actions.verdict_header)
+    edits.append(HeaderEdit(HeaderOp.ADD, actions.verdict_header, verdict_header_value(verdict)))
+    return ActionPlan(Disposition.ACCEPT, header_edits=tuple(edits))
 
 
 def body_edit(verdict: Verdict, mime: MimeView, policy: Policy, actions: Actions) -> bytes | None:
