@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
+from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
 from milter.model.auth import AuthResult, AuthStatus
 
@@ -150,10 +151,13 @@ def evaluate_chain(
     return ArcResult(status, instances, domains, reason)
 
 
-async def check_arc(message: bytes, resolver: Resolver, *, min_key_bits: int = 1024) -> ArcResult:
-    """Validate the ARC chain of ``message``; DNS failures give temperror."""
+async def check_arc(
+    message: bytes | DkimpyMessage, resolver: Resolver, *, min_key_bits: int = 1024
+) -> ArcResult:
+    """Validate the ARC chain of ``message`` (raw, or ``dkimpy_feed.prepare``'s view shared
+    with DKIM); DNS failures give temperror."""
     try:
-        verifier = dkim.ARC(message, minkey=min_key_bits)
+        verifier = load_verifier(dkim.ARC, message, minkey=min_key_bits)
     except dkim.DKIMException as exc:
         return ArcResult(AuthStatus.FAIL, 0, (), f"unparsable message header: {exc}")
     sealers = sealer_domains(verifier.headers)
