@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from milter.actions.banner import Banner, render_banner
 from milter.actions.compose import edit_body
@@ -15,7 +16,7 @@ from milter.mime.parse import MimeView
 from milter.model.auth import AuthStatus
 from milter.model.envelope import Envelope
 from milter.model.findings import Severity
-from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, SmtpReply
+from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, QuarantineMode, SmtpReply
 from milter.model.verdict import Disposition, Verdict
 from milter.policy.model import Policy
 from milter.policy.schema import Actions
@@ -40,7 +41,9 @@ def plan(
             if verdict.disposition is Disposition.REJECT
             else (actions.replies.tempfail)
         )
-        return ActionPlan(verdict.disposition, smtp_reply=_reply(text))
+        return ActionPlan(
+            verdict.disposition, smtp_reply=_reply(text), **completion(verdict, actions)
+        )
     untouched = brand_proven(verdict, policy)
     new_body = None if untouched else body_edit(verdict, mime, policy, actions)
     edits: list[HeaderEdit] = authres_edits(verdict, mime, policy)
@@ -54,8 +57,19 @@ def plan(
         verdict.disposition,
         header_edits=tuple(edits),
         new_body=new_body,
-        quarantine=verdict.disposition is Disposition.QUARANTINE,
+        **completion(verdict, actions),
     )
+
+
+def completion(verdict: Verdict, actions: Actions) -> dict[str, Any]:
+    """What a front-end needs besides the edits: quarantine mode, hold reason and the
+    reply if carrying out the plan fails (the policy's tempfail reply)."""
+    quarantined = verdict.disposition is Disposition.QUARANTINE
+    return {
+        "quarantine_mode": QuarantineMode(actions.quarantine_store) if quarantined else None,
+        "hold_reason": verdict.reasons[0].text if verdict.reasons else "held by Tocsin",
+        "failure_reply": _reply(actions.replies.tempfail),
+    }
 
 
 def monitor_plan(verdict: Verdict, mime: MimeView, actions: Actions) -> ActionPlan:
