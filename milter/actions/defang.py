@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from milter.actions.targets import LinkTargets
-from milter.actions.urls import bracket_dots, defang_url, host_of
+from milter.text.url import bracket_dots, defang_url, host_of
 
 __all__ = ["LinkRewrite", "defang_links_html", "defang_links_text", "defang_url", "host_of"]
 

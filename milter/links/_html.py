@@ -6,7 +6,7 @@ import re
 from html.parser import HTMLParser
 from typing import Protocol
 
-from milter.links.url import ParsedUrl, parse_url
+from milter.text.url import ParsedUrl, parse_url
 
 _SRC_TAGS = frozenset(
     {"img", "iframe", "frame", "script", "embed", "source", "audio", "video", "track", "input"}

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 from milter.actions.defang import LinkRewrite, defang_links_html, defang_links_text
 from milter.actions.redirect import redirect_url, verify_redirect
 from milter.actions.targets import LinkTargets
-from milter.actions.urls import defang_url, host_of
+from milter.text.url import defang_url, host_of
 
 HOSTS = LinkTargets.of(hosts=["ameli-remboursement.fr"])
 KEY = b"k" * 32
