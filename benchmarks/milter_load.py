@@ -33,23 +33,24 @@ from tests.support.milter_client import MilterClient  # noqa: E402
 CORPUS = ROOT.parent / "shared" / "corpus"
 NULL_MILTER = """
 import asyncio, sys
-from milter.frontends.handler import Handled, MessageHandler
 from milter.frontends.listen import ListenAddress, bind
-from milter.frontends.replies import Delivery
-from milter.frontends.workers import run_workers
+from milter.frontends.milter.server import MilterServer
+from milter.frontends.service import Action, MessageService, Outcome
 from milter.frontends.settings import MilterSettings
+from milter.frontends.workers import Listener, run_workers
 from milter.model.plan import ActionPlan
 from milter.model.verdict import Disposition
 from milter.policy.store import PolicyStore
 
-class Null(MessageHandler):
+class Null(MessageService):
     async def warm_up(self): pass
-    async def handle(self, request):
-        return Handled(ActionPlan(Disposition.ACCEPT), Delivery(), None)
+    async def handle(self, request, *, can_hold=True):
+        return Outcome(Action.DELIVER, ActionPlan(Disposition.ACCEPT), request)
 
 sock = bind(ListenAddress("127.0.0.1", int(sys.argv[1])))
 settings = MilterSettings(workers=int(sys.argv[2]))
-sys.exit(run_workers(sock, settings, lambda: Null(PolicyStore(None))))
+listener = Listener(sock, lambda service: MilterServer(settings, service))
+sys.exit(run_workers([listener], settings.workers, lambda: Null(PolicyStore(None))))
 """
 
 

@@ -32,3 +32,17 @@ def load_or_fail(directory: Path | None) -> Policy:
         return load_policy(directory)
     except PolicyInvalid as exc:
         raise CliError(f"invalid policy:\n{exc}", EXIT_BAD_POLICY) from None
+
+
+def add_dns_options(parser: argparse.ArgumentParser) -> None:
+    """``--dns`` and ``--nameserver`` for the commands that scan offline by default."""
+    parser.add_argument(
+        "--dns", action="store_true", help="query DNS and evaluate authentication (off by default)"
+    )
+    parser.add_argument(
+        "--nameserver",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="DNS server for --dns (repeatable; default: the system's)",
+    )
