@@ -57,7 +57,10 @@ def _hrefs(doc: str) -> list[str]:
         ('<![endif]><a href="https://evil.fr/">', ["https://evil.fr/"]),
         ('<![end if]><a href="https://evil.fr/">', ["https://evil.fr/"]),
         ('<!--[if mso]><a href="https://mso.fr/">x</a><![endif]-->', ["https://mso.fr/"]),
-        ('<script>"<a href=https://no.fr/>"</script><a href="https://yes.fr/">', ["https://yes.fr/"]),
+        (
+            '<script>"<a href=https://no.fr/>"</script><a href="https://yes.fr/">',
+            ["https://yes.fr/"],
+        ),
         ('<a href="https://cut.fr/', []),  # a tag cut by the end is dropped, as browsers do
     ],
 )
