@@ -18,6 +18,7 @@ from milter.policy.loader import validation_errors
 from milter.policy.source import SourceTree, load_file, merge_into
 
 DEFAULT_QUARANTINE_DIR = Path("/var/lib/tocsin/quarantine")
+DEFAULT_REVIEW_USERS = Path("/etc/tocsin/review-users")
 
 
 class _Closed(BaseModel):
@@ -101,6 +102,22 @@ class QuarantineSettings(_Closed):
     relay: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]{1,5}$")] = "127.0.0.1:10026"
 
 
+class ReviewSettings(_Closed):
+    """The review web page (``tocsin review``): a separate process, loopback by default."""
+
+    listen: Annotated[str, Field(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):[0-9]{1,5}$")] = (
+        "127.0.0.1:8895"
+    )
+    users: dict[str, str] | None = None
+    users_file: Path | None = DEFAULT_REVIEW_USERS
+    allowlist_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    behind_https_proxy: bool = False
+    session_hours: float = Field(default=8.0, gt=0, le=720)
+    language: Literal["fr", "en"] = "fr"
+
+
 class ServeSettings(_Closed):
     """Everything ``tocsin serve`` reads from its settings file."""
 
@@ -110,6 +127,7 @@ class ServeSettings(_Closed):
     nameservers: tuple[str, ...] = ()
     dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     quarantine: QuarantineSettings = QuarantineSettings()
+    review: ReviewSettings = ReviewSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @property

@@ -31,6 +31,11 @@ def _decoded(value: str) -> str:
         return value
 
 
+def header_value(raw: bytes, name: str) -> str:
+    """The first ``name`` header of ``raw``, unfolded, undecoded ("" when absent)."""
+    return _first(_header_block(raw), re.escape(name))
+
+
 def summary_headers(raw: bytes) -> tuple[str, str]:
     """(decoded Subject, From as written), each at most 998 characters."""
     block = _header_block(raw)
