@@ -16,6 +16,7 @@ import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
+from milter.auth.dkim import DKIMPY_LOG
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
 from milter.model.auth import AuthResult, AuthStatus
 
@@ -157,7 +158,7 @@ async def check_arc(
     """Validate the ARC chain of ``message`` (raw, or ``dkimpy_feed.prepare``'s view shared
     with DKIM); DNS failures give temperror."""
     try:
-        verifier = load_verifier(dkim.ARC, message, minkey=min_key_bits)
+        verifier = load_verifier(dkim.ARC, message, minkey=min_key_bits, logger=DKIMPY_LOG)
     except dkim.DKIMException as exc:
         return ArcResult(AuthStatus.FAIL, 0, (), f"unparsable message header: {exc}")
     sealers = sealer_domains(verifier.headers)
