@@ -3,9 +3,10 @@
 Starts the loopback DNS server and ``tocsin serve --workers W`` exactly as
 ``benchmarks/milter_load.py`` does, drives the corpus at concurrency C, and meanwhile
 samples every worker with ``py-spy record --subprocesses --gil`` (function level; only
-the thread holding the GIL, so waiting threads and the idle event loop do not count). Prints the top functions by own time (the innermost frame of each sample)
-and the share of each area of the code (by file: milter sub-packages, dkim, email,
-asyncio, ...), which is what docs/performance.md quotes.
+the thread holding the GIL, so waiting threads and the idle event loop do not count).
+Prints the top functions by own time (the innermost frame of each sample) and the share
+of each area of the code (by file: milter sub-packages, dkim, email, asyncio, ...), which
+is what docs/performance.md quotes.
 
 Usage (root, py-spy installed with ``pip install -e '.[bench]'``):
     .venv/bin/python benchmarks/profile_load.py [--messages 1500] [--concurrency 8]

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
-from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
 from milter.auth.dkim import DKIMPY_LOG
+from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
 from milter.model.auth import AuthResult, AuthStatus
 
