@@ -41,6 +41,7 @@ AREAS = (  # (label, start of the file path as py-spy prints it), first match wi
     ("tocsin auth (SPF/DKIM/DMARC/ARC)", "milter/auth/"),
     ("tocsin checks", "milter/checks/"),
     ("tocsin MIME", "milter/mime/"),
+    ("tocsin text (HTML to text, folding)", "milter/text/"),
     ("tocsin actions (banner, defang)", "milter/actions/"),
     ("tocsin engine (scan, decide, plan)", "milter/engine/"),
     ("tocsin codec", "milter/codec/"),
