@@ -19,7 +19,7 @@ from milter.actions.apply import apply_plan
 from milter.cli.lookalike import add_lookalike_parser
 from milter.cli.output import print_scan_human, scan_json
 from milter.cli.serve import add_serve_parser
-from milter.engine import scan
+from milter.engine import prepare_policy, scan
 from milter.model.envelope import Envelope
 from milter.policy.errors import PolicyInvalid
 from milter.policy.loader import load_policy
@@ -87,9 +87,11 @@ def _add_scan(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def load_or_fail(directory: Path | None) -> Policy:
     """Load the policy or raise CliError listing every error."""
     try:
-        return load_policy(directory)
+        policy = load_policy(directory)
     except PolicyInvalid as exc:
         raise CliError(f"invalid policy:\n{exc}", EXIT_BAD_POLICY) from None
+    prepare_policy(policy)
+    return policy
 
 
 def _make_resolver(args: argparse.Namespace) -> object | None:

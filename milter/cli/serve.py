@@ -41,6 +41,7 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def run_serve(args: argparse.Namespace) -> int:
     """Load everything, bind, and serve until SIGTERM."""
+    from milter.engine import prepare_policy
     from milter.frontends.listen import ListenError, bind, parse_listen
     from milter.frontends.settings import load_settings
     from milter.frontends.workers import run_workers
@@ -58,7 +59,7 @@ def run_serve(args: argparse.Namespace) -> int:
     _configure_logging(settings.log_level)
     log = logging.getLogger("tocsin")
     try:
-        policies = PolicyStore(settings.policy_dir)
+        policies = PolicyStore(settings.policy_dir, prepare=prepare_policy)
     except PolicyInvalid as exc:
         print(f"tocsin: invalid policy:\n{exc}", file=sys.stderr)
         return EXIT_BAD_POLICY
