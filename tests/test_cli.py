@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import EXAMPLES
 
@@ -42,8 +47,8 @@ def test_scan_write_outputs_the_delivered_message(tmp_path: Path) -> None:
 def test_missing_file_is_one_line_and_exit_3() -> None:
     result = tocsin("scan", "/nonexistent/message.eml")
     assert result.returncode == 3
-    assert result.stderr.strip().count("\n") == 0
-    assert "No such file" in result.stderr
+    errors = [line for line in result.stderr.splitlines() if "/nonexistent/" in line]
+    assert errors == ["tocsin: /nonexistent/message.eml: No such file or directory"]
     assert "Traceback" not in result.stderr
 
 
@@ -85,3 +90,114 @@ def test_version() -> None:
     result = tocsin("--version")
     assert result.returncode == 0
     assert result.stdout.startswith("tocsin ")
+
+
+def tocsin_into_closed_pipe(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run tocsin with stdout a pipe whose reader is already gone (`tocsin … | head -0`)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [sys.executable, "-m", "milter", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("policy", "show"), ("scan", str(EXAMPLES / "cpf-lure.eml")), ("manpage",)],
+    ids=["policy-show", "scan", "manpage"],
+)
+def test_closed_pipe_is_no_traceback(args: tuple[str, ...]) -> None:
+    result = tocsin_into_closed_pipe(*args)
+    assert "Traceback" not in result.stderr
+    assert "BrokenPipe" not in result.stderr
+    assert result.returncode == 141
+
+
+def test_head_of_policy_show_through_a_shell_pipe() -> None:
+    result = subprocess.run(
+        ["/bin/sh", "-c", f"{sys.executable} -m milter policy show | head -1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.startswith("# effective policy from:")
+    assert result.stderr == ""
+
+
+def _options_without_help(parser: argparse.ArgumentParser, name: str) -> list[str]:
+    missing = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                missing += _options_without_help(sub, f"{name} {sub_name}")
+        elif not action.help and not isinstance(action, argparse._HelpAction):
+            missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    return missing
+
+
+def test_every_option_has_help() -> None:
+    from milter.cli import build_parser
+
+    missing = _options_without_help(build_parser(), "tocsin")
+    # `tocsin quarantine` is being reworked by its owner in parallel; its options are
+    # checked once that lands (see the ops note).
+    assert [m for m in missing if not m.startswith("tocsin quarantine")] == []
+
+
+def test_top_level_help_is_for_admins() -> None:
+    result = tocsin("--help")
+    assert result.returncode == 0
+    assert "keep it stable" not in result.stdout
+    assert "``" not in result.stdout
+    for command in ("scan", "serve", "quarantine", "policy", "manpage"):
+        assert command in result.stdout
+    assert "services publics" in result.stdout
+
+
+def test_manpage_is_generated_from_the_parser() -> None:
+    result = tocsin("manpage")
+    assert result.returncode == 0, result.stderr
+    page = result.stdout
+    assert page.startswith('.TH TOCSIN "1"')
+    for needle in ("\\-\\-exit\\-code", "\\-\\-quarantine\\-dir", "EXIT STATUS", "SEE ALSO"):
+        assert needle in page
+    groff = shutil.which("groff")
+    if groff is None:
+        pytest.skip("groff not installed: the roff was checked as text only")
+    rendered = subprocess.run(
+        [groff, "-man", "-Tutf8", "-ww", "-z"],
+        input=page,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert rendered.returncode == 0
+    assert rendered.stderr == ""
+
+
+def test_scan_says_it_ran_offline() -> None:
+    result = tocsin("scan", str(EXAMPLES / "cpf-lure.eml"))
+    assert result.returncode == 0
+    assert "auth not evaluated (offline" in result.stdout
+    assert "n'a pas été évaluée" in result.stderr
+    assert "add --dns" in result.stderr
+    as_json = json.loads(tocsin("scan", "--json", str(EXAMPLES / "cpf-lure.eml")).stdout)
+    assert as_json["auth_evaluated"] is False
+
+
+def test_scan_exit_code_reflects_the_verdict() -> None:
+    lure, legit = str(EXAMPLES / "cpf-lure.eml"), str(EXAMPLES / "legit-notice.eml")
+    assert tocsin("scan", "--exit-code", legit).returncode == 0
+    assert tocsin("scan", "--exit-code", lure).returncode == 11  # quarantine
+    assert tocsin("scan", "--exit-code", legit, lure).returncode == 11  # the harshest
+    assert tocsin("scan", lure).returncode == 0  # only on request
+    assert tocsin("scan", "--exit-code", lure, "/nonexistent.eml").returncode == 3

@@ -17,7 +17,9 @@ def add_lookalike_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
     parser = sub.add_parser("lookalike", help="test domains against the protected brands")
     parser.add_argument("domains", nargs="+", metavar="DOMAIN", help="domains, or - for stdin")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
-    parser.add_argument("--policy", type=Path, default=None, metavar="DIR")
+    parser.add_argument(
+        "--policy", type=Path, default=None, metavar="DIR", help="policy directory (brands)"
+    )
 
 
 def classify(domain: str, policy: Policy) -> dict[str, Any]:

@@ -7,11 +7,16 @@ from typing import Any
 from milter.engine import ScanResult
 
 
-def scan_json(file: str, result: ScanResult) -> dict[str, Any]:
-    """The JSON object of ``tocsin scan --json`` (contract in docs/cli.md)."""
+def scan_json(file: str, result: ScanResult, *, offline: bool = False) -> dict[str, Any]:
+    """The JSON object of ``tocsin scan --json`` (contract in docs/cli.md).
+
+    ``auth_evaluated`` is false when the scan ran offline (no DNS): SPF, DKIM, DMARC and
+    ARC were then not checked and the live milter may decide differently.
+    """
     verdict = result.verdict
     return {
         "file": file,
+        "auth_evaluated": not offline,
         "verdict": str(verdict.disposition),
         "brand": verdict.brand,
         "score": verdict.score,
@@ -26,7 +31,7 @@ def scan_json(file: str, result: ScanResult) -> dict[str, Any]:
     }
 
 
-def print_scan_human(file: str, result: ScanResult) -> None:
+def print_scan_human(file: str, result: ScanResult, *, offline: bool = False) -> None:
     """A readable block per message."""
     verdict = result.verdict
     brand = f" brand={verdict.brand}" if verdict.brand else ""
@@ -35,6 +40,8 @@ def print_scan_human(file: str, result: ScanResult) -> None:
         print(f"  reason [{reason.rule}] {reason.text}")
     for finding in verdict.findings:
         print(f"  {finding.severity!s:8} {finding.code}: {finding.text}")
+    if offline:
+        print("  auth not evaluated (offline; --dns to evaluate SPF, DKIM, DMARC, ARC)")
     for auth in verdict.auth:
         print(f"  auth {auth.method}={auth.result} {auth.reason}")
     for edit in result.plan.header_edits:

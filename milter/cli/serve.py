@@ -31,11 +31,26 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     parser.add_argument("--config", type=Path, metavar="FILE", help="settings file (YAML)")
     parser.add_argument("--policy", type=Path, metavar="DIR", help="policy directory")
-    parser.add_argument("--nameserver", action="append", default=[], metavar="HOST[:PORT]")
+    parser.add_argument(
+        "--nameserver",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="DNS server (repeatable; default: the system's resolv.conf)",
+    )
     parser.add_argument("--no-dns", action="store_true", help="skip DNS checks (testing only)")
     parser.add_argument("--workers", type=int, metavar="N", help="worker processes")
-    parser.add_argument("--quarantine-dir", type=Path, metavar="DIR")
-    parser.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--quarantine-dir",
+        type=Path,
+        metavar="DIR",
+        help="quarantine store, created 0700 if missing (default /var/lib/tocsin/quarantine)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="info logs one line per message (default info)",
+    )
     parser.set_defaults(run=run_serve)
 
 
@@ -66,8 +81,8 @@ def run_serve(args: argparse.Namespace) -> int:
     quarantine_dir = settings.quarantine.directory
     try:
         address = parse_listen(settings.milter.listen)
+        _prepare_quarantine(quarantine_dir)  # before bind: a failure leaves no socket behind
         sock = bind(address, mode=int(settings.milter.socket_mode, 8))
-        _prepare_quarantine(quarantine_dir)
     except (ListenError, OSError) as exc:
         print(f"tocsin: cannot start: {exc}", file=sys.stderr)
         return EXIT_CANNOT_START
@@ -129,9 +144,9 @@ def _configure_logging(level: str) -> None:
 
 
 def _prepare_quarantine(directory: Path) -> None:
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise OSError(f"quarantine directory {directory} is not writable")
+    from milter.ops.preflight import prepare_quarantine_dir
+
+    prepare_quarantine_dir(directory)
 
 
 def _make_handler(

@@ -1,0 +1,1 @@
+"""Running Tocsin in production: metrics, structured logs, start-up checks, daemon control."""
