@@ -74,7 +74,7 @@ def run_serve(args: argparse.Namespace) -> int:
     _configure_logging(settings.log_level)
     log = logging.getLogger("tocsin")
     try:
-        policies = PolicyStore(settings.policy_dir, prepare=prepare_policy)
+        policies = PolicyStore(settings.policy_dir)
     except PolicyInvalid as exc:
         print(f"tocsin: invalid policy:\n{exc}", file=sys.stderr)
         return EXIT_BAD_POLICY
@@ -86,6 +86,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except (ListenError, OSError) as exc:
         print(f"tocsin: cannot start: {exc}", file=sys.stderr)
         return EXIT_CANNOT_START
+    policies.prepare_with(prepare_policy)  # compiled once, before the workers fork
     log.info(
         "tocsin serving milter on %s (%d worker(s), policy %s, quarantine %s)",
         address,

@@ -25,10 +25,16 @@ class PolicyStore:
         prepare: Callable[[Policy], object] | None = None,
     ) -> None:
         self.directory = directory
-        self._prepare = prepare
+        self._prepare: Callable[[Policy], object] | None = None
         self._current = policy if policy is not None else load_policy(directory)
         if prepare is not None:
-            prepare(self._current)
+            self.prepare_with(prepare)
+
+    def prepare_with(self, prepare: Callable[[Policy], object]) -> None:
+        """Run ``prepare`` on the current policy now and on every reloaded one before it
+        is in force (the engine compiles its lookups there, so no message pays for it)."""
+        prepare(self._current)
+        self._prepare = prepare
 
     @property
     def current(self) -> Policy:
