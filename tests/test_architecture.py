@@ -24,6 +24,7 @@ def test_the_package_keeps_its_layers() -> None:
     assert "one-way layers KEPT" in result.stdout
     assert "BROKEN" not in result.stdout
     assert "the milter codec is a standalone sans-IO library KEPT" in result.stdout
+    assert "two front-ends over one service, neither importing the other KEPT" in result.stdout
 
 
 def test_an_upward_import_breaks_the_contract(tmp_path: Path) -> None:

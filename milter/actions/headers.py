@@ -12,11 +12,13 @@ VERDICT_VERSION = "1"
 
 
 def verdict_header_value(verdict: Verdict) -> str:
-    """Machine-readable ``v=1; verdict=…; score=…; brand=…; rule=…; codes=…`` (Sieve, SIEMs)."""
+    """Machine-readable ``v=1; verdict=…; [would=…;] score=…; brand=…; rule=…; codes=…``
+    (Sieve, SIEMs); ``would`` only in monitor mode."""
     codes = sorted({f.code for f in verdict.findings})
     parts = [
         f"v={VERDICT_VERSION}",
         f"verdict={verdict.disposition}",
+        *([f"would={verdict.would}"] if verdict.would is not None else []),
         f"score={verdict.score:g}",
         f"brand={verdict.brand or 'none'}",
         f"rule={verdict.reasons[0].rule if verdict.reasons else 'none'}",

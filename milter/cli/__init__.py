@@ -16,6 +16,7 @@ from milter import __version__
 from milter.cli.common import EXIT_BROKEN_PIPE, CliError, SubParsers, load_or_fail
 from milter.cli.lookalike import add_lookalike_parser
 from milter.cli.policy import add_policy_parser
+from milter.cli.replay import add_replay_parser
 from milter.cli.scan import add_scan_parser
 from milter.cli.serve import add_serve_parser
 
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_scan_parser(sub)
     add_lookalike_parser(sub)
     add_serve_parser(sub)
+    add_replay_parser(sub)
     for register in _extra_subcommands():
         register(sub)
     add_policy_parser(sub)

@@ -35,3 +35,17 @@ def load_or_fail(directory: Path | None) -> Policy:
         raise CliError(f"invalid policy:\n{exc}", EXIT_BAD_POLICY) from None
     prepare_policy(policy)  # compiled once, before the first message
     return policy
+
+
+def add_dns_options(parser: argparse.ArgumentParser) -> None:
+    """``--dns`` and ``--nameserver`` for the commands that scan offline by default."""
+    parser.add_argument(
+        "--dns", action="store_true", help="query DNS and evaluate authentication (off by default)"
+    )
+    parser.add_argument(
+        "--nameserver",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help="DNS server for --dns (repeatable; default: the system's)",
+    )

@@ -18,6 +18,7 @@ def scan_json(file: str, result: ScanResult, *, offline: bool = False) -> dict[s
         "file": file,
         "auth_evaluated": not offline,
         "verdict": str(verdict.disposition),
+        "would": str(verdict.would) if verdict.would is not None else None,
         "brand": verdict.brand,
         "score": verdict.score,
         "reasons": [r.as_dict() for r in verdict.reasons],
@@ -35,7 +36,8 @@ def print_scan_human(file: str, result: ScanResult, *, offline: bool = False) ->
     """A readable block per message."""
     verdict = result.verdict
     brand = f" brand={verdict.brand}" if verdict.brand else ""
-    print(f"{file}: {verdict.disposition.upper()} score={verdict.score:g}{brand}")
+    would = f" (monitor: would {verdict.would.upper()})" if verdict.would is not None else ""
+    print(f"{file}: {verdict.disposition.upper()}{would} score={verdict.score:g}{brand}")
     for reason in verdict.reasons:
         print(f"  reason [{reason.rule}] {reason.text}")
     for finding in verdict.findings:

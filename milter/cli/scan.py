@@ -9,7 +9,14 @@ import sys
 from pathlib import Path
 
 from milter.actions.apply import apply_plan
-from milter.cli.common import EXIT_INPUT, EXIT_OK, POLICY_HELP, SubParsers, load_or_fail
+from milter.cli.common import (
+    EXIT_INPUT,
+    EXIT_OK,
+    POLICY_HELP,
+    SubParsers,
+    add_dns_options,
+    load_or_fail,
+)
 from milter.cli.output import print_scan_human, scan_json
 from milter.engine import scan
 from milter.model.envelope import Envelope
@@ -43,16 +50,7 @@ def add_scan_parser(sub: SubParsers) -> None:
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="message files")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--policy", type=Path, default=None, metavar="DIR", help=POLICY_HELP)
-    parser.add_argument(
-        "--dns", action="store_true", help="query DNS and evaluate authentication (off by default)"
-    )
-    parser.add_argument(
-        "--nameserver",
-        action="append",
-        default=[],
-        metavar="HOST[:PORT]",
-        help="DNS server for --dns (repeatable; default: the system's)",
-    )
+    add_dns_options(parser)
     parser.add_argument("--client-ip", default=None, metavar="IP", help="SMTP client address")
     parser.add_argument("--helo", default=None, metavar="NAME", help="HELO/EHLO name")
     parser.add_argument("--mail-from", default=None, metavar="ADDR", help="envelope sender")

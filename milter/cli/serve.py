@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,8 +15,9 @@ from pydantic import ValidationError
 from milter.policy.loader import error_message, loc_to_path
 
 if TYPE_CHECKING:
-    from milter.frontends.handler import MessageHandler
+    from milter.frontends.service import MessageService
     from milter.frontends.settings import ServeSettings
+    from milter.frontends.workers import Listener
     from milter.policy.store import PolicyStore
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_POLICY, EXIT_CANNOT_START = 0, 2, 4, 5
@@ -57,7 +59,7 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 def run_serve(args: argparse.Namespace) -> int:
     """Load everything, bind, and serve until SIGTERM."""
     from milter.engine import prepare_policy
-    from milter.frontends.listen import ListenError, bind, parse_listen
+    from milter.frontends.listen import ListenError
     from milter.frontends.settings import load_settings
     from milter.frontends.workers import run_workers
     from milter.policy.errors import PolicyInvalid
@@ -79,31 +81,55 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"tocsin: invalid policy:\n{exc}", file=sys.stderr)
         return EXIT_BAD_POLICY
     quarantine_dir = settings.quarantine.directory
+    listeners: list[Listener] = []
     try:
-        address = parse_listen(settings.milter.listen)
         _prepare_quarantine(quarantine_dir)  # before bind: a failure leaves no socket behind
-        sock = bind(address, mode=int(settings.milter.socket_mode, 8))
+        listeners = _listeners(settings, log)
     except (ListenError, OSError) as exc:
         print(f"tocsin: cannot start: {exc}", file=sys.stderr)
         return EXIT_CANNOT_START
     policies.prepare_with(prepare_policy)  # compiled once, before the workers fork
     log.info(
-        "tocsin serving milter on %s (%d worker(s), policy %s, quarantine %s)",
-        address,
-        settings.milter.workers,
+        "%d worker(s), policy %s, quarantine %s",
+        settings.workers,
         ", ".join(policies.current.files),
         quarantine_dir,
     )
 
-    def make_handler() -> MessageHandler:
-        return _make_handler(settings, policies, no_dns=args.no_dns)
+    def make_service() -> MessageService:
+        return _make_service(settings, policies, no_dns=args.no_dns)
 
+    unix_paths = [_unix_path(listener.sock) for listener in listeners]
     try:
-        return run_workers(sock, settings.milter, make_handler)
+        return run_workers(listeners, settings.workers, make_service)
     finally:
-        sock.close()
-        if address.path is not None and os.getpid() == _MAIN_PID:
-            address.path.unlink(missing_ok=True)
+        for listener in listeners:
+            listener.sock.close()
+        for path in unix_paths:
+            if path is not None and os.getpid() == _MAIN_PID:
+                path.unlink(missing_ok=True)
+
+
+def _listeners(settings: ServeSettings, log: logging.Logger) -> list[Listener]:
+    """Bind every enabled front-end's socket (all before any worker starts)."""
+    from milter.frontends.listen import ListenError, bind, parse_listen
+    from milter.frontends.milter.server import MilterServer
+    from milter.frontends.workers import Listener
+
+    listeners: list[Listener] = []
+    if settings.milter.enabled:
+        milter = settings.milter
+        address = parse_listen(milter.listen)
+        sock = bind(address, mode=int(milter.socket_mode, 8))
+        listeners.append(Listener(sock, lambda service: MilterServer(milter, service)))
+        log.info("tocsin serving milter on %s", address)
+    if not listeners:
+        raise ListenError("no front-end enabled (use --milter or --smtp)")
+    return listeners
+
+
+def _unix_path(sock: socket.socket) -> Path | None:
+    return Path(sock.getsockname()) if sock.family == socket.AF_UNIX else None
 
 
 _MAIN_PID = os.getpid()
@@ -111,11 +137,13 @@ _MAIN_PID = os.getpid()
 
 def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> ServeSettings:
     milter: dict[str, object] = {}
+    smtp: dict[str, object] = {}
     top: dict[str, object] = {}
     if args.milter:
         milter["listen"] = args.milter
     if args.workers is not None:
         milter["workers"] = args.workers
+        smtp["workers"] = args.workers
     if args.policy is not None:
         top["policy_dir"] = args.policy
     if args.nameserver:
@@ -129,6 +157,7 @@ def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> Serve
     data = settings.model_dump()
     data.update(top)
     data["milter"] = {**data["milter"], **milter}
+    data["smtp"] = {**data["smtp"], **smtp}
     try:
         return type(settings).model_validate(data)
     except ValidationError as exc:
@@ -150,10 +179,10 @@ def _prepare_quarantine(directory: Path) -> None:
     prepare_quarantine_dir(directory)
 
 
-def _make_handler(
+def _make_service(
     settings: ServeSettings, policies: PolicyStore, *, no_dns: bool
-) -> MessageHandler:
-    from milter.frontends.handler import MessageHandler
+) -> MessageService:
+    from milter.frontends.service import MessageService
     from milter.quarantine.store import QuarantineStore
 
     resolver = None
@@ -164,4 +193,4 @@ def _make_handler(
             list(settings.nameservers) or None, timeout=settings.dns_timeout_seconds
         )
     store = QuarantineStore(settings.quarantine.directory)
-    return MessageHandler(policies, resolver=resolver, quarantine=store)
+    return MessageService(policies, resolver=resolver, quarantine=store)

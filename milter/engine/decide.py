@@ -7,6 +7,7 @@ removed findings, are kept as reasons.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from milter.model.auth import AuthResult
@@ -54,8 +55,26 @@ def decide(
     actions = frozenset(extra) | (
         frozenset(effective.actions.tag) if disposition is Disposition.TAG else frozenset()
     )
-    return Verdict(
+    verdict = Verdict(
         disposition, brand, score, tuple(kept), (reason, *allow_reasons), tuple(auth), actions
+    )
+    if policy.document.monitor or (rule is not None and rule.monitor):
+        return monitored(verdict)
+    return verdict
+
+
+def monitored(verdict: Verdict) -> Verdict:
+    """Monitor mode: keep the would-be verdict and its reasons, deliver unchanged."""
+    would = verdict.disposition
+    note = Reason(
+        "monitor", Disposition.ACCEPT, f"monitor mode: would {would}, delivered unchanged"
+    )
+    return replace(
+        verdict,
+        disposition=Disposition.ACCEPT,
+        reasons=(*verdict.reasons, note),
+        actions=frozenset(),
+        would=would,
     )
 
 

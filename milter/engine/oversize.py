@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from milter.actions.headers import remove_all, verdict_header_value
+from milter.engine.plan import completion
 from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, SmtpReply
 from milter.model.verdict import Disposition, Reason, Verdict
 from milter.policy.model import Policy
@@ -28,15 +29,16 @@ def oversize_plan(
     upstream is removed even though the message itself was not kept.
     """
     actions = policy.effective(rcpts).actions
+    done = completion(verdict, actions)
     if verdict.disposition is Disposition.REJECT:
-        return ActionPlan(verdict.disposition, smtp_reply=SmtpReply(552, "5.3.4", _TOO_BIG))
+        return ActionPlan(verdict.disposition, smtp_reply=SmtpReply(552, "5.3.4", _TOO_BIG), **done)
     if verdict.disposition is Disposition.TEMPFAIL:
-        return ActionPlan(verdict.disposition, smtp_reply=SmtpReply(452, "4.3.4", _TOO_BIG))
+        return ActionPlan(verdict.disposition, smtp_reply=SmtpReply(452, "4.3.4", _TOO_BIG), **done)
     edits = [
         *remove_all([(name, "") for name in header_names], actions.verdict_header),
         HeaderEdit(HeaderOp.ADD, actions.verdict_header, verdict_header_value(verdict)),
     ]
-    return ActionPlan(verdict.disposition, header_edits=tuple(edits))
+    return ActionPlan(verdict.disposition, header_edits=tuple(edits), **done)
 
 
 _TOO_BIG = "Message too large to be checked"

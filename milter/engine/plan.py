@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 from milter.actions.banner import Banner, render_banner
 from milter.actions.compose import edit_body
@@ -16,7 +17,7 @@ from milter.model.auth import AuthStatus
 from milter.model.codes import Code
 from milter.model.envelope import Envelope
 from milter.model.findings import Severity
-from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, SmtpReply
+from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, QuarantineMode, SmtpReply
 from milter.model.verdict import Disposition, Verdict
 from milter.policy.model import Policy
 from milter.policy.schema import Actions
@@ -33,13 +34,17 @@ def plan(
 ) -> ActionPlan:
     """The edits and reply for ``verdict``. Pure: nothing is applied here."""
     actions = policy.effective(envelope.rcpts if envelope else ()).actions
+    if verdict.monitored:
+        return monitor_plan(verdict, mime, actions)
     if verdict.disposition in (Disposition.REJECT, Disposition.TEMPFAIL):
         text = (
             actions.replies.reject
             if verdict.disposition is Disposition.REJECT
             else (actions.replies.tempfail)
         )
-        return ActionPlan(verdict.disposition, smtp_reply=_reply(text))
+        return ActionPlan(
+            verdict.disposition, smtp_reply=_reply(text), **completion(verdict, actions)
+        )
     untouched = brand_proven(verdict, policy)
     new_body = None if untouched else body_edit(verdict, mime, policy, actions)
     edits: list[HeaderEdit] = authres_edits(verdict, mime, policy)
@@ -53,8 +58,27 @@ def plan(
         verdict.disposition,
         header_edits=tuple(edits),
         new_body=new_body,
-        quarantine=verdict.disposition is Disposition.QUARANTINE,
+        **completion(verdict, actions),
     )
+
+
+def completion(verdict: Verdict, actions: Actions) -> dict[str, Any]:
+    """What a front-end needs besides the edits: quarantine mode, hold reason and the
+    reply if carrying out the plan fails (the policy's tempfail reply)."""
+    quarantined = verdict.disposition is Disposition.QUARANTINE
+    return {
+        "quarantine_mode": QuarantineMode(actions.quarantine_store) if quarantined else None,
+        "hold_reason": verdict.reasons[0].text if verdict.reasons else "held by Tocsin",
+        "failure_reply": _reply(actions.replies.tempfail),
+    }
+
+
+def monitor_plan(verdict: Verdict, mime: MimeView, actions: Actions) -> ActionPlan:
+    """Monitor mode: the message goes through unchanged but for the verdict header,
+    which carries ``would=…`` (a forged copy from upstream is removed first)."""
+    edits = remove_all(mime.headers, actions.verdict_header)
+    edits.append(HeaderEdit(HeaderOp.ADD, actions.verdict_header, verdict_header_value(verdict)))
+    return ActionPlan(Disposition.ACCEPT, header_edits=tuple(edits))
 
 
 def body_edit(verdict: Verdict, mime: MimeView, policy: Policy, actions: Actions) -> bytes | None:

@@ -1,1 +1,1 @@
-"""Front-ends (milter server, later the SMTP proxy): feed the engine, apply its plan."""
+"""Front-ends (milter server, SMTP filter) over one service: feed the engine, apply its plan."""

@@ -68,6 +68,14 @@ def parse_listen(spec: str) -> ListenAddress:
     return ListenAddress(host=_host(spec, host), port=_port(spec, port_text))
 
 
+def parse_endpoint(spec: str) -> ListenAddress:
+    """``HOST:PORT`` / ``[IPv6]:PORT`` (the SMTP side's notation) or any `parse_listen` form."""
+    kind = spec.strip().partition(":")[0].lower()
+    if kind in ("inet", "inet6", "unix", "local"):
+        return parse_listen(spec)
+    return parse_listen("inet:" + spec.strip())
+
+
 def _host(spec: str, host: str) -> str:
     host = host.strip("[]")
     if not host:

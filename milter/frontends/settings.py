@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from milter.frontends.listen import DEFAULT_LISTEN, ListenError, parse_listen
+from milter.frontends.listen import DEFAULT_LISTEN, ListenError, parse_endpoint, parse_listen
 from milter.policy.errors import PolicyError, PolicyInvalid
 from milter.policy.loader import validation_errors
 from milter.policy.source import SourceTree, load_file, merge_into
@@ -27,6 +27,7 @@ class _Closed(BaseModel):
 class MilterSettings(_Closed):
     """The milter listener and the limits on what a connecting MTA controls."""
 
+    enabled: bool = True
     listen: str = DEFAULT_LISTEN
     workers: int = Field(default=1, ge=1, le=64)
     max_connections: int = Field(default=256, ge=1, le=100_000)
@@ -53,6 +54,46 @@ class MilterSettings(_Closed):
         return value
 
 
+def _valid_endpoint(value: str) -> str:
+    try:
+        parse_endpoint(value)
+    except ListenError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class SmtpSettings(_Closed):
+    """The SMTP filter: where it listens, its next hop, and the limits on a client.
+
+    Defaults fit Postfix's ``content_filter`` and ``smtpd_proxy_filter`` wirings
+    (docs/smtp-filter.md): ``deadline_seconds`` stays under ``smtpd_proxy_timeout``
+    (100 s), so Postfix hears our 451 rather than timing out itself.
+    """
+
+    enabled: bool = False
+    listen: str = "127.0.0.1:10025"
+    next_hop: str = "127.0.0.1:10026"
+    next_hop_starttls: Literal["no", "opportunistic", "required"] = "no"
+    next_hop_timeout_seconds: float = Field(default=60.0, gt=0, le=3_600)
+    xforward: bool = True  # pass the real client on to a next hop offering XFORWARD
+    hostname: str | None = None  # our EHLO/banner name; the system's FQDN when unset
+    workers: int = Field(default=1, ge=1, le=64)
+    max_connections: int = Field(default=100, ge=1, le=100_000)
+    idle_timeout_seconds: float = Field(default=300.0, gt=0, le=86_400)
+    transaction_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    deadline_seconds: float = Field(default=90.0, gt=0, le=3_600)
+    max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024, le=2**31)
+    max_line_bytes: int = Field(default=1024 * 1024, ge=1001, le=64 * 1024 * 1024)
+    max_recipients: int = Field(default=1000, ge=1, le=100_000)
+    on_failure: Literal["tempfail", "accept"] = "tempfail"
+    drain_seconds: float = Field(default=30.0, ge=0, le=3_600)
+
+    @field_validator("listen", "next_hop")
+    @classmethod
+    def _valid_address(cls, value: str) -> str:
+        return _valid_endpoint(value)
+
+
 class QuarantineSettings(_Closed):
     """Tocsin's own quarantine store (used when the policy says ``quarantine_store: store``)."""
 
@@ -64,11 +105,18 @@ class ServeSettings(_Closed):
     """Everything ``tocsin serve`` reads from its settings file."""
 
     milter: MilterSettings = MilterSettings()
+    smtp: SmtpSettings = SmtpSettings()
     policy_dir: Path | None = None
     nameservers: tuple[str, ...] = ()
     dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     quarantine: QuarantineSettings = QuarantineSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @property
+    def workers(self) -> int:
+        """Worker processes: each serves every enabled front-end."""
+        counts = [s.workers for s in (self.milter, self.smtp) if s.enabled]
+        return max(counts, default=1)
 
 
 def load_settings(path: Path | None) -> ServeSettings:

@@ -1,10 +1,12 @@
-"""Process model: one listening socket, one or more worker processes serving it.
+"""Process model: listening sockets (one per front-end), worker processes serving them.
 
-With ``workers > 1`` the parent forks the workers after binding and loading the policy
-(so a bad policy or a busy port fails before anything starts), restarts a worker that
-dies, forwards SIGHUP (policy reload) and SIGTERM (graceful drain) to them, and exits
-when they have all finished. Each worker runs its own asyncio loop; the kernel spreads
-the connections over the processes accepting on the shared socket.
+Each worker runs every front-end's server (milter, SMTP filter: anything with ``serve``
+and ``request_stop``) over one `MessageService`. With ``workers > 1`` the parent forks
+the workers after binding and loading the policy (so a bad policy or a busy port fails
+before anything starts), restarts a worker that dies, forwards SIGHUP (policy reload)
+and SIGTERM (graceful drain) to them, and exits when they have all finished. Each
+worker runs its own asyncio loop; the kernel spreads the connections over the
+processes accepting on the shared sockets.
 """
 
 from __future__ import annotations
@@ -15,44 +17,74 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from types import FrameType
+from typing import Protocol
 
-from milter.frontends.handler import MessageHandler
-from milter.frontends.server import MilterServer
-from milter.frontends.settings import MilterSettings
+from milter.frontends.service import MessageService
 
 log = logging.getLogger("tocsin.workers")
 CRASH_WINDOW_SECONDS, MAX_CRASHES = 30.0, 10
 
 
-def run_workers(
-    sock: socket.socket, settings: MilterSettings, make_handler: Callable[[], MessageHandler]
-) -> int:
+class Server(Protocol):
+    """A front-end server: serves a listening socket until asked to stop, then drains."""
+
+    async def serve(self, sock: socket.socket) -> None:
+        """Accept and serve connections on ``sock`` until `request_stop`."""
+        ...
+
+    def request_stop(self) -> None:
+        """Stop accepting; finish the messages in progress."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """A bound socket and how to build, in each worker, the server that serves it."""
+
+    sock: socket.socket
+    make_server: Callable[[MessageService], Server]
+
+
+ServiceFactory = Callable[[], MessageService]
+
+
+def run_workers(listeners: Sequence[Listener], workers: int, make_service: ServiceFactory) -> int:
     """Serve until SIGTERM/SIGINT; return the process exit code."""
-    if settings.workers == 1:
-        return asyncio.run(_worker(sock, settings, make_handler))
-    return _Supervisor(sock, settings, make_handler).run()
+    if workers == 1:
+        return asyncio.run(_worker(listeners, make_service))
+    return _Supervisor(listeners, workers, make_service).run()
 
 
-async def _worker(
-    sock: socket.socket, settings: MilterSettings, make_handler: Callable[[], MessageHandler]
-) -> int:
-    handler = make_handler()
-    await handler.warm_up()
-    server = MilterServer(settings, handler)
+async def _worker(listeners: Sequence[Listener], make_service: ServiceFactory) -> int:
+    service = make_service()
+    await service.warm_up()
+    servers = [(listener.make_server(service), listener.sock) for listener in listeners]
+
+    def stop() -> None:
+        for server, _ in servers:
+            server.request_stop()
+
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, server.request_stop)
-    loop.add_signal_handler(signal.SIGINT, server.request_stop)
-    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(handler))
+    loop.add_signal_handler(signal.SIGTERM, stop)
+    loop.add_signal_handler(signal.SIGINT, stop)
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(service))
     log.info("worker %d ready", os.getpid())
-    await server.serve(sock)
-    log.info("worker %d stopped after %d message(s)", os.getpid(), server.messages)
-    return 0
+    results = await asyncio.gather(
+        *(server.serve(sock) for server, sock in servers), return_exceptions=True
+    )
+    stop()  # one server failing stops the others: the supervisor restarts the worker
+    failed = [r for r in results if isinstance(r, BaseException)]
+    for exc in failed:
+        log.error("worker %d: a server failed: %s", os.getpid(), exc)
+    log.info("worker %d stopped after %d message(s)", os.getpid(), service.messages)
+    return 1 if failed else 0
 
 
-def _reload(handler: MessageHandler) -> None:
-    errors = handler.policies.reload()
+def _reload(service: MessageService) -> None:
+    errors = service.policies.reload()
     if errors:
         log.error(
             "policy reload refused (%d error(s)); the previous policy stays in force", len(errors)
@@ -63,14 +95,11 @@ class _Supervisor:
     """The parent of several workers."""
 
     def __init__(
-        self,
-        sock: socket.socket,
-        settings: MilterSettings,
-        make_handler: Callable[[], MessageHandler],
+        self, listeners: Sequence[Listener], workers: int, make_service: ServiceFactory
     ) -> None:
-        self.sock = sock
-        self.settings = settings
-        self.make_handler = make_handler
+        self.listeners = listeners
+        self.workers = workers
+        self.make_service = make_service
         self.children: set[int] = set()
         self.stopping = False
         self.crashes: list[float] = []
@@ -79,7 +108,7 @@ class _Supervisor:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_hup)
-        for _ in range(self.settings.workers):
+        for _ in range(self.workers):
             self._spawn()
         status = 0
         while self.children:
@@ -106,7 +135,7 @@ class _Supervisor:
             try:
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     signal.signal(sig, signal.SIG_DFL)
-                code = asyncio.run(_worker(self.sock, self.settings, self.make_handler))
+                code = asyncio.run(_worker(self.listeners, self.make_service))
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
             finally:

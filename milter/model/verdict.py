@@ -51,6 +51,8 @@ class Verdict:
         reasons: the rules that fired, the deciding one first.
         auth: authentication results (SPF, DKIM, DMARC, ARC), possibly empty.
         actions: names of the policy actions chosen (banner, defang, subject_tag…).
+        would: in monitor mode, the disposition the policy would have applied; the
+            message is then delivered unchanged (``disposition`` is accept).
     """
 
     disposition: Disposition
@@ -60,11 +62,18 @@ class Verdict:
     reasons: tuple[Reason, ...]
     auth: tuple[AuthResult, ...] = ()
     actions: frozenset[str] = frozenset()
+    would: Disposition | None = None
+
+    @property
+    def monitored(self) -> bool:
+        """True when monitor mode turned a verdict into a delivery unchanged."""
+        return self.would is not None
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
         return {
             "verdict": str(self.disposition),
+            "would": str(self.would) if self.would is not None else None,
             "brand": self.brand,
             "score": self.score,
             "reasons": [r.as_dict() for r in self.reasons],

@@ -144,6 +144,7 @@ class Rule(_Closed):
     verdict: Disposition
     actions: tuple[Action, ...] = ()
     description: str = ""
+    monitor: bool = False  # compute, log and count this rule's verdict; deliver unchanged
 
 
 class Thresholds(_Closed):
@@ -293,3 +294,6 @@ class PolicyDocument(_Closed):
     phrases: dict[str, PhraseSet] = Field(default_factory=dict)
     banners: dict[Lang, BannerTexts]
     recipient_domains: dict[Domain, RecipientOverride] = Field(default_factory=dict)
+    # Monitor mode for the whole policy: every verdict is computed, logged, counted and
+    # written in the verdict header as would=…, and the mail is delivered unchanged.
+    monitor: bool = False

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from milter.codec import (
     Accept,
     ActionFlag,
@@ -13,9 +15,11 @@ from milter.codec import (
     ReplaceBodyChunk,
     ReplyCode,
 )
-from milter.frontends.assemble import AssemblyLimits, MessageAssembler
-from milter.frontends.replies import Delivery, WireOptions, failure_reply, plan_replies
-from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, SmtpReply
+from milter.frontends.milter.assemble import AssemblyLimits, MessageAssembler
+from milter.frontends.milter.replies import WireOptions, outcome_replies
+from milter.frontends.service import Action, MessageRequest, Outcome
+from milter.model.envelope import Envelope
+from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, QuarantineMode, SmtpReply
 from milter.model.verdict import Disposition
 from tests.support.milter_client import split_message
 
@@ -62,6 +66,15 @@ def test_header_count_limit() -> None:
 
 
 WIRE = WireOptions(ActionFlag(0x33), leading_space=True)
+REQUEST = MessageRequest(b"", Envelope(), 0)
+
+
+def plan_replies(
+    plan: ActionPlan, wire: WireOptions, action: Action = Action.DELIVER
+) -> tuple[list[object], list[str]]:
+    reply = plan.smtp_reply
+    replies, skipped = outcome_replies(Outcome(action, plan, REQUEST, reply=reply), wire)
+    return list(replies), skipped
 
 
 def test_plan_replies_order_index_shift_and_leading_space() -> None:
@@ -74,8 +87,10 @@ def test_plan_replies_order_index_shift_and_leading_space() -> None:
             HeaderEdit(HeaderOp.ADD, "X-Tocsin-Verdict", "v=1"),
         ),
         new_body=b"x" * 70000,
+        quarantine_mode=QuarantineMode.HOLD,
+        hold_reason="impersonates\tameli",
     )
-    replies, skipped = plan_replies(plan, WIRE, Delivery(hold_reason="impersonates\tameli"))
+    replies, skipped = plan_replies(plan, WIRE, Action.HOLD)
     assert skipped == []
     assert replies[0] == InsertHeader(1, "Authentication-Results", " tocsin; spf=pass")
     assert replies[1] == ChangeHeader(2, "X-Tocsin-Verdict", "")
@@ -100,22 +115,36 @@ def test_edits_the_mta_did_not_grant_are_reported_not_sent() -> None:
         Disposition.QUARANTINE,
         (HeaderEdit(HeaderOp.DELETE, "X-A", "", 1), HeaderEdit(HeaderOp.ADD, "X-B", "v")),
         new_body=b"new",
+        hold_reason="held",
     )
-    replies, skipped = plan_replies(plan, wire, Delivery(hold_reason="held"))
+    replies, skipped = plan_replies(plan, wire, Action.HOLD)
     assert replies == [AddHeader("X-B", " v"), Accept()]
     assert skipped == ["delete X-A", "body replacement", "quarantine (hold)"]
 
 
 def test_reject_tempfail_and_discard() -> None:
     reject = ActionPlan(Disposition.REJECT, smtp_reply=SmtpReply(550, "5.7.1", "No 100% fake"))
-    assert plan_replies(reject, WIRE)[0] == [ReplyCode(550, "5.7.1 No 100% fake")]
+    assert plan_replies(reject, WIRE, Action.REJECT)[0] == [ReplyCode(550, "5.7.1 No 100% fake")]
     assert ReplyCode(550, "5.7.1 No 100% fake").encode().endswith(b"No 100%% fake\0")
     plan = ActionPlan(Disposition.QUARANTINE, (HeaderEdit(HeaderOp.ADD, "X-B", "v"),))
-    assert plan_replies(plan, WIRE, Delivery(discard=True))[0] == [Discard()]
+    assert plan_replies(plan, WIRE, Action.QUARANTINE)[0] == [Discard()]
 
 
-def test_failure_reply_is_a_tempfail_unless_configured_to_accept() -> None:
-    reply = failure_reply("tempfail")
-    assert isinstance(reply, ReplyCode)
-    assert reply.code == 451
-    assert type(failure_reply("accept")).__name__ == "Continue"
+def test_a_failed_outcome_tempfails_with_the_plans_failure_reply() -> None:
+    plan = ActionPlan(
+        Disposition.QUARANTINE,
+        quarantine_mode=QuarantineMode.STORE,
+        failure_reply=SmtpReply(451, "4.7.1", "Reessayez plus tard / try again later"),
+    )
+    outcome = Outcome(Action.QUARANTINE, plan, REQUEST, quarantine_id="x").failed("store down")
+    assert outcome.action is Action.TEMPFAIL
+    assert outcome.quarantine_id is None
+    replies, _ = outcome_replies(outcome, WIRE)
+    assert replies == [ReplyCode(451, "4.7.1 Reessayez plus tard / try again later")]
+
+
+def test_a_plan_cannot_carry_a_permanent_failure_reply() -> None:
+    with pytest.raises(ValueError, match="tempfail"):
+        ActionPlan(Disposition.ACCEPT, failure_reply=SmtpReply(550, "5.0.0", "lost"))
+    with pytest.raises(ValueError, match="needs its SMTP reply"):
+        ActionPlan(Disposition.REJECT)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from milter.frontends.handler import MessageHandler
 from milter.frontends.listen import ListenAddress, bind
-from milter.frontends.server import MilterServer
+from milter.frontends.milter.server import MilterServer
+from milter.frontends.service import MessageService
 from milter.frontends.settings import MilterSettings
 from milter.policy.loader import load_policy
 from milter.policy.store import PolicyStore
@@ -62,13 +62,13 @@ def start_milter(tmp_path: Path) -> Callable[..., Any]:
     @asynccontextmanager
     async def start(
         policy_dir: Path | None = None,
-        handler: MessageHandler | None = None,
+        handler: MessageService | None = None,
         unix: bool = False,
         **settings: Any,
     ) -> AsyncIterator[RunningMilter]:
         store = QuarantineStore(tmp_path / "quarantine")
         if handler is None:
-            handler = MessageHandler(
+            handler = MessageService(
                 PolicyStore(policy_dir, load_policy(policy_dir)), quarantine=store
             )
         address = (

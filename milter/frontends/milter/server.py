@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import logging
 import socket
-import time
 from dataclasses import dataclass, field
 
 from milter.codec import (
     NEED_DATA,
+    Accept,
     ConnectionClosed,
     Continue,
     EndOfMessage,
@@ -30,11 +30,12 @@ from milter.codec import (
     Quit,
     Reply,
 )
-from milter.frontends.assemble import AssemblyLimits
-from milter.frontends.handler import MessageHandler, log_outcome
-from milter.frontends.replies import WireOptions, failure_reply, plan_replies
-from milter.frontends.session import MilterSession
+from milter.frontends.milter.assemble import AssemblyLimits
+from milter.frontends.milter.replies import WireOptions, final_reply, outcome_replies
+from milter.frontends.milter.session import MilterSession
+from milter.frontends.service import Action, MessageService
 from milter.frontends.settings import MilterSettings
+from milter.model.plan import CANNOT_CHECK
 
 log = logging.getLogger("tocsin.milter")
 READ_SIZE = 256 * 1024
@@ -59,12 +60,16 @@ class _Client:
 class MilterServer:
     """Serves the milter protocol on a listening socket until asked to stop."""
 
-    def __init__(self, settings: MilterSettings, handler: MessageHandler) -> None:
+    def __init__(self, settings: MilterSettings, service: MessageService) -> None:
         self.settings = settings
-        self.handler = handler
+        self.service = service
         self._clients: set[_Client] = set()
         self._stop = asyncio.Event()
-        self.messages = 0
+
+    @property
+    def messages(self) -> int:
+        """Messages finished by this server's service."""
+        return self.service.messages
 
     def request_stop(self) -> None:
         """Stop accepting; finish the messages in progress, then return from `serve`."""
@@ -166,7 +171,7 @@ class MilterServer:
         return AssemblyLimits(
             max_headers=settings.max_headers,
             max_header_bytes=settings.max_header_bytes,
-            max_message_bytes=self.handler.policies.current.document.limits.max_message_bytes,
+            max_message_bytes=self.service.policies.current.document.limits.max_message_bytes,
         )
 
     async def _end_of_message(
@@ -177,33 +182,27 @@ class MilterServer:
         writer: asyncio.StreamWriter,
     ) -> bytes:
         request = session.end_of_message(event.data, conn.macros)
-        started = time.perf_counter()
         work = asyncio.ensure_future(
-            asyncio.wait_for(self.handler.handle(request), self.settings.eom_deadline_seconds)
+            self.service.process(
+                request,
+                deadline_seconds=self.settings.eom_deadline_seconds,
+                on_failure=self.settings.on_failure,
+            )
         )
         while not work.done():
             done, _ = await asyncio.wait({work}, timeout=self.settings.progress_interval_seconds)
             if not done:
                 writer.write(conn.send(Progress()))
                 await writer.drain()
-        qid = request.envelope.queue_id or "NOQUEUE"
-        try:
-            handled = work.result()
-        except TimeoutError:
-            log.error("%s: no verdict within %gs", qid, self.settings.eom_deadline_seconds)
-            return self._failure(conn)
-        except Exception:
-            log.exception("%s: engine failure", qid)
-            return self._failure(conn)
-        self.messages += 1
-        log_outcome(request, handled, (time.perf_counter() - started) * 1000)
+        outcome = work.result()
         wire = WireOptions(
             conn.actions,
             leading_space=ProtocolFlag.HDR_LEADSPC in conn.protocol,
             hides_received=self.settings.mta_hides_received,
         )
+        qid = request.envelope.queue_id or "NOQUEUE"
         try:
-            replies, skipped = plan_replies(handled.plan, wire, handled.delivery)
+            replies, skipped = outcome_replies(outcome, wire)
             if skipped:
                 log.warning("%s: the MTA did not allow: %s", qid, ", ".join(skipped))
             return b"".join(conn.send(reply) for reply in replies)
@@ -212,7 +211,11 @@ class MilterServer:
             return self._failure(conn)
 
     def _failure(self, conn: MilterConnection) -> bytes:
-        reply: Reply = failure_reply(self.settings.on_failure)
+        reply: Reply = (
+            Accept()
+            if self.settings.on_failure == "accept"
+            else final_reply(Action.TEMPFAIL, CANNOT_CHECK)
+        )
         return conn.send(reply)
 
 

@@ -6,8 +6,6 @@ hands over a `MessageRequest` for the engine. The server does the I/O around it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from milter.codec import (
     Abort,
     BodyChunk,
@@ -25,7 +23,8 @@ from milter.codec import (
     Rcpt,
     negotiate,
 )
-from milter.frontends.assemble import AssemblyLimits, MessageAssembler
+from milter.frontends.milter.assemble import AssemblyLimits, MessageAssembler
+from milter.frontends.service import MessageRequest
 from milter.model.envelope import Envelope
 
 # HDR_LEADSPC: header values arrive byte-exact. NOUNKNOWN/NODATA: events we never use.
@@ -33,17 +32,6 @@ from milter.model.envelope import Envelope
 # Nagle, ../shared/docs/milter-postfix.md §1.9); one reply per event costs microseconds.
 REQUESTED_PROTOCOL = ProtocolFlag.HDR_LEADSPC | ProtocolFlag.NOUNKNOWN | ProtocolFlag.NODATA
 LOGGED_MACROS = ("j", "_", "{daemon_name}", "{auth_authen}", "{auth_type}", "v")
-
-
-@dataclass(frozen=True, slots=True)
-class MessageRequest:
-    """One complete message for the engine, with its envelope."""
-
-    raw: bytes
-    envelope: Envelope
-    size: int
-    oversize: str | None = None
-    header_names: tuple[str, ...] = ()
 
 
 class MilterSession:

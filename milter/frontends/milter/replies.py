@@ -1,8 +1,8 @@
-"""Turn the engine's ActionPlan into milter replies, in the order Postfix accepts.
+"""Turn the service's Outcome into milter replies, in the order Postfix accepts.
 
 Pure: no I/O. Order: header edits in plan order, then the body replacement as
 contiguous chunks (Postfix refuses REPLBODY mixed with other edits), then the
-quarantine request, then exactly one final reply.
+quarantine (hold) request, then exactly one final reply.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from milter.codec import (
     ActionFlag,
     AddHeader,
     ChangeHeader,
-    Continue,
     Discard,
     InsertHeader,
     Quarantine,
@@ -23,8 +22,8 @@ from milter.codec import (
     TempFail,
     replace_body,
 )
-from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, SmtpReply
-from milter.model.verdict import Disposition
+from milter.frontends.service import Action, Outcome
+from milter.model.plan import HeaderEdit, HeaderOp, SmtpReply
 
 MAX_QUARANTINE_REASON = 100  # Postfix truncates the reason to 100 characters
 
@@ -38,27 +37,14 @@ class WireOptions:
     hides_received: bool = True  # INSHEADER indexes count the MTA's hidden Received
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """How the front-end finishes the message besides the plan's edits.
-
-    ``hold_reason`` asks the MTA to hold the message (Postfix hold queue);
-    ``discard`` drops it after it was stored in Tocsin's own quarantine.
-    """
-
-    hold_reason: str | None = None
-    discard: bool = False
-
-
-def plan_replies(
-    plan: ActionPlan, wire: WireOptions, delivery: Delivery = Delivery()
-) -> tuple[list[Reply], list[str]]:
-    """The replies for ``plan`` and a list of edits the MTA did not allow us (to log)."""
+def outcome_replies(outcome: Outcome, wire: WireOptions) -> tuple[list[Reply], list[str]]:
+    """The replies for ``outcome`` and a list of edits the MTA did not allow us (to log)."""
     skipped: list[str] = []
-    if plan.disposition in (Disposition.REJECT, Disposition.TEMPFAIL):
-        return [final_reply(plan.disposition, plan.smtp_reply)], skipped
-    if delivery.discard:
-        return [Discard()], skipped
+    if outcome.action in (Action.REJECT, Action.TEMPFAIL):
+        return [final_reply(outcome.action, outcome.reply)], skipped
+    if outcome.action is Action.QUARANTINE:
+        return [Discard()], skipped  # stored durably in Tocsin's quarantine first
+    plan = outcome.plan
     replies: list[Reply] = []
     for edit in plan.header_edits:
         reply = header_reply(edit, wire)
@@ -71,9 +57,9 @@ def plan_replies(
             replies.extend(replace_body(plan.new_body))
         else:
             skipped.append("body replacement")
-    if delivery.hold_reason is not None:
+    if outcome.action is Action.HOLD:
         if ActionFlag.QUARANTINE in wire.actions:
-            replies.append(Quarantine(_reason(delivery.hold_reason)))
+            replies.append(Quarantine(_reason(plan.hold_reason)))
         else:
             skipped.append("quarantine (hold)")
     replies.append(Accept())
@@ -93,20 +79,13 @@ def header_reply(edit: HeaderEdit, wire: WireOptions) -> Reply:
     return ChangeHeader(max(edit.index, 1), edit.name, "")
 
 
-def final_reply(disposition: Disposition, reply: SmtpReply | None) -> Reply:
+def final_reply(action: Action, reply: SmtpReply | None) -> Reply:
     """REJECT/TEMPFAIL as a validated REPLYCODE (or the MTA's generic reply)."""
     if reply is not None:
         return ReplyCode(reply.code, f"{reply.enhanced} {reply.text}")
-    if disposition is Disposition.TEMPFAIL:
+    if action is Action.TEMPFAIL:
         return TempFail()
     return ReplyCode(550, "5.7.1 Message refused")
-
-
-def failure_reply(on_failure: str) -> Reply:
-    """What to answer when Tocsin itself failed on a message (never lose it)."""
-    if on_failure == "accept":
-        return Continue()
-    return ReplyCode(451, "4.7.1 Message could not be checked, try again later")
 
 
 def _wire_value(value: str, leading_space: bool) -> str:

@@ -1,0 +1,1 @@
+"""The milter front-end: Postfix/Sendmail speak the milter protocol to Tocsin."""

@@ -1,0 +1,236 @@
+"""The front-end-neutral seam: one message + envelope in, one `Outcome` out.
+
+Both front-ends (milter, SMTP filter) hand a `MessageRequest` to `MessageService.process`
+and carry out the `Outcome` it returns. The service takes the policy snapshot, runs the
+engine (or the oversize rule) under a deadline, stores quarantined mail durably *before*
+the MTA hears anything, lets the front-end deliver (the SMTP filter relays to its next
+hop there), and turns any internal failure into a tempfail so a message is never lost.
+
+Every outcome, whatever the front-end, passes through `observe` exactly once: the one
+place for the log line (and metrics).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+from milter.dns.resolver import Resolver
+from milter.engine import scan
+from milter.engine.oversize import oversize_plan, oversize_verdict
+from milter.model.envelope import Envelope
+from milter.model.plan import CANNOT_CHECK, ActionPlan, QuarantineMode, SmtpReply
+from milter.model.verdict import Disposition, Verdict
+from milter.policy.store import PolicyStore
+
+log = logging.getLogger("tocsin.message")
+
+OnFailure = Literal["tempfail", "accept"]
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRequest:
+    """One complete message for the engine, with its envelope.
+
+    ``oversize`` says why the message is past the scanning limits (it is then not
+    scanned); ``raw`` may be empty in that case when the front-end did not keep it.
+    ``header_names`` are the names of the headers received, for the oversize plan.
+    """
+
+    raw: bytes
+    envelope: Envelope
+    size: int
+    oversize: str | None = None
+    header_names: tuple[str, ...] = ()
+
+
+class Action(StrEnum):
+    """What the front-end does with the message."""
+
+    DELIVER = "deliver"  # apply the plan's edits and let the message go on
+    QUARANTINE = "quarantine"  # stored in Tocsin's quarantine: accept and drop
+    HOLD = "hold"  # let the MTA hold it (Postfix hold queue), with the plan's edits
+    REJECT = "reject"  # 5xx with `Outcome.reply`
+    TEMPFAIL = "tempfail"  # 4xx with `Outcome.reply`: the MTA keeps the message
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The decision for one message, as the front-end must carry it out.
+
+    Attributes:
+        action: what to do.
+        plan: the engine's plan (header edits and body for DELIVER / HOLD).
+        request: the message and envelope it is about.
+        verdict: the engine's verdict; None when the engine failed.
+        reply: the SMTP reply for REJECT / TEMPFAIL (or the next hop's, when mirrored).
+        quarantine_id: the id in Tocsin's quarantine for QUARANTINE.
+        failure: why Tocsin could not finish the message its normal way, if it could not.
+        elapsed_ms: time from the start of `process` to the final answer.
+        next_hop: the next hop's final reply, for a front-end that relays.
+    """
+
+    action: Action
+    plan: ActionPlan
+    request: MessageRequest
+    verdict: Verdict | None = None
+    reply: SmtpReply | None = None
+    quarantine_id: str | None = None
+    failure: str | None = None
+    elapsed_ms: float = 0.0
+    next_hop: str | None = None
+
+    def failed(self, why: str, reply: SmtpReply | None = None) -> Outcome:
+        """This outcome turned into a tempfail: the MTA keeps the message."""
+        return replace(
+            self,
+            action=Action.TEMPFAIL,
+            reply=reply or self.plan.failure_reply,
+            failure=why,
+            quarantine_id=None,
+        )
+
+
+Deliver = Callable[[Outcome], Awaitable[Outcome]]
+
+
+class QuarantineSink(Protocol):
+    """The part of the quarantine store the service needs."""
+
+    def put(self, raw: bytes, envelope: Envelope, verdict: Any) -> str:
+        """Store durably and return the id; raise on any failure."""
+        ...
+
+
+class MessageService:
+    """Runs the engine on one message and decides how the front-end finishes it."""
+
+    def __init__(
+        self,
+        policies: PolicyStore,
+        *,
+        resolver: Resolver | None = None,
+        quarantine: QuarantineSink | None = None,
+    ) -> None:
+        self.policies = policies
+        self.resolver = resolver
+        self.quarantine = quarantine
+        self.messages = 0
+
+    async def warm_up(self) -> None:
+        """Scan a tiny message once so indexes and suffix lists load before real mail."""
+        probe = b"From: Tocsin <warm-up@tocsin.invalid>\r\nSubject: warm-up\r\n\r\nhttps://example.org/\r\n"
+        await scan(probe, Envelope(), self.policies.current, None)
+
+    async def process(
+        self,
+        request: MessageRequest,
+        *,
+        deadline_seconds: float,
+        on_failure: OnFailure = "tempfail",
+        can_hold: bool = True,
+        deliver: Deliver | None = None,
+    ) -> Outcome:
+        """The outcome for ``request``; never raises for a message (only on cancellation).
+
+        ``deliver`` (the SMTP filter's relay) runs inside the deadline after the decision
+        for DELIVER outcomes and returns the final outcome. ``can_hold`` is False for a
+        front-end with no MTA hold queue behind it: held mail is stored instead.
+        """
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(deadline_seconds):
+                outcome = await self.handle(request, can_hold=can_hold)
+                if deliver is not None and outcome.action is Action.DELIVER:
+                    outcome = await deliver(outcome)
+        except TimeoutError:
+            outcome = failure_outcome(
+                request, f"no answer within {deadline_seconds:g}s", on_failure
+            )
+        except Exception as exc:
+            log.exception("%s: internal error", _qid(request.envelope))
+            outcome = failure_outcome(request, f"internal error: {type(exc).__name__}", on_failure)
+        outcome = replace(outcome, elapsed_ms=(time.perf_counter() - started) * 1000)
+        self.messages += 1
+        observe(outcome)
+        return outcome
+
+    async def handle(self, request: MessageRequest, *, can_hold: bool = True) -> Outcome:
+        """The decision for ``request``. Exceptions propagate to `process`'s failure rule."""
+        policy = self.policies.current
+        envelope = request.envelope
+        if request.oversize is not None:
+            verdict = oversize_verdict(policy, request.oversize)
+            plan = oversize_plan(verdict, policy, envelope.rcpts, request.header_names)
+        else:
+            result = await scan(request.raw, envelope, policy, self.resolver)
+            verdict, plan = result.verdict, result.plan
+        if plan.smtp_reply is not None:
+            action = Action.REJECT if plan.disposition is Disposition.REJECT else Action.TEMPFAIL
+            return Outcome(action, plan, request, verdict, reply=plan.smtp_reply)
+        if plan.quarantine_mode is None:
+            return Outcome(Action.DELIVER, plan, request, verdict)
+        if plan.quarantine_mode is QuarantineMode.HOLD and can_hold:
+            return Outcome(Action.HOLD, plan, request, verdict)
+        held = Outcome(Action.HOLD, plan, request, verdict)
+        if self.quarantine is None:
+            if can_hold:
+                return held
+            return held.failed("quarantine: no store and no MTA hold queue")
+        try:
+            qid = await asyncio.to_thread(
+                self.quarantine.put, request.raw, envelope, verdict.as_dict()
+            )
+        except Exception as exc:  # noqa: BLE001 - any storage failure means: keep the mail
+            return held.failed(f"quarantine store failed: {exc}")
+        return Outcome(Action.QUARANTINE, plan, request, verdict, quarantine_id=qid)
+
+
+def failure_outcome(request: MessageRequest, why: str, on_failure: OnFailure) -> Outcome:
+    """Tocsin failed on ``request``: tempfail it, or pass it unchanged if so configured."""
+    if on_failure == "accept":
+        return Outcome(Action.DELIVER, ActionPlan(Disposition.ACCEPT), request, failure=why)
+    plan = ActionPlan(Disposition.TEMPFAIL, smtp_reply=CANNOT_CHECK)
+    return Outcome(Action.TEMPFAIL, plan, request, reply=CANNOT_CHECK, failure=why)
+
+
+def _qid(envelope: Envelope) -> str:
+    return envelope.queue_id or "NOQUEUE"
+
+
+def observe(outcome: Outcome) -> None:
+    """Every outcome of every front-end passes here once: one log line, key=value."""
+    request = outcome.request
+    envelope = request.envelope
+    verdict = outcome.verdict
+    codes = sorted({f.code for f in verdict.findings}) if verdict else []
+    fields = [
+        f"action={outcome.action}",
+        f"verdict={verdict.disposition if verdict else '-'}",
+        f"brand={(verdict.brand if verdict else None) or '-'}",
+        f"score={verdict.score:g}" if verdict else "score=-",
+        f"rule={verdict.reasons[0].rule if verdict and verdict.reasons else '-'}",
+        f"codes={','.join(codes) or '-'}",
+        f"client={envelope.client_ip or '-'}",
+        f"from=<{envelope.mail_from or ''}>",
+        f"rcpts={len(envelope.rcpts)}",
+        f"size={request.size}",
+        f"ms={outcome.elapsed_ms:.1f}",
+    ]
+    if outcome.quarantine_id:
+        fields.append(f"quarantine={outcome.quarantine_id}")
+    elif outcome.action is Action.HOLD:
+        fields.append("quarantine=hold")
+    if outcome.reply is not None:
+        fields.append(f'reply="{outcome.reply}"')
+    if outcome.next_hop is not None:
+        fields.append(f'next_hop="{outcome.next_hop}"')
+    if outcome.failure is not None:
+        fields.append(f'failure="{outcome.failure}"')
+    level = logging.WARNING if outcome.failure else logging.INFO
+    log.log(level, "%s: %s", _qid(envelope), " ".join(fields))

@@ -1,0 +1,1 @@
+"""The SMTP filter front-end: aiosmtpd receives, the service decides, aiosmtplib relays."""

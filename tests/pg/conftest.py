@@ -1,0 +1,5 @@
+"""Fixtures of the shared-quarantine tests: a private PostgreSQL cluster on loopback."""
+
+from __future__ import annotations
+
+from tests.support.pg import own_pg_cluster, pg_cluster, pg_database, pg_store  # noqa: F401
