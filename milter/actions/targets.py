@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from milter.actions.urls import host_of
 from milter.model.findings import Finding, LinkScope
+from milter.text.idna import to_ascii
+from milter.text.url import host_of
 
 EVIDENCE_URL_LIMIT = 300  # LinkTargets.of(urls=…) given cut URLs matches them as prefixes
 _TRAILING = ".,;:!?)]}>'\"»…*_|"
@@ -98,10 +99,7 @@ class LinkTargets:
             return False
         if host in self.hosts:
             return True
-        try:
-            return host.encode("idna").decode("ascii") in self.hosts
-        except UnicodeError:
-            return False
+        return to_ascii(host) in self.hosts
 
     def url_matches(self, url: str) -> bool:
         """True when ``url`` (as written, HTML entities already decoded) must be neutralised."""

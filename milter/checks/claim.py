@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from milter.checks.compiled import compiled
-from milter.mime.fold import phrase_key
 from milter.mime.headers import Address
 from milter.mime.parse import MimeView
 from milter.policy.model import Policy
+from milter.text.confusables import phrase_key
 
 
 class ClaimVia(StrEnum):

@@ -14,8 +14,8 @@ from types import MappingProxyType
 
 from milter.links.lookalike import BrandIndex
 from milter.links.registry import policy_brands
-from milter.mime.fold import phrase_key
 from milter.policy.model import Policy
+from milter.text.confusables import phrase_key
 
 KEY = "checks.compiled"
 

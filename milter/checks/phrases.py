@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from milter.checks.base import CheckContext
-from milter.mime.fold import phrase_key
 from milter.model.codes import Code
 from milter.model.findings import Finding, Severity
+from milter.text.confusables import phrase_key
 
 NAME = "phrases"
 URGENCY = "urgency"

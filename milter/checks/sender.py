@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from milter.checks.base import CheckContext
 from milter.checks.claim import ClaimVia
-from milter.mime.fold import has_mixed_scripts
 from milter.model.codes import Code
 from milter.model.findings import Finding, Severity
+from milter.text.confusables import has_mixed_scripts
 
 NAME = "sender"
 
