@@ -119,10 +119,11 @@ def mail_stack() -> Iterator[MailStack]:
         log_path = root / "tocsin.log"
         tocsin = start_tocsin(port, policy_dir, quarantine_dir, dns.address, log_path)
         postfix = PostfixInstance(root / "postfix", milter=f"inet:127.0.0.1:{port}")
+        stack = MailStack(postfix, tocsin, port, quarantine_dir, log_path)
         try:
             postfix.start()
-            yield MailStack(postfix, tocsin, port, quarantine_dir, log_path)
+            yield stack
         finally:
             postfix.stop()
-            stop_tocsin(tocsin)
+            stop_tocsin(stack.tocsin)  # a test may have restarted it (the Postfix-down test)
             shutil.rmtree(root, ignore_errors=True)
