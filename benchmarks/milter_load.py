@@ -1,173 +1,292 @@
-"""Load benchmark: the milter under concurrency 1, 8 and 32, over the real corpus.
+"""Load benchmark: Tocsin beside a do-nothing milter, with real DNS, at concurrency 1/8/32.
 
-Runs, in the same invocation and on the same machine:
-  * ``tocsin serve`` (the real daemon, shipped policy, --no-dns, store quarantine), and
-  * a do-nothing milter: the same server and codec with a handler that accepts without
-    scanning — the protocol's own cost,
-each in its own process, and drives both with the Postfix-like test client: one milter
-connection per message (as Postfix opens one per SMTP session), full negotiate →
-connect → helo → mail → rcpt → headers → body → end of message. Prints messages/s and
-p50/p99 latency (connect to final reply) per concurrency level, side by side.
+One run, one machine, everything on loopback:
+  * a deterministic corpus (``benchmarks/harness/corpus.py``: newsletters with many links,
+    plain mail, 200 KB attachments, DKIM-signed brand mail, ARC-sealed list mail, spoofs,
+    lookalikes) and a real DNS server (``tests/support/dnsserver.py``) serving its SPF,
+    DKIM and DMARC records;
+  * ``tocsin serve --workers W --nameserver <that server>`` and a do-nothing milter (same
+    server and codec, a handler that accepts without scanning), each in its own processes;
+  * a load client opening one milter connection per message, as Postfix does.
 
-Usage: python benchmarks/milter_load.py [--messages N] [--workers W] [--levels 1,8,32]
+Printed per concurrency level and system: messages/s, p50/p99 latency (connect to final
+reply), CPU ms per message of the server's processes (from /proc), and the machine's load
+(busy cores from /proc/stat, 1-minute load average). "cached" passes re-use the corpus's
+few dozen domains (DNS answers come from Tocsin's cache after the warm-up); "uncached"
+passes give every message its own envelope domain and DKIM selector, so SPF and key
+lookups really go to the DNS server. With Postfix installed and root, the same messages
+also go through a private Postfix (none / do-nothing / Tocsin as its milter), and the p50
+through Postfix at C=1 is printed beside the direct p50: a return of the ~40 ms delayed-ACK
+stall (docs/performance.md) shows there.
+
+Usage (from a clean clone, after ``pip install -e '.[test,bench]'``):
+    .venv/bin/python benchmarks/milter_load.py [--messages 2000] [--levels 1,8,32]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import socket
+import json
+import shutil
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.milter_client import MilterClient  # noqa: E402
-
-CORPUS = ROOT.parent / "shared" / "corpus"
-NULL_MILTER = """
-import asyncio, sys
-from milter.frontends.listen import ListenAddress, bind
-from milter.frontends.milter.server import MilterServer
-from milter.frontends.service import Action, MessageService, Outcome
-from milter.frontends.settings import MilterSettings
-from milter.frontends.workers import Listener, run_workers
-from milter.model.plan import ActionPlan
-from milter.model.verdict import Disposition
-from milter.policy.store import PolicyStore
-
-class Null(MessageService):
-    async def warm_up(self): pass
-    async def handle(self, request, *, can_hold=True):
-        return Outcome(Action.DELIVER, ActionPlan(Disposition.ACCEPT), request)
-
-sock = bind(ListenAddress("127.0.0.1", int(sys.argv[1])))
-settings = MilterSettings(workers=int(sys.argv[2]))
-listener = Listener(sock, lambda service: MilterServer(settings, service))
-sys.exit(run_workers([listener], settings.workers, lambda: Null(PolicyStore(None))))
-"""
+from benchmarks.harness.corpus import BenchMessage, generate, make_keys, zone  # noqa: E402
+from benchmarks.harness.frontends import Front, MilterFront, SmtpFront  # noqa: E402
+from benchmarks.harness.servers import (  # noqa: E402
+    MachineSample,
+    Server,
+    null_server,
+    rss_kib,
+    tocsin_server,
+)
+from tests.support.dnsserver import DnsTestServer  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+@dataclass
+class Row:
+    """One measured pass."""
+
+    section: str
+    system: str
+    dns: str
+    concurrency: int
+    messages: int
+    rate: float
+    p50_ms: float
+    p99_ms: float
+    cpu_ms: float | None
+    errors: int
+    busy_cores: float
+    load1: float
 
 
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on {port}")
+@dataclass
+class Setup:
+    """A system under test: how to deliver, and which server's CPU to count (if any)."""
+
+    system: str
+    dns: str
+    front: Front
+    server: Server | None
 
 
-def _corpus(limit: int) -> list[bytes]:
-    files = sorted(
-        p for d in ("phish-fr", "ham", "robustness") for p in (CORPUS / d).rglob("*") if p.is_file()
-    )
-    messages = [p.read_bytes() for p in files]
-    return (messages * (limit // len(messages) + 1))[:limit]
+def _pct(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-async def _one(port: int, raw: bytes) -> float:
-    started = time.perf_counter()
-    client = await MilterClient.open(port=port)
-    await client.negotiate()
-    await client.connect("mail.example.org", "192.0.2.10")
-    await client.helo("mail.example.org")
-    await client.message(raw)
-    await client.quit()
-    return (time.perf_counter() - started) * 1000
-
-
-async def _drive(port: int, messages: list[bytes], concurrency: int) -> tuple[float, list[float]]:
+async def _drive(
+    front: Front, messages: Sequence[BenchMessage], concurrency: int
+) -> tuple[float, list[float], int]:
     queue = list(reversed(messages))
     latencies: list[float] = []
+    errors = 0
 
     async def worker() -> None:
+        nonlocal errors
         while queue:
-            latencies.append(await _one(port, queue.pop()))
+            message = queue.pop()
+            started = time.perf_counter()
+            try:
+                await front.deliver(message)
+            except Exception as exc:  # noqa: BLE001 - counted and reported, the run goes on
+                errors += 1
+                if errors <= 3:
+                    print(f"  ! {front.label}: {type(exc).__name__}: {exc}", file=sys.stderr)
+                continue
+            latencies.append((time.perf_counter() - started) * 1000)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies
+    return time.perf_counter() - started, latencies, errors
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+def measure(section: str, setup: Setup, messages: Sequence[BenchMessage], concurrency: int) -> Row:
+    """One pass of ``messages`` through ``setup`` at ``concurrency``."""
+    cpu_before = setup.server.cpu() if setup.server else 0.0
+    machine = MachineSample.now()
+    elapsed, latencies, errors = asyncio.run(_drive(setup.front, messages, concurrency))
+    after = MachineSample.now()
+    cpu = (setup.server.cpu() - cpu_before) if setup.server else None
+    return Row(
+        section,
+        setup.system,
+        setup.dns,
+        concurrency,
+        len(messages),
+        len(messages) / elapsed,
+        statistics.median(latencies) if latencies else 0.0,
+        _pct(latencies, 0.99),
+        cpu * 1000 / len(messages) if cpu is not None else None,
+        errors,
+        machine.busy_cores(after),
+        after.load1,
+    )
 
 
-def main() -> None:
+HEADER = (
+    f"{'conc':>4}  {'system':<16} {'dns':<9} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
+    f"{'cpu ms/msg':>10} {'errors':>6} {'busy cores':>10} {'load1':>6}"
+)
+
+
+def show(row: Row) -> None:
+    cpu = f"{row.cpu_ms:>10.2f}" if row.cpu_ms is not None else f"{'-':>10}"
+    print(
+        f"{row.concurrency:>4}  {row.system:<16} {row.dns:<9} {row.rate:>7.1f} "
+        f"{row.p50_ms:>8.2f} {row.p99_ms:>8.2f} {cpu} {row.errors:>6} "
+        f"{row.busy_cores:>10.2f} {row.load1:>6.2f}",
+        flush=True,
+    )
+
+
+def _postfix_reason(requested: bool) -> str | None:
+    if not requested:
+        return "--no-postfix"
+    from tests.support.postfix import postfix_missing_reason
+
+    return postfix_missing_reason()
+
+
+def _start_postfix(root: Path, milter: str) -> object:
+    from tests.support.postfix import PostfixInstance
+
+    instance = PostfixInstance(root, milter, sink_dump=False)
+    instance.start()
+    return instance
+
+
+def run(args: argparse.Namespace) -> list[Row]:
+    """The whole benchmark; prints as it goes and returns every row."""
+    levels = [int(x) for x in args.levels.split(",")]
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="tocsin-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    work.chmod(0o755)  # Postfix's unprivileged processes must reach their directories
+    keys = make_keys(work / "keys")
+    corpus = generate(args.messages, args.seed, keys)
+    uncached = {
+        level: generate(args.uncached_messages, args.seed + level, keys, unique=f"c{level}")
+        for level in levels
+    }
+    records = zone(keys, [m for batch in uncached.values() for m in batch])
+    rows: list[Row] = []
+    stops: list[Callable[[], None]] = []
+    dns = DnsTestServer(records, ttl=3600, soa_ttl=3600, soa_minimum=3600).start()
+    stops.append(dns.stop)
+    try:
+        null = null_server(args.workers).start()
+        stops.append(null.stop)
+        tocsin = tocsin_server(args.workers, dns.address, work / "quarantine").start()
+        stops.append(tocsin.stop)
+        size = sum(len(m.raw) for m in corpus) / len(corpus) / 1024
+        kinds: dict[str, int] = {}
+        for message in corpus:
+            kinds[message.kind] = kinds.get(message.kind, 0) + 1
+        print(f"corpus: {len(corpus)} messages, mean {size:.1f} KiB, seed {args.seed}: ", end="")
+        print(", ".join(f"{k} {v}" for k, v in sorted(kinds.items())))
+        print(
+            f"servers: {args.workers} worker(s) each; DNS server {dns.address} "
+            f"({len(records)} names); one milter connection per message"
+        )
+        print(f"machine: {MachineSample.now().load1:.2f} load average before the run")
+        print(HEADER)
+        direct = {
+            "null": Setup("null milter", "-", MilterFront("null", null.port), null),
+            "tocsin": Setup("tocsin", "cached", MilterFront("tocsin", tocsin.port), tocsin),
+        }
+        warm = corpus[: args.warmup]
+        for level in levels:
+            for setup in direct.values():
+                asyncio.run(_drive(setup.front, warm, min(level, 8)))
+                rows.append(measure("direct", setup, corpus, level))
+                show(rows[-1])
+            setup = Setup("tocsin", "uncached", direct["tocsin"].front, tocsin)
+            rows.append(measure("direct", setup, uncached[level], level))
+            show(rows[-1])
+        reason = _postfix_reason(args.postfix)
+        if reason is None:
+            rows += _through_postfix(args, work, corpus, {"null": null, "tocsin": tocsin}, rows)
+        else:
+            print(f"through Postfix: skipped ({reason})")
+        print(
+            "memory: RSS after the run (KiB): "
+            + ", ".join(
+                f"{s.name} {pid}={rss_kib(pid)}" for s in (null, tocsin) for pid in s.pids()
+            )
+        )
+    finally:
+        for stop in reversed(stops):
+            stop()
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def _through_postfix(
+    args: argparse.Namespace,
+    work: Path,
+    corpus: Sequence[BenchMessage],
+    servers: dict[str, Server],
+    direct: Sequence[Row],
+) -> list[Row]:
+    messages = list(corpus[: args.postfix_messages])
+    print(f"through Postfix ({len(messages)} messages over SMTP, Postfix relays to smtp-sink):")
+    print(HEADER)
+    rows: list[Row] = []
+    for name, milter, server in (
+        ("postfix", "", None),
+        ("postfix+null", servers["null"].spec, servers["null"]),
+        ("postfix+tocsin", servers["tocsin"].spec, servers["tocsin"]),
+    ):
+        instance = _start_postfix(work / f"postfix-{name}", milter)
+        try:
+            front = SmtpFront(name, instance.smtpd_port)  # type: ignore[attr-defined]
+            setup = Setup(name, "cached" if "tocsin" in name else "-", front, server)
+            asyncio.run(_drive(front, messages[: args.warmup], 1))
+            for level in (1, 8):
+                rows.append(measure("postfix", setup, messages, level))
+                show(rows[-1])
+        finally:
+            instance.stop()  # type: ignore[attr-defined]
+    for system, via in (("null milter", "postfix+null"), ("tocsin", "postfix+tocsin")):
+        d = next((r for r in direct if r.system == system and r.concurrency == 1), None)
+        p = next((r for r in rows if r.system == via and r.concurrency == 1), None)
+        if d and p:
+            print(
+                f"stall check at C=1: {system} p50 direct {d.p50_ms:.1f} ms, through Postfix "
+                f"{p.p50_ms:.1f} ms (+{p.p50_ms - d.p50_ms:.1f} ms)"
+            )
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=1500)
+    parser.add_argument("--messages", type=int, default=2000, help="cached-pass corpus size")
+    parser.add_argument("--uncached-messages", type=int, default=400, help="per level")
+    parser.add_argument("--postfix-messages", type=int, default=300)
+    parser.add_argument("--warmup", type=int, default=100, help="messages sent before a pass")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--levels", default="1,8,32")
-    args = parser.parse_args()
-    messages = _corpus(args.messages)
-    size = sum(map(len, messages)) / len(messages)
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"tocsin-bench-{os.getpid()}"
-    tocsin_port, null_port = _free_port(), _free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    procs = {
-        "tocsin": subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "milter",
-                "serve",
-                "--no-dns",
-                "--log-level",
-                "warning",
-                "--milter",
-                f"inet:127.0.0.1:{tocsin_port}",
-                "--workers",
-                str(args.workers),
-                "--quarantine-dir",
-                str(tmp),
-            ],
-            cwd=ROOT,
-            env=env,
-        ),
-        "null": subprocess.Popen(
-            [sys.executable, "-c", NULL_MILTER, str(null_port), str(args.workers)],
-            cwd=ROOT,
-            env=env,
-        ),
-    }
-    try:
-        _wait(tocsin_port)
-        _wait(null_port)
-        print(
-            f"corpus: {len(messages)} messages (phish-fr, ham, robustness; {size / 1024:.1f} KiB)"
-        )
-        print(f"servers: {args.workers} worker(s) each, DNS off; one connection per message")
-        print(f"{'conc':>4}  {'milter':<7} {'msg/s':>8} {'p50 ms':>8} {'p99 ms':>8}")
-        for level in (int(x) for x in args.levels.split(",")):
-            for name, port in (("null", null_port), ("tocsin", tocsin_port)):
-                asyncio.run(_drive(port, messages[:50], level))  # warm-up
-                elapsed, lat = asyncio.run(_drive(port, messages, level))
-                print(
-                    f"{level:>4}  {name:<7} {len(messages) / elapsed:>8.0f} "
-                    f"{statistics.median(lat):>8.2f} {_pct(lat, 0.99):>8.2f}"
-                )
-    finally:
-        for proc in procs.values():
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs.values():
-            proc.wait(30)
-        subprocess.run(["rm", "-rf", str(tmp)], check=False)
+    parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument("--no-postfix", dest="postfix", action="store_false")
+    parser.add_argument("--workdir", help="keep keys, quarantine and Postfix dirs here")
+    parser.add_argument("--json", type=Path, help="also write the rows to this file")
+    args = parser.parse_args(argv)
+    rows = run(args)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
+    return 1 if any(r.errors for r in rows) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -48,6 +48,7 @@ class PostfixInstance:
     sink_port: int = field(default_factory=free_port)
     reinject_port: int = field(default_factory=free_port)
     extra_main: dict[str, str] = field(default_factory=dict)
+    sink_dump: bool = True  # False: smtp-sink discards (load benchmarks)
     _sink: subprocess.Popen[bytes] | None = None
 
     @property
@@ -119,8 +120,7 @@ class PostfixInstance:
                 "smtp-sink",
                 "-u",
                 "nobody",
-                "-d",
-                f"{self.sink_dir}/%H%M%S.",
+                *(["-d", f"{self.sink_dir}/%H%M%S."] if self.sink_dump else []),
                 f"127.0.0.1:{self.sink_port}",
                 "100",
             ],
@@ -135,8 +135,8 @@ class PostfixInstance:
         )
         if result.returncode != 0:
             raise RuntimeError(f"postfix start failed: {result.stdout}{result.stderr}{self.log()}")
-        _wait_port(self.smtpd_port)
-        _wait_port(self.sink_port)
+        wait_port(self.smtpd_port)
+        wait_port(self.sink_port)
 
     def stop(self) -> None:
         """Stop Postfix and the sink."""
@@ -191,7 +191,8 @@ class PostfixInstance:
         ).stdout
 
 
-def _wait_port(port: int, timeout: float = 20) -> None:
+def wait_port(port: int, timeout: float = 20) -> None:
+    """Return once something accepts on 127.0.0.1:``port``; raise after ``timeout`` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

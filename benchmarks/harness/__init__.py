@@ -1,0 +1,1 @@
+"""Pieces of the load benchmark (``benchmarks/milter_load.py``): corpus, servers, front-ends."""
