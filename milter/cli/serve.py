@@ -193,6 +193,10 @@ def _configure_logging(level: str) -> None:
         format="%(asctime)s tocsin[%(process)d] %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # aiosmtpd logs every SMTP command at INFO: only its warnings belong in our log
+    logging.getLogger("mail.log").setLevel(
+        max(logging.WARNING, logging.getLevelName(level.upper()))
+    )
 
 
 def _prepare_quarantine(directory: Path) -> None:
