@@ -1,4 +1,8 @@
-"""``tocsin quarantine {list,show,release,delete,purge}``: review and act on held mail.
+"""``tocsin quarantine {list,show,release,delete,purge,reindex,audit}``: act on held mail.
+
+The store is the one ``tocsin serve --config FILE`` uses (``--config`` here reads the same
+file: its ``quarantine.directory`` and ``quarantine.relay``); ``--dir`` and
+``$TOCSIN_QUARANTINE_DIR`` override the directory. Every action is in the audit trail.
 
 Exit codes (docs/cli.md): 0 ok; 2 usage; 3 an id is malformed or not in the store;
 6 the quarantine store failed (permission, disk, corrupt record, record busy);
@@ -12,20 +16,28 @@ import argparse
 import asyncio
 import json
 import os
+import pwd
 import re
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from milter.quarantine import (
     InvalidQuarantineId,
+    QuarantineConflict,
     QuarantineError,
     QuarantineNotFound,
     QuarantineStore,
     ReleaseError,
+    auditlog,
     release,
 )
-from milter.quarantine.record import QuarantineRecord, record_as_dict
+from milter.quarantine.backend import MAX_PAGE, Action, AuditEntry, HeldItem, ListQuery
+
+if TYPE_CHECKING:
+    from milter.frontends.settings import ServeSettings
 
 EXIT_OK, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_STORE, EXIT_RELEASE = 0, 2, 3, 6, 7
 DEFAULT_DIR = "/var/lib/tocsin/quarantine"
@@ -73,17 +85,27 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     commands = parser.add_subparsers(dest="quarantine_command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="settings file of tocsin serve: its quarantine directory and release relay",
+    )
+    common.add_argument(
         "--dir",
         type=Path,
         default=None,
         metavar="DIR",
-        help=f"quarantine directory (default: ${ENV_DIR} or {DEFAULT_DIR})",
+        help=f"quarantine directory (default: ${ENV_DIR}, the settings', or {DEFAULT_DIR})",
     )
 
     lister = commands.add_parser("list", parents=[common], help="list held messages, newest first")
     lister.add_argument("--json", action="store_true", help="one JSON object per line")
-    lister.add_argument("--status", choices=("held", "released"), default=None)
+    lister.add_argument("--status", choices=("held", "releasing", "released"), default=None)
     lister.add_argument("--brand", default=None, metavar="ID")
+    lister.add_argument("--verdict", default=None, metavar="DISPOSITION")
+    lister.add_argument("--sender", default=None, metavar="TEXT", help="in sender or From")
+    lister.add_argument("--subject", default=None, metavar="TEXT", help="in the subject")
     lister.add_argument("--rcpt", default=None, metavar="ADDR|@DOMAIN")
     lister.add_argument("--since", type=moment, default=None, metavar="7d|DATE")
     lister.add_argument("--until", type=moment, default=None, metavar="1d|DATE")
@@ -100,7 +122,13 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
     rel = commands.add_parser("release", parents=[common], help="re-inject held messages")
     rel.add_argument("ids", nargs="+", metavar="ID")
-    rel.add_argument("--relay", type=relay, default=relay(DEFAULT_RELAY), metavar="HOST:PORT")
+    rel.add_argument(
+        "--relay",
+        type=relay,
+        default=None,
+        metavar="HOST:PORT",
+        help=f"where to re-inject (default: the settings' quarantine.relay, {DEFAULT_RELAY})",
+    )
     rel.add_argument("--delete", action="store_true", help="delete once the relay accepted")
     rel.add_argument("--force", action="store_true", help="release again an already released one")
     rel.add_argument("--retries", type=int, default=0, metavar="N", help="retries on 4xx")
@@ -118,23 +146,74 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     purge.add_argument("--dry-run", action="store_true", help="only print what would go")
     purge.set_defaults(run=run_purge)
 
+    reindex = commands.add_parser(
+        "reindex", parents=[common], help="rebuild the index from the stored files"
+    )
+    reindex.set_defaults(run=run_reindex)
 
-def _directory(args: argparse.Namespace) -> Path:
+    audit = commands.add_parser("audit", parents=[common], help="show the audit trail")
+    audit.add_argument("id", nargs="?", default=None, metavar="ID", help="only this message")
+    audit.add_argument("--limit", type=int, default=100, metavar="N")
+    audit.add_argument("--json", action="store_true", help="one JSON object per line")
+    audit.set_defaults(run=run_audit)
+
+
+def _settings(args: argparse.Namespace) -> ServeSettings | None:
+    """The settings file named by ``--config`` (defaults without one); None after an error."""
+    from milter.frontends.settings import load_settings
+    from milter.policy.errors import PolicyInvalid
+
+    try:
+        return load_settings(args.config)
+    except PolicyInvalid as exc:
+        for problem in exc.errors:
+            _error(str(problem))
+        return None
+    except OSError as exc:
+        _error(f"cannot read {args.config}: {exc.strerror or exc}")
+        return None
+
+
+def _directory(args: argparse.Namespace, settings: ServeSettings) -> Path:
     if args.dir is not None:
         return Path(args.dir)
-    return Path(os.environ.get(ENV_DIR) or DEFAULT_DIR)
+    if os.environ.get(ENV_DIR):
+        return Path(os.environ[ENV_DIR])
+    return settings.quarantine.directory
 
 
 def _open(args: argparse.Namespace) -> QuarantineStore | None:
-    directory = _directory(args)
+    settings = _settings(args)
+    if settings is None:
+        return None
+    args.settings = settings
+    directory = _directory(args, settings)
     if not directory.is_dir():
-        _error(f"no quarantine directory at {directory} (use --dir or ${ENV_DIR})")
+        _error(f"no quarantine directory at {directory} (use --config, --dir or ${ENV_DIR})")
         return None
     try:
         return QuarantineStore(directory)
     except QuarantineError as exc:
         _error(str(exc))
         return None
+
+
+def actor() -> str:
+    """``cli:<login name>`` for the audit trail."""
+    try:
+        name = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        name = str(os.getuid())
+    return f"cli:{name}"
+
+
+def _audit(
+    store: QuarantineStore, action: Action, qid: str | None, result: str, detail: str
+) -> None:
+    try:
+        store.record_action(AuditEntry.now(actor(), action, qid, result, detail))
+    except QuarantineError as exc:
+        _error(f"(the audit trail could not be written: {exc})")
 
 
 def _error(message: str) -> None:
@@ -144,56 +223,61 @@ def _error(message: str) -> None:
 def _code(exc: QuarantineError) -> int:
     if isinstance(exc, InvalidQuarantineId | QuarantineNotFound):
         return EXIT_NOT_FOUND
-    if isinstance(exc, ReleaseError):
+    if isinstance(exc, ReleaseError | QuarantineConflict):
         return EXIT_RELEASE
     return EXIT_STORE
 
 
-def _line(record: QuarantineRecord) -> str:
+def _line(item: HeldItem) -> str:
     from milter.cli.quarantine_show import clean
 
-    rcpts = ",".join(record.envelope.rcpts)
-    sender = record.envelope.mail_from or "<>"
+    sender = f"{item.from_name} <{item.from_addr}>" if item.from_name else item.from_addr
     return "  ".join(
         (
-            record.id,
-            record.received_at.strftime("%Y-%m-%d %H:%M"),
-            record.status,
-            clean(record.brand or "-"),
-            clean(sender),
-            "→ " + clean(rcpts),
-            clean(record.subject[:80]),
+            item.id,
+            item.received_at.strftime("%Y-%m-%d %H:%M"),
+            item.state,
+            clean(item.brand or "-"),
+            f"{item.score:g}",
+            clean(sender or item.mail_from or "<>"),
+            "→ " + clean(",".join(item.rcpts)),
+            clean(item.subject[:80]),
         )
     )
 
 
 def run_list(args: argparse.Namespace) -> int:
-    """Print the matching records, newest first."""
+    """Print the matching items from the index, newest first."""
     store = _open(args)
     if store is None:
         return EXIT_STORE
-    errors: list[QuarantineError] = []
+    wanted = args.limit if args.limit is not None else None
+    query = ListQuery(
+        state=args.status,
+        brand=args.brand,
+        verdict=args.verdict,
+        recipient=args.rcpt,
+        sender=args.sender,
+        text=args.subject,
+        since=args.since,
+        until=args.until,
+        limit=min(MAX_PAGE, wanted) if wanted else MAX_PAGE,
+    )
+    shown = 0
     try:
-        records = store.list(
-            status=args.status,
-            brand=args.brand,
-            since=args.since,
-            until=args.until,
-            recipient=args.rcpt,
-            limit=args.limit,
-            errors=errors,
-        )
+        while True:
+            page = store.search(query)
+            for item in page.items:
+                print(json.dumps(item.as_dict(), ensure_ascii=True) if args.json else _line(item))
+                shown += 1
+                if wanted is not None and shown >= wanted:
+                    return EXIT_OK
+            if page.next_before is None:
+                return EXIT_OK
+            query = replace(query, before=page.next_before)
     except QuarantineError as exc:
         _error(str(exc))
         return EXIT_STORE
-    for record in records:
-        if args.json:
-            print(json.dumps(record_as_dict(record), ensure_ascii=True))
-        else:
-            print(_line(record))
-    for problem in errors:
-        _error(str(problem))
-    return EXIT_STORE if errors else EXIT_OK
 
 
 def run_show(args: argparse.Namespace) -> int:
@@ -224,7 +308,7 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 async def _release_all(store: QuarantineStore, args: argparse.Namespace) -> int:
-    host, port = args.relay
+    host, port = args.relay or relay(args.settings.quarantine.relay)
     status = EXIT_OK
     for qid in args.ids:
         try:
@@ -238,6 +322,7 @@ async def _release_all(store: QuarantineStore, args: argparse.Namespace) -> int:
                 smtp_timeout=args.timeout,
                 retries=max(0, args.retries),
                 retry_delay=args.retry_delay,
+                actor=actor(),
             )
         except QuarantineError as failure:
             held = isinstance(failure, ReleaseError)
@@ -265,11 +350,14 @@ def run_delete(args: argparse.Namespace) -> int:
     status = EXIT_OK
     for qid in args.ids:
         try:
-            store.delete(qid)
+            store.delete(qid, actor=actor())
         except QuarantineError as exc:
             _error(str(exc))
             status = max(status, _code(exc))
+            if not isinstance(exc, InvalidQuarantineId):
+                _audit(store, "delete", qid, "failed", str(exc))
             continue
+        _audit(store, "delete", qid, "ok", "")
         print(f"{qid}: deleted")
     return status
 
@@ -280,7 +368,9 @@ def run_purge(args: argparse.Namespace) -> int:
     if store is None:
         return EXIT_STORE
     try:
-        purged = store.purge(args.older_than, status=args.status, dry_run=args.dry_run)
+        purged = store.purge(
+            args.older_than, status=args.status, dry_run=args.dry_run, actor=actor()
+        )
     except QuarantineError as exc:
         _error(str(exc))
         return EXIT_STORE
@@ -288,4 +378,50 @@ def run_purge(args: argparse.Namespace) -> int:
         print(f"{qid}: {'would be deleted' if args.dry_run else 'deleted'}")
     verb = "would be purged" if args.dry_run else "purged"
     print(f"{len(purged)} record(s) {verb}", file=sys.stderr)
+    return EXIT_OK
+
+
+def run_reindex(args: argparse.Namespace) -> int:
+    """Drop and rebuild the index from the files (and the audit trail from audit.log)."""
+    store = _open(args)
+    if store is None:
+        return EXIT_STORE
+    try:
+        added, _dropped = store.reindex()
+    except QuarantineError as exc:
+        _error(str(exc))
+        return EXIT_STORE
+    _audit(store, "reindex", None, "ok", f"{added} item(s)")
+    print(f"index rebuilt: {added} item(s)")
+    return EXIT_OK
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """Print the audit trail, newest first."""
+    from milter.cli.quarantine_show import clean
+
+    store = _open(args)
+    if store is None:
+        return EXIT_STORE
+    try:
+        entries = store.audit_trail(args.id, max(1, args.limit))
+    except QuarantineError as exc:
+        _error(str(exc))
+        return _code(exc)
+    for e in entries:
+        if args.json:
+            print(auditlog.entry_line(e).decode("utf-8").rstrip("\n"))
+        else:
+            print(
+                "  ".join(
+                    (
+                        e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                        clean(e.actor),
+                        e.action,
+                        e.qid or "-",
+                        e.result,
+                        clean(e.detail[:200]),
+                    )
+                )
+            )
     return EXIT_OK

@@ -13,11 +13,11 @@ import re
 import unicodedata
 from typing import Any
 
-from milter.actions.urls import defang_url
 from milter.links import extract_links
 from milter.mime.headers import decode_words
 from milter.mime.parse import MimeView, parse_message
 from milter.quarantine.record import QuarantineRecord, record_as_dict
+from milter.text.url import defang_url
 
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 MAX_LINKS = 200

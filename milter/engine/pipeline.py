@@ -21,6 +21,7 @@ from milter.model.findings import CHECK_ERROR, Finding, Severity
 from milter.model.plan import ActionPlan
 from milter.model.verdict import Verdict
 from milter.policy.model import Policy
+from milter.quarantine.token import honour_release
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ async def scan(
         brand=ctx.claim.brand if ctx.claim else None,
         auth=auth,
     )
+    verdict = honour_release(verdict, raw, envelope)  # an admin released it: deliver, tagged
     action_plan = plan(verdict, mime, policy, envelope)
     elapsed = (time.perf_counter() - started) * 1000
     return ScanResult(mime, verdict, action_plan, elapsed)

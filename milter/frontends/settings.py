@@ -18,6 +18,7 @@ from milter.policy.loader import validation_errors
 from milter.policy.source import SourceTree, load_file, merge_into
 
 DEFAULT_QUARANTINE_DIR = Path("/var/lib/tocsin/quarantine")
+DEFAULT_REVIEW_USERS = Path("/etc/tocsin/review-users")
 
 
 class _Closed(BaseModel):
@@ -101,6 +102,45 @@ class QuarantineSettings(_Closed):
     relay: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]{1,5}$")] = "127.0.0.1:10026"
 
 
+class LogSettings(_Closed):
+    """How Tocsin logs: one line per message, key=value text or JSON (operations-logs.md)."""
+
+    format: Literal["text", "json"] = "text"
+    target: Literal["stderr", "syslog"] = "stderr"
+    syslog_address: str = "/dev/log"  # a socket path, or HOST:PORT (UDP)
+
+
+class MetricsSettings(_Closed):
+    """The Prometheus /metrics and /health endpoint (operations-metrics.md); off when unset."""
+
+    listen: str | None = None  # e.g. 127.0.0.1:9464
+
+    @field_validator("listen")
+    @classmethod
+    def _valid_listen(cls, value: str | None) -> str | None:
+        from milter.ops.http import parse_address
+
+        if value is not None:
+            parse_address(value)  # MetricsAddressError is a ValueError: reported with the key
+        return value
+
+
+class ReviewSettings(_Closed):
+    """The review web page (``tocsin review``): a separate process, loopback by default."""
+
+    listen: Annotated[str, Field(pattern=r"^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):[0-9]{1,5}$")] = (
+        "127.0.0.1:8895"
+    )
+    users: dict[str, str] | None = None
+    users_file: Path | None = DEFAULT_REVIEW_USERS
+    allowlist_file: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    behind_https_proxy: bool = False
+    session_hours: float = Field(default=8.0, gt=0, le=720)
+    language: Literal["fr", "en"] = "fr"
+
+
 class ServeSettings(_Closed):
     """Everything ``tocsin serve`` reads from its settings file."""
 
@@ -110,7 +150,12 @@ class ServeSettings(_Closed):
     nameservers: tuple[str, ...] = ()
     dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     quarantine: QuarantineSettings = QuarantineSettings()
+    review: ReviewSettings = ReviewSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    pid_file: Path | None = None  # for tocsin reload / tocsin status
+    watch_policy: bool = True  # reload when a file of policy_dir changes
 
     @property
     def workers(self) -> int:

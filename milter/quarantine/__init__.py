@@ -4,9 +4,11 @@ See docs/quarantine.md for the on-disk layout, the durability guarantees and the
 release semantics.
 """
 
+from milter.quarantine.backend import QuarantineBackend
 from milter.quarantine.errors import (
     InvalidQuarantineId,
     QuarantineBusy,
+    QuarantineConflict,
     QuarantineError,
     QuarantineNotFound,
 )
@@ -16,7 +18,9 @@ from milter.quarantine.store import QuarantineStore
 
 __all__ = [
     "InvalidQuarantineId",
+    "QuarantineBackend",
     "QuarantineBusy",
+    "QuarantineConflict",
     "QuarantineError",
     "QuarantineNotFound",
     "QuarantineRecord",

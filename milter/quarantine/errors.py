@@ -18,3 +18,8 @@ class InvalidQuarantineId(QuarantineError, ValueError):
 
 class QuarantineBusy(QuarantineError):
     """Another process is releasing or deleting this record right now."""
+
+
+class QuarantineConflict(QuarantineError):
+    """The record is not in a state that allows this action (already released, or a
+    release was interrupted and needs an explicit ``force``)."""

@@ -1,8 +1,9 @@
 """Release: re-inject a held message to the MTA with its original envelope.
 
-The record is marked released (or deleted) only after the relay answered 250 to the
-end of DATA. Any refusal or error leaves the message held and raises ``ReleaseError``
-carrying the SMTP reply; every attempt, failed or not, is kept in the record's history
+The record is marked released (or deleted) only after the relay answered 2xx to the
+end of DATA; works on any ``QuarantineBackend`` through its claim/finish transition.
+Any refusal or error leaves the message held and raises ``ReleaseError`` carrying the
+SMTP reply; every attempt, failed or not, is kept in the record's history and audited,
 so a failed release is never silent.
 """
 
@@ -17,8 +18,9 @@ from typing import Any
 
 import aiosmtplib
 
+from milter.quarantine.backend import AuditEntry, QuarantineBackend, ReleaseClaim
 from milter.quarantine.errors import QuarantineError
-from milter.quarantine.store import QuarantineStore
+from milter.quarantine.token import TOKEN_HEADER, make_token
 
 RELEASED_HEADER = "X-Tocsin-Released"
 DEFAULT_RELAY = ("127.0.0.1", 10026)
@@ -58,10 +60,16 @@ class ReleaseResult:
     attempts: int = 1
 
 
-def released_header(qid: str, when: datetime, newline: bytes = b"\r\n") -> bytes:
-    """``X-Tocsin-Released: <id>; <RFC 5322 date>`` with the message's line ending."""
+def released_header(
+    qid: str, when: datetime, newline: bytes = b"\r\n", token: str | None = None
+) -> bytes:
+    """``X-Tocsin-Released: <id>; <RFC 5322 date>`` (and the release token header when
+    given) with the message's line ending."""
     date = format_datetime(when.astimezone(UTC), usegmt=True)
-    return f"{RELEASED_HEADER}: {qid}; {date}".encode("ascii") + newline
+    lines = [f"{RELEASED_HEADER}: {qid}; {date}"]
+    if token is not None:
+        lines.append(f"{TOKEN_HEADER}: {token}")
+    return b"".join(line.encode("ascii") + newline for line in lines)
 
 
 def _newline(raw: bytes) -> bytes:
@@ -135,7 +143,7 @@ async def _transaction(
 
 
 async def release(
-    store: QuarantineStore,
+    store: QuarantineBackend,
     qid: str,
     relay_host: str = DEFAULT_RELAY[0],
     relay_port: int = DEFAULT_RELAY[1],
@@ -146,46 +154,58 @@ async def release(
     retries: int = 0,
     retry_delay: float = 5.0,
     local_hostname: str | None = None,
+    actor: str = "-",
 ) -> ReleaseResult:
     """Re-inject held message ``qid`` to ``relay_host:relay_port``.
 
     The original envelope is replayed (MAIL FROM, null sender included, and every
-    recipient) with explicit MAIL/RCPT/DATA, no STARTTLS, and a prepended
-    ``X-Tocsin-Released`` header. If any recipient is refused nothing is sent. Only after
-    the relay accepted the data is the record marked released (or deleted when
-    ``delete``). Temporary failures (4xx, network) are retried ``retries`` times.
+    recipient) with explicit MAIL/RCPT/DATA, no STARTTLS, and prepended
+    ``X-Tocsin-Released`` and ``X-Tocsin-Release-Token`` headers (the token lets the
+    copy through the filter again, see ``token.py``). If any recipient is refused
+    nothing is sent. Only after the relay accepted the data (2xx) is the record marked
+    released (or deleted when ``delete``); anything else puts it back to held. Temporary
+    failures (4xx, network) are retried ``retries`` times. Every attempt is audited as
+    ``actor``.
 
     Raises ReleaseError (message still held), QuarantineNotFound, QuarantineBusy
-    (another release in progress) or QuarantineError (storage).
+    (another release in progress), QuarantineConflict (already released, or an
+    interrupted release; ``force`` overrides) or QuarantineError (storage).
     """
     relay = _Relay(relay_host, relay_port, smtp_timeout, local_hostname)
-    with store.lock(qid):
-        record = store.get(qid)
-        if record.status == "released" and not force:
-            when = record.released_at.isoformat() if record.released_at else "earlier"
-            raise ReleaseError(f"{qid} was already released ({when})", temporary=False)
+    claim = store.claim_release(qid, actor, force=force)
+    record = claim.record
+    try:
         if not record.envelope.rcpts:
             raise ReleaseError(f"{qid} has no envelope recipient", temporary=False)
         raw = store.read_message(qid)
-        mail_from = record.envelope.mail_from or ""  # None (unknown) → null sender
-        tries = 0
-        while True:
-            tries += 1
-            now = datetime.now(UTC)
-            message = released_header(qid, now, _newline(raw)) + raw
-            try:
-                reply = await _transaction(relay, message, mail_from, record.envelope.rcpts)
-            except ReleaseError as exc:
-                _note_failure(
-                    store, qid, _attempt(relay.name, now, False, str(exc), exc.refused), exc
-                )
-                if exc.temporary and tries <= retries:
-                    await asyncio.sleep(retry_delay)
-                    continue
-                raise
-            break
-        _settle(store, qid, _attempt(relay.name, now, True, reply), now, delete)
-        return ReleaseResult(qid, relay.name, reply, delete, now, tries)
+    except QuarantineError as exc:
+        _finish(store, claim, _attempt("", datetime.now(UTC), False, str(exc)), False, False)
+        raise
+    mail_from = record.envelope.mail_from or ""  # None (unknown) → null sender
+    tries = 0
+    while True:
+        tries += 1
+        now = datetime.now(UTC)
+        token = make_token(store.release_key(), qid, record.envelope.rcpts, now)
+        message = released_header(qid, now, _newline(raw), token) + raw
+        try:
+            reply = await _transaction(relay, message, mail_from, record.envelope.rcpts)
+        except ReleaseError as exc:
+            attempt = _attempt(relay.name, now, False, str(exc), exc.refused)
+            if exc.temporary and tries <= retries:
+                _note_failure(store, claim, attempt, exc)
+                await asyncio.sleep(retry_delay)
+                continue
+            _finish(store, claim, attempt, False, False)
+            raise
+        except BaseException:
+            # Cancelled or crashed mid-transaction: the relay may have the message.
+            # Stay "releasing" so only an explicit force can send it again.
+            store.abandon(claim)
+            raise
+        break
+    _finish(store, claim, _attempt(relay.name, now, True, reply), True, delete)
+    return ReleaseResult(qid, relay.name, reply, delete, now, tries)
 
 
 def _attempt(
@@ -201,25 +221,36 @@ def _attempt(
 
 
 def _note_failure(
-    store: QuarantineStore, qid: str, attempt: dict[str, Any], exc: ReleaseError
+    store: QuarantineBackend, claim: ReleaseClaim, attempt: dict[str, Any], exc: ReleaseError
 ) -> None:
-    """Record a failed attempt; a storage error here must not mask the relay's answer."""
+    """Record a failed attempt that will be retried; a storage error must not mask it."""
     try:
-        store.add_attempt(qid, attempt)
+        store.record_attempt(claim, attempt)
+        store.record_action(
+            AuditEntry.now(claim.actor, "release", claim.qid, "failed", attempt["reply"])
+        )
     except QuarantineError as storage:
         exc.add_note(f"(the failed attempt could not be recorded: {storage})")
 
 
-def _settle(
-    store: QuarantineStore, qid: str, attempt: dict[str, Any], when: datetime, delete: bool
+def _finish(
+    store: QuarantineBackend,
+    claim: ReleaseClaim,
+    attempt: dict[str, Any],
+    accepted: bool,
+    delete: bool,
 ) -> None:
-    """The relay accepted: record it, then mark released or delete."""
+    """Close the claim: released/deleted after a 2xx, held again otherwise; audit it."""
     try:
-        store.add_attempt(qid, attempt, released_at=when)
-        if delete:
-            store.delete(qid, locked=True)
+        store.finish_release(claim, attempt, accepted=accepted, delete=delete)
+        result = "ok" if accepted else "failed"
+        store.record_action(
+            AuditEntry.now(claim.actor, "release", claim.qid, result, str(attempt["reply"]))
+        )
     except QuarantineError as exc:
+        if not accepted:
+            raise
         raise QuarantineError(
-            f"{qid} was accepted by {attempt['relay']} ({attempt['reply']}) but the record "
-            f"could not be updated: {exc}; releasing it again would deliver a second copy"
+            f"{claim.qid} was accepted by {attempt['relay']} ({attempt['reply']}) but the "
+            f"record could not be updated: {exc}; releasing it again would deliver a second copy"
         ) from None

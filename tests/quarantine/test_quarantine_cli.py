@@ -241,3 +241,45 @@ async def test_a_refused_release_through_the_cli_is_exit_7_and_held(
     assert out == ""
     assert store.get(qid).status == "held"
     assert sink.transactions == 0
+
+
+async def test_config_gives_directory_and_relay_and_every_action_is_audited(
+    store: QuarantineStore, sink: Sink, tmp_path: Path
+) -> None:
+    config = tmp_path / "tocsin.yaml"
+    config.write_text(
+        f"quarantine:\n  directory: {store.directory}\n  relay: 127.0.0.1:{sink.port}\n"
+    )
+    qid = store.put(HOSTILE, ENV, VERDICT)
+    gone = store.put(HOSTILE, ENV, VERDICT)
+
+    code, out, err = await run_cli("list", "--config", str(config))
+    assert code == 0, err
+    line = next(x for x in out.splitlines() if x.startswith(qid))
+    assert "Ameli\\x1b[31m <alerte@ameli-rembourse.fr>" in line  # display name, escaped
+    assert "  ameli  14  " in line  # brand and score
+
+    code, out, err = await run_cli("release", qid, "--config", str(config))
+    assert code == 0, err
+    assert len(sink.received) == 1  # the settings' relay, not the default 10026
+    code, out, err = await run_cli("delete", gone, "--config", str(config))
+    assert code == 0, err
+
+    code, out, err = await run_cli("audit", "--json", "--config", str(config))
+    assert code == 0, err
+    trail = [json.loads(x) for x in out.splitlines()]
+    assert [(e["action"], e["qid"], e["result"]) for e in trail] == [
+        ("delete", gone, "ok"),
+        ("release", qid, "ok"),
+    ]
+    assert all(e["actor"].startswith("cli:") for e in trail)
+    assert "250" in trail[1]["detail"]
+
+
+async def test_a_bad_config_is_one_clear_line(tmp_path: Path) -> None:
+    config = tmp_path / "tocsin.yaml"
+    config.write_text("quarantine:\n  relay: nowhere\n")
+    code, _out, err = await run_cli("list", "--config", str(config))
+    assert code == 6
+    assert "quarantine.relay" in err
+    assert "Traceback" not in err

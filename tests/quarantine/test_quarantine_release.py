@@ -11,6 +11,7 @@ import pytest
 from milter.model.envelope import Envelope
 from milter.quarantine import (
     QuarantineBusy,
+    QuarantineConflict,
     QuarantineNotFound,
     QuarantineStore,
     ReleaseError,
@@ -32,6 +33,7 @@ VERDICT = {"verdict": "quarantine", "brand": "cpf"}
 HEADER = re.compile(
     rb"^X-Tocsin-Released: (?P<id>[0-9T]+Z-[0-9a-f]{12}); "
     rb"(?P<date>\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT)\r\n"
+    rb"X-Tocsin-Release-Token: (?P=id); exp=[0-9]+; mac=[0-9a-f]{64}\r\n"
 )
 
 
@@ -143,7 +145,7 @@ async def test_an_unreachable_relay_keeps_it_held(store: QuarantineStore) -> Non
 async def test_releasing_twice_needs_force(store: QuarantineStore, sink: Sink) -> None:
     qid = store.put(RAW, ENV, VERDICT)
     await release(store, qid, "127.0.0.1", sink.port)
-    with pytest.raises(ReleaseError, match="already released"):
+    with pytest.raises(QuarantineConflict, match="already released"):
         await release(store, qid, "127.0.0.1", sink.port)
     await release(store, qid, "127.0.0.1", sink.port, force=True)
     assert len(sink.received) == 2

@@ -45,8 +45,14 @@ def store(tmp_path: Path) -> QuarantineStore:
 
 
 def visible(store: QuarantineStore) -> list[str]:
-    """Every entry a reader could see: record files and work files."""
-    names = [p.name for p in store.directory.iterdir() if p.name != "tmp"]
+    """Every entry a reader could see: record files and work files (not the store's own
+    index, audit trail and release key)."""
+    own = ("tmp", "release.key", "audit.log")
+    names = [
+        p.name
+        for p in store.directory.iterdir()
+        if p.name not in own and not p.name.startswith("index.sqlite3")
+    ]
     return sorted(names + [f"tmp/{p.name}" for p in store.tmp.iterdir()])
 
 
@@ -326,7 +332,7 @@ def test_a_locked_record_is_busy(store: QuarantineStore) -> None:
 def test_an_id_collision_never_overwrites(
     store: QuarantineStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import milter.quarantine.store as store_module
+    import milter.quarantine.files as store_module
 
     first = store.put(RAW, ENV, VERDICT)
     fresh = new_id(datetime.now(UTC))
