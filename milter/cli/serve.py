@@ -234,6 +234,9 @@ def _configure_logging(settings: ServeSettings) -> None:
 
     log = settings.log
     configure_logging(settings.log_level, log.format, log.target, log.syslog_address)
+    # aiosmtpd logs every SMTP command at INFO: only its warnings belong in our log
+    level = logging.getLevelName(settings.log_level.upper())
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, level))
 
 
 def _start_extras(settings: ServeSettings) -> DaemonExtras:
@@ -242,10 +245,6 @@ def _start_extras(settings: ServeSettings) -> DaemonExtras:
     watch = settings.policy_dir if settings.watch_policy else None
     return start_extras(
         metrics_listen=settings.metrics.listen, pid_file=settings.pid_file, watch_dir=watch
-    )
-    # aiosmtpd logs every SMTP command at INFO: only its warnings belong in our log
-    logging.getLogger("mail.log").setLevel(
-        max(logging.WARNING, logging.getLevelName(level.upper()))
     )
 
 
