@@ -182,7 +182,8 @@ async def test_hold_mode_stores_too_there_is_no_hold_queue_here(tmp_path: Path) 
 @needs_sink
 async def test_reject_uses_the_policys_reply(tmp_path: Path) -> None:
     policy = (
-        "rules:\n  - name: refuse\n    when: {brand_claimed: true, min_severity: high}\n"
+        "rules:\n  - name: refuse\n    before: brand-impersonation\n"
+        "    when: {brand_claimed: true, min_severity: high}\n"
         "    verdict: reject\nactions:\n  replies:\n"
         "    reject: 550 5.7.1 Usurpation refusée / impersonation refused\n"
     )
