@@ -8,13 +8,8 @@ positions in the whole block (past the end appends).
 
 from __future__ import annotations
 
-import re
-from itertools import pairwise
-
-from milter.mime.headers import split_message
 from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp
-
-_LINE_START = re.compile(rb"^(?=[^ \t\r\n])", re.M)
+from milter.text.headers import field_name, field_spans, split_message
 
 
 def _header_fields(block: bytes) -> tuple[list[bytes], bytes]:
@@ -24,15 +19,11 @@ def _header_fields(block: bytes) -> tuple[list[bytes], bytes]:
         if block.endswith(sep):
             block, body_sep = block[: -len(sep) // 2], sep[len(sep) // 2 :]
             break
-    starts = [m.start() for m in _LINE_START.finditer(block)] + [len(block)]
-    fields = [block[a:b] for a, b in pairwise(starts) if block[a:b]]
-    if starts[0] > 0:  # leading folded junk before the first field: keep it attached
-        fields.insert(0, block[: starts[0]])
+    spans = field_spans(block)
+    fields = [block[a:b] for a, b in spans]
+    if spans and spans[-1][1] < len(block):  # bytes after an inner empty line: keep them
+        fields.append(block[spans[-1][1] :])
     return fields, body_sep
-
-
-def _name(field: bytes) -> bytes:
-    return field.split(b":", 1)[0].strip().lower()
 
 
 def _render(edit: HeaderEdit, eol: bytes) -> bytes:
@@ -42,7 +33,7 @@ def _render(edit: HeaderEdit, eol: bytes) -> bytes:
 
 def _apply_one(fields: list[bytes], edit: HeaderEdit, eol: bytes) -> None:
     name = edit.name.lower().encode("ascii")
-    positions = [i for i, f in enumerate(fields) if _name(f) == name]
+    positions = [i for i, f in enumerate(fields) if field_name(f) == name]
     if edit.op is HeaderOp.ADD:
         fields.append(_render(edit, eol))
     elif edit.op is HeaderOp.INSERT:

@@ -20,7 +20,7 @@ from email.message import Message
 from email.parser import BytesHeaderParser
 from email.policy import compat32
 
-from milter.mime.headers import split_message
+from milter.text.headers import find_field, split_message
 
 Edit = Callable[[str], str | None]
 
@@ -257,19 +257,14 @@ def _transfer_encode(data: bytes, cte: str, eol: bytes, old_body: bytes) -> byte
     return data
 
 
-def _field(header_block: bytes, name: bytes) -> re.Match[bytes] | None:
-    pattern = rb"(?im)^" + re.escape(name) + rb"[ \t]*:[^\r\n]*(?:\r?\n[ \t][^\r\n]*)*"
-    return re.search(pattern, header_block)
-
-
 def _set_charset(header_block: bytes, charset: str, eol: bytes) -> bytes:
     """Set the charset parameter of Content-Type in place; other bytes stay as they are."""
     value = f'"{charset}"'.encode("ascii")
-    field = _field(header_block, b"Content-Type")
+    field = find_field(header_block, b"Content-Type")
     if field is None:
         line = b'Content-Type: text/plain; charset="' + charset.encode("ascii") + b'"' + eol
         return line + header_block
-    old = field.group(0)
+    old = header_block[field[0] : field[1]]
     new, count = re.subn(
         rb'(?i)(;[ \t\r\n]*charset[ \t]*=[ \t]*)("[^"]*"|[^;\s]*)',
         lambda m: m.group(1) + value,
@@ -278,12 +273,12 @@ def _set_charset(header_block: bytes, charset: str, eol: bytes) -> bytes:
     )
     if not count:
         new = old + b"; charset=" + value
-    return header_block[: field.start()] + new + header_block[field.end() :]
+    return header_block[: field[0]] + new + header_block[field[1] :]
 
 
 def _set_cte(header_block: bytes, cte: str, eol: bytes) -> bytes:
     line = b"Content-Transfer-Encoding: " + cte.encode("ascii")
-    field = _field(header_block, b"Content-Transfer-Encoding")
+    field = find_field(header_block, b"Content-Transfer-Encoding")
     if field is None:
         return line + eol + header_block
-    return header_block[: field.start()] + line + header_block[field.end() :]
+    return header_block[: field[0]] + line + header_block[field[1] :]

@@ -16,17 +16,12 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from milter.actions.targets import LinkTargets
-from milter.actions.urls import bracket_dots, defang_url, host_of
+from milter.text.html import Tag, Text, tokenize
+from milter.text.url import bracket_dots, defang_url, host_of
 
 __all__ = ["LinkRewrite", "defang_links_html", "defang_links_text", "defang_url", "host_of"]
 
 _URL = re.compile(r"""(?i)\b(?:https?|ftp)://[^\s<>"'`]+""")
-_MARKUP = re.compile(r"<!--.*?-->|<[a-zA-Z](?:[^>\"']|\"[^\"]*\"|'[^']*')*>", re.S)
-_TAG_NAME = re.compile(r"<([a-zA-Z][^\s/>]*)")
-_ATTR = re.compile(
-    r"""(?P<lead>\s+)(?P<name>[^\s"'>/=]+)(?:\s*=\s*(?P<value>"[^"]*"|'[^']*'|[^\s"'>]+))?"""
-)
-_CONDITIONAL = re.compile(r"(?s)\A(<!--\[if[^\]]*\]>)(.*)(<!\[endif\]-->)\Z")
 _TRAILING = ".,;:!?)]}'\""
 _MAX_NESTED = 4  # URLs nested in a URL, defanged in one call
 NOTE_ATTR = "data-tocsin-defanged"  # used instead of title= when the tag has a title
@@ -94,41 +89,36 @@ def _link_attr(tag_name: str, attr: str) -> bool:
         return True
     if tag_name == "form":
         return attr == "action"
-    return attr == "href" and tag_name not in _NOT_CLICKABLE
+    return attr in ("href", "xlink:href") and tag_name not in _NOT_CLICKABLE
 
 
-def _rewrite_tag(tag: str, rewrite: LinkRewrite) -> str:
-    name_match = _TAG_NAME.match(tag)
-    if name_match is None:
-        return tag
-    tag_name = name_match.group(1).lower()
-    attrs = list(_ATTR.finditer(tag, name_match.end()))
-    names = {a.group("name").lower() for a in attrs}
+def _rewrite_tag(document: str, tag: Tag, rewrite: LinkRewrite) -> str | None:
+    """The tag's new source text, or None when none of its links is a target."""
+    names = {a.name for a in tag.attrs}
     note = NOTE_ATTR if "title" in names else "title"
     out: list[str] = []
-    pos = 0
+    pos = tag.start
     shown_host = ""
-    for attr in attrs:
-        attr_name = attr.group("name").lower()
-        value = attr.group("value")
-        if value is None or not _link_attr(tag_name, attr_name):
+    for attr in tag.attrs:
+        if attr.value_start < 0 or not _link_attr(tag.name, attr.name):
             continue
-        url = html.unescape(value.strip("\"'")).strip()
+        url = attr.value.strip()
         if not rewrite.targets.url_matches(url):
             continue
+        lead = "" if document[attr.start - 1] in " \t\r\n\f" else " "
         shown = html.escape(defang_url(url), quote=True)
-        replacement = f'{attr.group("lead")}{note}="{shown}"'
-        if rewrite.redirect is not None and attr_name == "href":
+        replacement = f'{lead}{note}="{shown}"'
+        if rewrite.redirect is not None and attr.name in ("href", "xlink:href"):
             target = html.escape(rewrite.redirect(url), quote=True)
-            replacement = f'{attr.group("lead")}href="{target}" {note}="{shown}"'
-        out += [tag[pos : attr.start()], replacement]
-        pos = attr.end()
+            replacement = f'{lead}{attr.name}="{target}" {note}="{shown}"'
+        out += [document[pos : attr.start], replacement]
+        pos = attr.end
         note = NOTE_ATTR  # a second rewritten attribute must not add a second title
-        if tag_name == "a" and attr_name == "href":
+        if tag.name == "a":
             shown_host = bracket_dots(rewrite.targets.destination(url)) or defang_url(url)[:80]
     if not out:
-        return tag
-    new_tag = "".join(out) + tag[pos:]
+        return None
+    new_tag = "".join(out) + document[pos : tag.end]
     return new_tag + _real_host_label(shown_host) if shown_host else new_tag
 
 
@@ -138,21 +128,26 @@ def _real_host_label(host: str) -> str:
 
 
 def _rewrite_html(document: str, rewrite: LinkRewrite) -> str:
+    """Edits at token offsets (conditional-comment contents included); other bytes stay."""
     out: list[str] = []
     pos = 0
-    for match in _MARKUP.finditer(document):
-        out.append(defang_links_text(document[pos : match.start()], rewrite.targets, entities=True))
-        token = match.group(0)
-        if token.startswith("<!--"):
-            conditional = _CONDITIONAL.match(token)  # Outlook renders what these hold
-            if conditional is not None:
-                inner = _rewrite_html(conditional.group(2), rewrite)
-                token = conditional.group(1) + inner + conditional.group(3)
-            out.append(token)
+    for token in tokenize(document):
+        if isinstance(token, Tag):
+            if token.end_tag:
+                continue
+            new = _rewrite_tag(document, token, rewrite)
+        elif isinstance(token, Text) and token.kind in ("data", "rcdata", "cdata"):
+            raw = document[token.start : token.end]
+            new = defang_links_text(raw, rewrite.targets, entities=token.kind != "cdata")
+            if new == raw:
+                continue
         else:
-            out.append(_rewrite_tag(token, rewrite))
-        pos = match.end()
-    out.append(defang_links_text(document[pos:], rewrite.targets, entities=True))
+            continue
+        if new is None or token.start < pos:
+            continue
+        out += [document[pos : token.start], new]
+        pos = token.end
+    out.append(document[pos:])
     return "".join(out)
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from milter.actions.urls import host_of
 from milter.model.findings import Finding
+from milter.text.idna import to_ascii
+from milter.text.url import host_of
 
 LOOKALIKE = "LINK_LOOKALIKE"  # evidence: url, host, host_ascii (url may be a redirector's)
 MISMATCH = "LINK_TEXT_MISMATCH"  # evidence: href, real_host (shown is the official host)
@@ -91,10 +92,7 @@ class LinkTargets:
             return False
         if host in self.hosts:
             return True
-        try:
-            return host.encode("idna").decode("ascii") in self.hosts
-        except UnicodeError:
-            return False
+        return to_ascii(host) in self.hosts
 
     def url_matches(self, url: str) -> bool:
         """True when ``url`` (as written, HTML entities already decoded) must be neutralised."""

@@ -15,10 +15,10 @@ from enum import StrEnum
 from functools import lru_cache
 
 from milter.links.registry import official_brand
-from milter.mime.fold import phrase_key
 from milter.mime.headers import Address
 from milter.mime.parse import MimeView
 from milter.policy.model import Policy
+from milter.text.confusables import phrase_key
 
 
 class ClaimVia(StrEnum):

@@ -16,14 +16,14 @@ from enum import StrEnum
 
 from milter.checks.base import CheckContext, Outcome
 from milter.checks.claim import ClaimVia, named_brand
-from milter.links.domains import host_to_ascii
 from milter.links.extract import Link, LinkFlag, extract_links
 from milter.links.lookalike import BrandIndex, Lookalike
 from milter.links.redirect import unwrap
 from milter.links.registry import brand_index
-from milter.links.url import parse_url
 from milter.mime.parse import MimeView
 from milter.model.findings import Finding, Severity
+from milter.text.idna import to_ascii as host_to_ascii
+from milter.text.url import parse_url
 
 NAME = "links"
 TRICKS = (LinkFlag.USERINFO, LinkFlag.BIDI, LinkFlag.DATA_URI, LinkFlag.IP_OBFUSCATED)

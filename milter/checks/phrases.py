@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from milter.checks.base import CheckContext
-from milter.mime.fold import phrase_key
 from milter.model.findings import Finding, Severity
 from milter.policy.model import Policy
+from milter.text.confusables import phrase_key
 
 NAME = "phrases"
 URGENCY = "urgency"

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from milter.checks.base import CheckContext
 from milter.checks.claim import ClaimVia
 from milter.links.registry import is_official
-from milter.mime.fold import has_mixed_scripts
 from milter.model.findings import Finding, Severity
+from milter.text.confusables import has_mixed_scripts
 
 NAME = "sender"
 

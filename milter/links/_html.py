@@ -1,20 +1,26 @@
-"""HTML link collection on top of the standard library's tolerant ``html.parser``."""
+"""HTML link collection over the toolkit's tokenizer (:mod:`milter.text.html`).
+
+Sees the links a browser would follow: ``href`` on ``<a>``/``<area>`` and on any other
+element (Outlook VML buttons), SVG ``xlink:href``, ``src``/``background``/``action``/
+``formaction``, ``<base href>``, ``<meta http-equiv=refresh>``; and the links inside
+Outlook conditional comments, which the tokenizer opens.
+"""
 
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 from typing import Protocol
 
-from milter.links.url import ParsedUrl, parse_url
+from milter.text.html import Tag, Text, tokenize
+from milter.text.url import ParsedUrl, parse_url
 
 _SRC_TAGS = frozenset(
     {"img", "iframe", "frame", "script", "embed", "source", "audio", "video", "track", "input"}
 )
-_HIDDEN_TEXT_TAGS = frozenset({"script", "style", "title", "head", "template"})
+_HIDDEN_TEXT_TAGS = frozenset({"head", "template"})
 _REFRESH_RE = re.compile(r"(?i)^\s*\d*\s*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]+)")
 _MAX_ANCHOR = 300
-_MAX_COMMENT_DEPTH = 2
+_HREF_NAMES = ("href", "xlink:href")
 
 
 class LinkSink(Protocol):
@@ -30,11 +36,17 @@ class LinkSink(Protocol):
         """True when this written URL was already recorded (cheap dedupe before parsing)."""
 
 
-class _Collector(HTMLParser):
-    def __init__(self, sink: LinkSink, comment_depth: int = 0) -> None:
-        super().__init__(convert_charrefs=True)
+def _href(tag: Tag) -> str | None:
+    for name in _HREF_NAMES:
+        value = tag.get(name)
+        if value is not None:
+            return value
+    return None
+
+
+class _Collector:
+    def __init__(self, sink: LinkSink) -> None:
         self.sink = sink
-        self.comment_depth = comment_depth
         self.base = ""
         self.hidden_depth = 0
         self.open_href: str | None = None
@@ -46,69 +58,62 @@ class _Collector(HTMLParser):
         if url and not self.sink.known(url, self.base, anchor):
             self.sink.add(url, source, parse_url(url, self.base), anchor)
 
-    def _close_anchor(self) -> None:
+    def close_anchor(self) -> None:
         if self.open_href is not None:
             anchor = " ".join("".join(self.anchor_parts).split())[:_MAX_ANCHOR]
             href, self.open_href = self.open_href, None
             self.anchor_parts, self.anchor_len = [], 0
             self._emit(href, "html-href", anchor)
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values: dict[str, str] = {}
-        for name, value in attrs:
-            values.setdefault(name, value or "")
-        if tag in _HIDDEN_TEXT_TAGS:
+    def start_tag(self, tag: Tag) -> None:
+        name = tag.name
+        if name in _HIDDEN_TEXT_TAGS:
             self.hidden_depth += 1
-        if "background" in values:
-            self._emit(values["background"], "html-src")
-        if tag == "a":
-            self._close_anchor()
-            if "href" in values:
-                self.open_href = values["href"]
+        elif name == "body":
+            self.hidden_depth = 0
+        background = tag.get("background")
+        if background is not None:
+            self._emit(background, "html-src")
+        if name == "a":
+            self.close_anchor()
+            self.open_href = _href(tag)
         else:
-            self._other_tag(tag, values)
+            self._other_tag(tag)
 
-    def _other_tag(self, tag: str, values: dict[str, str]) -> None:
-        if tag == "base" and "href" in values:
-            href = values["href"].strip()
-            if not self.base and href:
+    def _other_tag(self, tag: Tag) -> None:
+        name, href = tag.name, _href(tag)
+        if name == "base" and href is not None:
+            if not self.base and href.strip():
                 self._emit(href, "html-base")
-                self.base = parse_url(href).target
-        elif tag == "area" and "href" in values:
-            self._emit(values["href"], "html-href", values.get("alt", ""))
-        elif tag == "link" and "href" in values:
-            self._emit(values["href"], "html-src")
-        elif tag == "form" and "action" in values:
-            self._emit(values["action"], "html-form")
-        elif tag in _SRC_TAGS and "src" in values:
-            self._emit(values["src"], "html-src")
-        elif tag == "meta" and values.get("http-equiv", "").lower() == "refresh":
-            match = _REFRESH_RE.match(values.get("content", ""))
+                self.base = parse_url(href.strip()).target
+        elif name == "area" and href is not None:
+            self._emit(href, "html-href", tag.get("alt") or "")
+        elif name == "link" and href is not None:
+            self._emit(href, "html-src")
+        elif name == "form" and tag.get("action") is not None:
+            self._emit(tag.get("action") or "", "html-form")
+        elif name in _SRC_TAGS and tag.get("src") is not None:
+            self._emit(tag.get("src") or "", "html-src")
+        elif name == "meta" and (tag.get("http-equiv") or "").lower() == "refresh":
+            match = _REFRESH_RE.match(tag.get("content") or "")
             if match and not match.group(1).strip().isdigit():
                 self._emit(match.group(1), "html-meta-refresh")
-        elif "href" in values:  # e.g. Outlook VML buttons: <v:roundrect href="...">
-            self._emit(values["href"], "html-href")
-        if "formaction" in values:
-            self._emit(values["formaction"], "html-form")
-        if tag == "img" and self.open_href is not None and values.get("alt"):
-            self.handle_data(" " + values["alt"] + " ")
+        elif href is not None:  # e.g. Outlook VML buttons: <v:roundrect href="...">
+            self._emit(href, "html-href")
+        formaction = tag.get("formaction")
+        if formaction is not None:
+            self._emit(formaction, "html-form")
+        alt = tag.get("alt")
+        if name == "img" and self.open_href is not None and alt:
+            self.text(" " + alt + " ")
 
-    def handle_comment(self, data: str) -> None:
-        """Outlook conditional comments (``<!--[if mso]>…<![endif]-->``) hold real markup."""
-        if data.lstrip().startswith("[if") and self.comment_depth < _MAX_COMMENT_DEPTH:
-            start = data.find(">")
-            nested = _Collector(self.sink, self.comment_depth + 1)
-            nested.base = self.base
-            nested.feed(data[start + 1 :] if start >= 0 else "")
-            nested.close()
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a":
-            self._close_anchor()
-        elif tag in _HIDDEN_TEXT_TAGS and self.hidden_depth:
+    def end_tag(self, tag: Tag) -> None:
+        if tag.name == "a":
+            self.close_anchor()
+        elif tag.name in _HIDDEN_TEXT_TAGS and self.hidden_depth:
             self.hidden_depth -= 1
 
-    def handle_data(self, data: str) -> None:
+    def text(self, data: str) -> None:
         if self.open_href is not None:
             if self.anchor_len < _MAX_ANCHOR * 4:
                 self.anchor_parts.append(data)
@@ -116,13 +121,16 @@ class _Collector(HTMLParser):
         elif not self.hidden_depth:
             self.sink.add_text(data, "html-text")
 
-    def close(self) -> None:
-        super().close()
-        self._close_anchor()
-
 
 def scan_html(html: str, sink: LinkSink) -> None:
-    """Feed one HTML part to the collector; entities are decoded by the parser."""
+    """Collect the links of one HTML part into ``sink``."""
     collector = _Collector(sink)
-    collector.feed(html)
-    collector.close()
+    for token in tokenize(html):
+        if isinstance(token, Tag):
+            if token.end_tag:
+                collector.end_tag(token)
+            else:
+                collector.start_tag(token)
+        elif isinstance(token, Text) and token.kind in ("data", "cdata"):
+            collector.text(token.data)
+    collector.close_anchor()

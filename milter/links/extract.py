@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from milter.links._html import scan_html
-from milter.links.domains import registrable_domain, split_host
-from milter.links.url import LinkFlag, ParsedUrl, parse_url
+from milter.text.psl import registrable_domain, split_host
+from milter.text.url import LinkFlag, ParsedUrl, parse_url
 
 __all__ = ["Link", "LinkFlag", "LinkSet", "LinkSource", "extract_links", "find_text_urls"]
 

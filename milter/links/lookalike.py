@@ -23,21 +23,13 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from milter.links.brands import DEFAULT_NEAR_MISSES, LURE_WORDS, BrandDomains
-from milter.links.domains import (
-    host_to_ascii,
-    host_to_unicode,
-    normalize_host,
-    parse_ipv4,
-    split_host,
-)
-from milter.links.skeleton import (
-    describe_edit,
-    prepare,
-    skeleton,
-    squash,
-    strip_accents,
-)
+from milter.links.skeleton import describe_edit, squash
 from milter.links.typo_index import SHORT_KEY, TypoIndex
+from milter.text.confusables import prepare, skeleton, strip_accents
+from milter.text.host import normalize_host, parse_ipv4
+from milter.text.idna import to_ascii as host_to_ascii
+from milter.text.idna import to_unicode as host_to_unicode
+from milter.text.psl import split_host
 
 __all__ = ["TECHNIQUES", "BrandIndex", "Lookalike"]
 

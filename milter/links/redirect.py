@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from milter.links.url import parse_url
+from milter.text.url import parse_url
 
 __all__ = ["Unwrapped", "unwrap", "unwrap_once"]
 

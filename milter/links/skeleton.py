@@ -1,25 +1,12 @@
-"""Visual skeletons of domain labels and small edit-distance helpers.
+"""Edit distance between domain labels and the dnstwist name of a single edit.
 
-The skeleton follows UTS #39 using the Unicode confusables data bundled with the
-``confusable_homoglyphs`` package (no hand-typed Unicode table): every character with
-an ASCII prototype is replaced by it (Cyrillic ``а`` → ``a``, ``ı`` → ``i``, ``m`` → ``rn``,
-``1``/``I``/``|`` → ``l``, ``0`` → ``o``), accents are dropped (NFD, marks removed), and a few
-ASCII look-alike classes that UTS #39 leaves distinct but that are classic in domain
-spoofing are merged: ``i``/``l``, ``u``/``v``, ``rn``/``nn``/``rr`` → ``m`` (UTS #39
-maps ``m`` to ``rn``; the skeleton keeps the single letter so that one-letter typos of
-an ``m`` stay at distance 1) and ``cl`` → ``d``.
+Skeletons (what a label looks like) live in :mod:`milter.text.confusables`.
 """
 
 from __future__ import annotations
 
 import functools
-import importlib.resources
-import json
-import unicodedata
 
-_LRM = "\u200e"
-# Multi-letter ASCII look-alikes: "m" is kept as the prototype of rn / nn / rr.
-_ASCII_SEQUENCES = (("rn", "m"), ("nn", "m"), ("rr", "m"), ("cl", "d"))
 _KEYBOARD_ROWS = (
     "1234567890-",
     "azertyuiop",
@@ -30,87 +17,6 @@ _KEYBOARD_ROWS = (
     "zxcvbnm",
 )
 _VOWELS = frozenset("aeiouy")
-
-
-def _target(entry: dict[str, str]) -> str | None:
-    value = entry["c"].replace(_LRM, "").lower()
-    if value and value.isascii() and all(ch.isalnum() or ch == "-" for ch in value):
-        return value
-    return None
-
-
-@functools.cache
-def _tables() -> tuple[dict[int, str], dict[int, str]]:
-    """(ASCII table, full table) built from the bundled confusables data."""
-    path = importlib.resources.files("confusable_homoglyphs").joinpath("confusables.json")
-    data: dict[str, list[dict[str, str]]] = json.loads(path.read_text(encoding="utf-8"))
-    ascii_table: dict[int, str] = {}
-    full: dict[int, str] = {}
-    for key, entries in data.items():
-        char = key.replace(_LRM, "")
-        if len(char) != 1:
-            continue
-        if char.isascii():
-            # ASCII sources map only when UTS #39 gives them a single prototype ("1" → "l").
-            target = _target(entries[0]) if len(entries) == 1 else None
-            if target is not None and target != char.lower() and len(target) == 1:
-                ascii_table[ord(char)] = target
-            continue
-        for entry in entries:
-            target = _target(entry)
-            if target is not None:
-                full[ord(char)] = target
-                break
-    ascii_table[ord("i")] = "l"
-    ascii_table[ord("v")] = "u"
-    full.update(ascii_table)
-    return ascii_table, full
-
-
-@functools.cache
-def _marks() -> dict[int, None]:
-    """Translation table deleting combining marks (built once, planes 0 and 1)."""
-    return {cp: None for cp in range(0x300, 0x20000) if unicodedata.combining(chr(cp))}
-
-
-def _strip_marks(text: str) -> str:
-    return unicodedata.normalize("NFD", text).translate(_marks())
-
-
-def prepare() -> None:
-    """Build the static tables now (they are otherwise built on first use)."""
-    _tables()
-    _marks()
-    _keyboard_neighbours()
-
-
-def strip_accents(text: str) -> str:
-    """Drop combining marks (``é`` → ``e``); ASCII input is returned as is."""
-    return text if text.isascii() else _strip_marks(text)
-
-
-def has_sequences(text: str) -> bool:
-    """True when :func:`skeleton` with ``sequences=True`` would merge letter pairs."""
-    return any(seq in text for seq, _ in _ASCII_SEQUENCES)
-
-
-def skeleton(text: str, *, sequences: bool = True) -> str:
-    """Visual skeleton of a lower-case label or host (dots and hyphens kept).
-
-    ``sequences=False`` keeps letter pairs (``rn``, ``cl``...) unmerged: the "light"
-    skeleton, used as a second view because merging changes lengths.
-    """
-    ascii_table, full = _tables()
-    if text.isascii():
-        out = text.translate(ascii_table)
-    else:
-        out = _strip_marks(text.translate(full)).lower().translate(full)
-    if not sequences:
-        return out
-    for seq, repl in _ASCII_SEQUENCES:
-        if seq in out:
-            out = out.replace(seq, repl)
-    return out
 
 
 def squash(text: str) -> str:

@@ -1,41 +1,25 @@
-"""Header helpers: split the raw header block, decode RFC 2047 words, parse addresses.
+"""Header helpers: decode RFC 2047 words, parse addresses (fields are split by
+:mod:`milter.text.headers`).
 
 Everything here is tolerant: broken encodings are replaced, never raised.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from email.header import decode_header
 from email.utils import getaddresses
 
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_FOLD = re.compile(r"\r?\n[ \t]")
-_FIELD_NAME = re.compile(r"[!-9;-~]+")  # RFC 5322 §3.6.8 ftext
+from milter.text.headers import parse_fields as parse_header_block
+from milter.text.headers import split_message
 
-
-def split_message(raw: bytes) -> tuple[bytes, bytes]:
-    """Split raw bytes into (header block, body). A message without a blank line is all
-    headers when it starts with a header, else all body."""
-    match = _HEADER_END.search(raw)
-    if match is None:
-        return raw, b""
-    return raw[: match.end()], raw[match.end() :]
-
-
-def parse_header_block(block: bytes) -> tuple[tuple[str, str], ...]:
-    """Return the headers as (name, raw unfolded value) in order; junk lines are skipped."""
-    text = block.decode("utf-8", "surrogateescape")
-    headers: list[tuple[str, str]] = []
-    for line in re.split(r"\r?\n(?![ \t])", text):
-        if not line.strip():
-            continue
-        name, sep, value = line.partition(":")
-        if not sep or not _FIELD_NAME.fullmatch(name.rstrip(" \t")):
-            continue
-        headers.append((name.strip(), _FOLD.sub(" ", value).strip()))
-    return tuple(headers)
+__all__ = [
+    "Address",
+    "decode_words",
+    "parse_addresses",
+    "parse_header_block",
+    "split_message",
+]
 
 
 def decode_words(value: str) -> str:

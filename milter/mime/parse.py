@@ -18,7 +18,7 @@ from milter.mime.headers import (
     parse_header_block,
     split_message,
 )
-from milter.mime.text import html_to_text
+from milter.text.html import visible_text as html_to_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,23 +5,21 @@ from __future__ import annotations
 import re
 from email.header import decode_header, make_header
 
+from milter.text.headers import first_value
+
 _END = re.compile(rb"\r?\n\r?\n")
 _MAX = 998
 _MAX_BLOCK = 256 * 1024
 
 
-def _header_block(raw: bytes) -> str:
+def _header_block(raw: bytes) -> bytes:
     match = _END.search(raw, 0, _MAX_BLOCK)
-    block = raw[: match.start()] if match else raw[:_MAX_BLOCK]
-    return block.decode("utf-8", "replace")
+    return raw[: match.start()] if match else raw[:_MAX_BLOCK]
 
 
-def _first(block: str, name: str) -> str:
-    pattern = re.compile(rf"^{name}[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
-    match = pattern.search(block)
-    if match is None:
-        return ""
-    return re.sub(r"\r?\n[ \t]", " ", match.group(1)).strip()
+def _first(block: bytes, name: str) -> str:
+    value = first_value(block, name)
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
 
 
 def _decoded(value: str) -> str:

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from typing import Any
 
-from milter.actions.urls import defang_url
+from milter.text.url import defang_url
 from milter.links import extract_links
 from milter.mime.headers import decode_words
 from milter.mime.parse import parse_message

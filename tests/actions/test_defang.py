@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 from milter.actions.defang import LinkRewrite, defang_links_html, defang_links_text
 from milter.actions.redirect import redirect_url, verify_redirect
 from milter.actions.targets import LinkTargets
-from milter.actions.urls import defang_url, host_of
+from milter.text.url import defang_url, host_of
 
 HOSTS = LinkTargets.of(hosts=["ameli-remboursement.fr"])
 KEY = b"k" * 32
@@ -178,3 +178,28 @@ def test_redirect_round_trip_and_tamper() -> None:
     assert redirect_url(original, "https://t.example/r?x=1", KEY).startswith(
         "https://t.example/r?x=1&u="
     )
+
+
+_BROWSER_LINKS = [
+    '<a class="x"href="https://evil.fr/p">go</a>',
+    "<a/href=https://evil.fr/p>go</a>",
+    '<svg><a xlink:href="https://evil.fr/p"><text>go</text></a></svg>',
+    '<!-- c --!><a href="https://evil.fr/p">go</a>',
+    '<![if !mso]><a href="https://evil.fr/p">go</a><![endif]>',
+    '<!--[if mso]><a href="https://evil.fr/p">go</a><![endif]-->',
+    '<a href="https:\\\\evil.fr\\p">go</a>',
+    '<a href="https://evil.fr\\@ameli.fr/">go</a>',
+]
+
+
+def test_the_rewriter_neutralises_every_link_the_detector_sees() -> None:
+    """#17: whatever markup trick hides a link, detector and rewriter read it the same."""
+    from milter.links import extract_links
+
+    targets = LinkTargets.of(["evil.fr"])
+    for doc in _BROWSER_LINKS:
+        assert [link.host for link in extract_links([], [doc])] == ["evil.fr"], doc
+        out = defang_links_html(doc, targets)
+        assert out != doc, doc
+        assert extract_links([], [out]).hosts() <= {""} | set(), (doc, out)
+        assert "evil[.]fr" in out, out

@@ -12,8 +12,8 @@ from milter.links import LinkSet, extract_links
 from milter.links.lookalike import BrandIndex
 from milter.links.redirect import unwrap
 from milter.links.registry import brand_index
-from milter.links.url import parse_url
 from milter.policy.model import Policy
+from milter.text.url import parse_url
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpus"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from milter.mime.fold import fold, has_mixed_scripts, words
 from milter.mime.parse import MimeLimits, parse_message
+from milter.text.confusables import fold, has_mixed_scripts, words
 
 
 def test_headers_text_and_html_are_decoded() -> None:

@@ -7,15 +7,13 @@ import socket
 import pytest
 import tldextract
 
-from milter.links import domains
-from milter.links.domains import (
-    host_to_ascii,
-    host_to_unicode,
-    parse_ipv4,
-    registrable_domain,
-    split_host,
-)
-from milter.links.skeleton import describe_edit, edit_distance, skeleton
+from milter.links.skeleton import describe_edit, edit_distance
+from milter.text import psl
+from milter.text.confusables import skeleton
+from milter.text.host import parse_ipv4
+from milter.text.idna import to_ascii as host_to_ascii
+from milter.text.idna import to_unicode as host_to_unicode
+from milter.text.psl import registrable_domain, split_host
 
 _HOSTS = [
     "cfspart.impots.gouv.fr.loginmdp.hansor.pw",
@@ -53,13 +51,13 @@ def test_no_network_when_loading_suffix_list(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    domains._extractor.cache_clear()
-    domains._psl.cache_clear()
+    psl._extractor.cache_clear()
+    psl._rules.cache_clear()
     try:
         assert split_host("ameli-remboursement.fr").domain == "ameli-remboursement"
     finally:
-        domains._extractor.cache_clear()
-        domains._psl.cache_clear()
+        psl._extractor.cache_clear()
+        psl._rules.cache_clear()
 
 
 def test_idna_forms() -> None:

@@ -1,0 +1,157 @@
+"""One visual skeleton for display names and domains, and the folded form used for matching.
+
+Both come from the Unicode confusables data (UTS #39) as the ``confusable_homoglyphs``
+package exposes it through its public ``is_confusable`` function (no reading of its data
+files): every character with an ASCII prototype is replaced by it (Cyrillic ``а`` → ``a``,
+``ı`` → ``i``, ``1``/``I``/``|`` → ``l``, ``0`` → ``o``) and accents are dropped.
+
+:func:`skeleton` adds the ASCII look-alike classes that UTS #39 leaves distinct but that are
+classic in spoofing, for names and hosts alike: ``i``/``l``, ``u``/``v``,
+``rn``/``nn``/``rr`` → ``m`` (the skeleton keeps the single letter so that one-letter
+typos of an ``m`` stay at distance 1) and ``cl`` → ``d``. So the display name "Arneli" and
+the domain ``arneli.fr`` both read as ``ameli``.
+
+:func:`fold` is the lighter form phrases and brand names are compared in: accents
+removed, case folded, confusable letters mapped to Latin, nothing merged.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+
+from confusable_homoglyphs import confusables as _uts39
+
+_LRM = "\u200e"
+# Multi-letter ASCII look-alikes: "m" is kept as the prototype of rn / nn / rr.
+_ASCII_SEQUENCES = (("rn", "m"), ("nn", "m"), ("rr", "m"), ("cl", "d"))
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _target(value: str) -> str | None:
+    value = value.replace(_LRM, "").lower()
+    if value and value.isascii() and all(ch.isalnum() or ch == "-" for ch in value):
+        return value
+    return None
+
+
+@functools.cache
+def _homoglyphs(char: str) -> tuple[str, ...]:
+    """Prototypes UTS #39 lists for ``char`` (public API, one character at a time)."""
+    found = _uts39.is_confusable(char, greedy=False, preferred_aliases=[])
+    if not found:
+        return ()
+    return tuple(str(glyph["c"]) for glyph in found[0]["homoglyphs"])
+
+
+@functools.cache
+def prototype(char: str) -> str:
+    """ASCII prototype of one non-ASCII character (``а`` → ``a``), or the character itself."""
+    for glyph in _homoglyphs(char):
+        target = _target(glyph)
+        if target is not None:
+            return target
+    return char
+
+
+class _FullTable(dict[int, str]):
+    """``str.translate`` table filled on demand: any character → its ASCII prototype."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        value = _ASCII_TABLE.get(code, char) if code < 0x80 else prototype(char)
+        self[code] = value
+        return value
+
+
+@functools.cache
+def _ascii_table() -> dict[int, str]:
+    """ASCII characters UTS #39 gives one single-letter prototype (``1`` → ``l``), plus
+    the spoofing classes ``i`` → ``l`` and ``v`` → ``u``."""
+    table: dict[int, str] = {}
+    for code in range(0x21, 0x7F):
+        glyphs = _homoglyphs(chr(code))
+        target = _target(glyphs[0]) if len(glyphs) == 1 else None
+        if target is not None and target != chr(code).lower() and len(target) == 1:
+            table[code] = target
+    table[ord("i")] = "l"
+    table[ord("v")] = "u"
+    return table
+
+
+_ASCII_TABLE: dict[int, str] = {}
+_FULL = _FullTable()
+
+
+@functools.cache
+def _marks() -> dict[int, None]:
+    """Translation table deleting combining marks (built once, planes 0 and 1)."""
+    return {cp: None for cp in range(0x300, 0x20000) if unicodedata.combining(chr(cp))}
+
+
+def _strip_marks(text: str) -> str:
+    return unicodedata.normalize("NFD", text).translate(_marks())
+
+
+def prepare() -> None:
+    """Build the static tables now (they are otherwise built on first use)."""
+    if not _ASCII_TABLE:
+        _ASCII_TABLE.update(_ascii_table())
+    _marks()
+
+
+def strip_accents(text: str) -> str:
+    """Drop combining marks (``é`` → ``e``); ASCII input is returned as is."""
+    return text if text.isascii() else _strip_marks(text)
+
+
+def has_sequences(text: str) -> bool:
+    """True when :func:`skeleton` with ``sequences=True`` would merge letter pairs."""
+    return any(seq in text for seq, _ in _ASCII_SEQUENCES)
+
+
+def skeleton(text: str, *, sequences: bool = True) -> str:
+    """Visual skeleton of a display name, label or host (case folded; dots, hyphens and
+    spaces kept): ``skeleton("Arneli") == skeleton("ameli") == "amell"``.
+
+    ``sequences=False`` keeps letter pairs (``rn``, ``cl``...) unmerged: the "light"
+    skeleton, used as a second view because merging changes lengths.
+    """
+    prepare()
+    if text.isascii():
+        out = text.lower().translate(_ASCII_TABLE)
+    else:
+        text = unicodedata.normalize("NFKC", text)  # full-width and compatibility forms
+        out = _strip_marks(text.translate(_FULL)).lower().translate(_FULL)
+    if not sequences:
+        return out
+    for seq, repl in _ASCII_SEQUENCES:
+        if seq in out:
+            out = out.replace(seq, repl)
+    return out
+
+
+def fold(text: str) -> str:
+    """Lower-case ASCII-only form of ``text`` for matching ("Αmazοn" → "amazon")."""
+    stripped = _strip_marks(unicodedata.normalize("NFKD", text)).casefold()
+    if stripped.isascii():
+        return stripped
+    return "".join(c if c.isascii() or not c.isalpha() else prototype(c) for c in stripped)
+
+
+def words(text: str) -> list[str]:
+    """Folded words of ``text`` (letters and digits only)."""
+    return _WORD.findall(fold(text))
+
+
+def phrase_key(text: str) -> str:
+    """The folded word sequence of a phrase, space-separated and padded for substring search."""
+    return " " + " ".join(words(text)) + " "
+
+
+def has_mixed_scripts(text: str) -> bool:
+    """True when letters of text come from more than one script (Latin with Greek, …)."""
+    scripts = {unicodedata.name(c, "").split(" ")[0] for c in text if c.isalpha()}
+    scripts.discard("")
+    return len(scripts) > 1

@@ -1,0 +1,341 @@
+"""One HTML tokenizer for link extraction, visible text and the link rewriter.
+
+It follows the WHATWG HTML tokenizer where it decides what a browser sees as a tag, an
+attribute, a comment or text: attributes need no whitespace between them
+(``<a class="x"href=…>``, ``<a/href=…>``), a comment also ends at ``--!>``, ``<!-->`` is
+an empty comment, ``<![…]>`` outside SVG/MathML is a bogus comment up to the next ``>``
+(``<![endif]>`` included), a tag cut by the end of the document is dropped, the contents
+of ``script``/``style``/``xmp``/``iframe``/``noembed``/``noframes`` are raw text and those
+of ``title``/``textarea`` text with entities, and ``<![CDATA[…]]>`` is text inside SVG or
+MathML. Outlook's conditional comments (``<!--[if mso]>…<![endif]-->``) hold markup that
+Outlook renders: their contents are tokenized too (with the offsets of the outer
+document), so links and phrases inside them are seen by every reader.
+
+Why written here: every token keeps its source offsets, which the rewriter needs to
+change one attribute and leave every other byte alone; ``html.parser`` (not WHATWG, and
+quadratic on unclosed ``<a``, and raises on ``<![end if]>``), ``html5lib`` (unmaintained,
+no offsets) and the compiled parsers (lexbor/selectolax, html5-parser: a tree, no token
+offsets) do not give them. The tokenizer is one pass: each state consumes input, every
+search starts where the previous one ended, so its cost is linear in the document.
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from html.entities import html5 as _ENTITIES
+from typing import Literal
+
+__all__ = ["Attr", "Comment", "Tag", "Text", "Token", "tokenize", "visible_text"]
+
+_WS = "\t\n\f\r "
+_TAG_NAME = re.compile(r"[^\t\n\f\r />]*")
+_SEPARATORS = re.compile(r"[\t\n\f\r /]*")
+# One attribute, as the WHATWG states read it: a name (its first character may be "="),
+# then optionally "=" and a double-quoted, single-quoted or unquoted value.
+_ATTRIBUTE = re.compile(
+    r"(?P<name>[^\t\n\f\r />][^\t\n\f\r />=]*)"
+    r"(?:[\t\n\f\r ]*=[\t\n\f\r ]*"
+    r"(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>[^\t\n\f\r >]*)))?"
+)
+_ATTR_REF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
+_RAWTEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes"})
+_RCDATA = frozenset({"title", "textarea"})
+_FOREIGN = frozenset({"svg", "math"})
+_CONDITIONAL = re.compile(r"\[if[^\]]*\]>", re.I)
+_CONDITIONAL_END = re.compile(r"<!\[endif\]\s*\Z", re.I)
+_MAX_CONDITIONAL_DEPTH = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Attr:
+    """One attribute: lower-case name, value with character references decoded, and the
+    source span of the whole attribute (``start``/``end``) and of its raw value."""
+
+    name: str
+    value: str
+    start: int
+    end: int
+    value_start: int
+    value_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    """A start or end tag; duplicate attributes after the first are dropped, as browsers do."""
+
+    name: str
+    attrs: tuple[Attr, ...]
+    start: int
+    end: int
+    end_tag: bool = False
+    self_closing: bool = False
+
+    def get(self, name: str) -> str | None:
+        """Value of attribute ``name`` (lower-case), None when absent."""
+        return next((a.value for a in self.attrs if a.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Character data. ``kind`` is "data" (visible, entities apply), "rcdata" (``title``/
+    ``textarea``: entities apply) or "rawtext" (``script``/``style``…: no markup, no entities).
+    ``parent`` names the element of rcdata/rawtext text."""
+
+    raw: str
+    start: int
+    end: int
+    kind: Literal["data", "rcdata", "rawtext", "cdata"] = "data"
+    parent: str = ""
+
+    @property
+    def data(self) -> str:
+        """The text as a reader gets it (character references decoded)."""
+        if self.kind in ("rawtext", "cdata") or "&" not in self.raw:
+            return self.raw
+        return _html.unescape(self.raw)
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A comment, a bogus comment (``<!…>``, ``<?…>``, ``</1…>``) or a doctype."""
+
+    data: str
+    start: int
+    end: int
+    conditional: bool = False  # an Outlook ``[if …]>`` comment whose markup was tokenized
+
+
+Token = Tag | Text | Comment
+
+
+def _skip(pattern: re.Pattern[str], doc: str, pos: int) -> int:
+    match = pattern.match(doc, pos)
+    return match.end() if match else pos
+
+
+def _attr_value(raw: str) -> str:
+    """Character references in an attribute value, decoded as browsers do: a legacy named
+    reference without ``;`` stays literal before ``=`` or an alphanumeric (``?a=1&copy=2``)."""
+    if "&" not in raw:
+        return raw
+
+    def decode(match: re.Match[str]) -> str:
+        ref = match.group(0)
+        if ref.endswith(";") or ref[1] == "#":
+            return _html.unescape(ref)
+        if raw[match.end() : match.end() + 1] == "=" or ref[1:] not in _ENTITIES:
+            return ref
+        return _html.unescape(ref)
+
+    return _ATTR_REF.sub(decode, raw)
+
+
+class _Tokenizer:
+    """The state machine; ``offset`` shifts spans when tokenizing a comment's contents."""
+
+    def __init__(self, doc: str, offset: int, depth: int) -> None:
+        self.doc = doc
+        self.size = len(doc)
+        self.offset = offset
+        self.depth = depth
+        self.foreign = 0  # open svg/math elements (CDATA sections are allowed inside)
+
+    def run(self) -> Iterator[Token]:
+        doc, pos, text_start = self.doc, 0, 0
+        while True:
+            lt = doc.find("<", pos)
+            if lt < 0 or lt + 1 >= self.size:
+                break
+            nxt = doc[lt + 1]
+            if nxt.isascii() and nxt.isalpha():
+                tag, end = self._tag(lt, lt + 1, end_tag=False)
+            elif nxt == "/":
+                tag, end = self._end_tag_open(lt)
+            elif nxt == "!":
+                tag, end = self._markup_declaration(lt)
+            elif nxt == "?":
+                tag, end = self._bogus(lt, lt + 1)
+            else:
+                pos = lt + 1
+                continue
+            if end < 0:  # a tag cut by the end of the document is dropped
+                if text_start < lt:
+                    yield self._text(text_start, lt)
+                return
+            if text_start < lt:
+                yield self._text(text_start, lt)
+            pos = text_start = end
+            if tag is None:  # "</>": nothing at all
+                continue
+            yield tag
+            if isinstance(tag, Comment) and tag.conditional:
+                yield from self._conditional(tag, lt + 4)
+            if isinstance(tag, Tag) and not tag.end_tag:
+                pos = text_start = yield from self._after_start_tag(tag, end)
+        if text_start < self.size:
+            yield self._text(text_start, self.size)
+
+    def _conditional(self, token: Comment, data_start: int) -> Iterator[Token]:
+        match = _CONDITIONAL.match(token.data)
+        if match is None:
+            return
+        body = token.data[match.end() :]
+        end_match = _CONDITIONAL_END.search(body)
+        if end_match is not None:
+            body = body[: end_match.start()]
+        start = data_start + match.end()
+        inner = _Tokenizer(body, self.offset + start, self.depth + 1)
+        yield from inner.run()
+
+    def _text(self, start: int, end: int) -> Text:
+        return Text(self.doc[start:end], self.offset + start, self.offset + end)
+
+    def _after_start_tag(self, tag: Tag, pos: int) -> Generator[Token, None, int]:
+        """Text content of raw-text / RCDATA elements; returns where data resumes."""
+        name = tag.name
+        if name in _FOREIGN and not tag.self_closing:
+            self.foreign += 1
+        if self.foreign:
+            return pos
+        if name == "plaintext":
+            if pos < self.size:
+                yield Text(self.doc[pos:], self.offset + pos, self.offset + self.size)
+            return self.size
+        if name not in _RAWTEXT and name not in _RCDATA:
+            return pos
+        closing = re.compile(r"</" + re.escape(name) + r"[\t\n\f\r />]", re.I)
+        match = closing.search(self.doc, pos)
+        end = match.start() if match else self.size
+        if end > pos:
+            kind: Literal["rcdata", "rawtext"] = "rcdata" if name in _RCDATA else "rawtext"
+            yield Text(self.doc[pos:end], self.offset + pos, self.offset + end, kind, name)
+        return end
+
+    def _end_tag_open(self, lt: int) -> tuple[Token | None, int]:
+        if lt + 2 >= self.size:
+            return None, -1
+        after = self.doc[lt + 2]
+        if after.isascii() and after.isalpha():
+            return self._tag(lt, lt + 2, end_tag=True)
+        if after == ">":
+            return None, lt + 3
+        return self._bogus(lt, lt + 2)
+
+    def _bogus(self, lt: int, data_start: int) -> tuple[Token | None, int]:
+        gt = self.doc.find(">", data_start)
+        end = self.size if gt < 0 else gt + 1
+        data = self.doc[data_start : end - 1 if gt >= 0 else end]
+        return Comment(data, self.offset + lt, self.offset + end), end
+
+    def _markup_declaration(self, lt: int) -> tuple[Token | None, int]:
+        doc = self.doc
+        if doc.startswith("--", lt + 2):
+            return self._comment(lt)
+        if self.foreign and doc.startswith("[CDATA[", lt + 2):
+            close = doc.find("]]>", lt + 9)
+            end = self.size if close < 0 else close + 3
+            raw = doc[lt + 9 : close if close >= 0 else self.size]
+            return Text(raw, self.offset + lt, self.offset + end, "cdata"), end
+        return self._bogus(lt, lt + 2)
+
+    def _comment(self, lt: int) -> tuple[Token | None, int]:
+        doc, start = self.doc, lt + 4
+        if doc.startswith(">", start) or doc.startswith("->", start):  # <!--> and <!--->
+            end = doc.find(">", start) + 1
+            return Comment("", self.offset + lt, self.offset + end), end
+        close = doc.find("-->", start)
+        bang = doc.find("--!>", start, close + 4 if close >= 0 else self.size)
+        if bang >= 0 and (close < 0 or bang < close):
+            close = bang
+        if close < 0:
+            data, end = doc[start:], self.size
+        else:
+            data = doc[start:close]
+            end = close + (3 if doc.startswith("-->", close) else 4)
+        conditional = self.depth < _MAX_CONDITIONAL_DEPTH and bool(_CONDITIONAL.match(data))
+        comment = Comment(data, self.offset + lt, self.offset + end, conditional)
+        return comment, end
+
+    def _tag(self, lt: int, name_start: int, *, end_tag: bool) -> tuple[Token | None, int]:
+        doc = self.doc
+        match = _TAG_NAME.match(doc, name_start)
+        assert match is not None  # the pattern matches the empty string
+        name = match.group().lower()
+        pos = match.end()
+        attrs: list[Attr] = []
+        seen: set[str] = set()
+        while True:
+            gap = pos
+            pos = _skip(_SEPARATORS, doc, pos)
+            if pos >= self.size:
+                return None, -1
+            if doc[pos] == ">":
+                self_closing = pos > gap and doc[pos - 1] == "/"
+                start, end = self.offset + lt, self.offset + pos + 1
+                tag = Tag(name, tuple(attrs), start, end, end_tag, self_closing)
+                if end_tag and name in _FOREIGN and self.foreign:
+                    self.foreign -= 1
+                return tag, pos + 1
+            found = _ATTRIBUTE.match(doc, pos)
+            assert found is not None  # doc[pos] is not a separator nor ">"
+            unquoted = found.group("bare")
+            if unquoted is not None and unquoted[:1] in ("'", '"'):
+                return None, -1  # an unclosed quoted value runs to the end: dropped
+            attr_name = found.group("name").lower()
+            if attr_name not in seen:
+                seen.add(attr_name)
+                attrs.append(self._attr(found, attr_name))
+            pos = found.end()
+
+    def _attr(self, found: re.Match[str], name: str) -> Attr:
+        off = self.offset
+        for group in ("dq", "sq", "bare"):
+            raw = found.group(group)
+            if raw is not None:
+                start, end = found.span(group)
+                value = _attr_value(raw)
+                return Attr(
+                    name, value, off + found.start(), off + found.end(), off + start, off + end
+                )
+        end = found.end("name")
+        return Attr(name, "", off + found.start(), off + end, -1, -1)
+
+
+def tokenize(doc: str) -> Iterator[Token]:
+    """Tokens of ``doc`` in source order, each with its ``start``/``end`` offsets in ``doc``.
+
+    Tokens inside an Outlook conditional comment follow that comment's token.
+    """
+    return _Tokenizer(doc, 0, 0).run()
+
+
+_BLOCK_TAGS = frozenset(
+    {"br", "p", "div", "tr", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "table"}
+)
+_HIDDEN = frozenset({"head", "template"})
+_SPACE_RUN = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def visible_text(doc: str) -> str:
+    """The text a reader sees in ``doc`` (Outlook conditional blocks included), one space
+    between inline runs and a line break at block boundaries."""
+    out: list[str] = []
+    hidden = 0
+    for token in tokenize(doc):
+        if isinstance(token, Tag):
+            if token.name in _HIDDEN:
+                hidden = max(hidden - 1, 0) if token.end_tag else hidden + 1
+            elif token.name == "body" and not token.end_tag:
+                hidden = 0
+            out.append("\n" if token.name in _BLOCK_TAGS else " ")
+        elif isinstance(token, Text) and not hidden:
+            if token.kind in ("data", "cdata") or token.parent == "textarea":
+                out.append(token.data)
+        else:
+            out.append(" ")
+    text = _SPACE_RUN.sub(" ", "".join(out))
+    return _BLANK_LINES.sub("\n", text).strip()
