@@ -33,8 +33,15 @@ def add_review_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     commands = parser.add_subparsers(dest="review_command")
     passwd = commands.add_parser("passwd", help="set a review user's password")
-    passwd.add_argument("--config", dest="passwd_config", type=Path, default=None, metavar="FILE")
-    passwd.add_argument("name", metavar="NAME")
+    passwd.add_argument(
+        "--config",
+        dest="passwd_config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="settings file (its review.users_file)",
+    )
+    passwd.add_argument("name", metavar="NAME", help="user name (no ':' and no spaces)")
     passwd.set_defaults(run=run_passwd)
     parser.set_defaults(run=run_review)
 

@@ -16,10 +16,10 @@ import re
 import unicodedata
 from typing import Any
 
-from milter.text.url import defang_url
 from milter.links import extract_links
 from milter.mime.headers import decode_words
 from milter.mime.parse import parse_message
+from milter.text.url import defang_url
 
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 MAX_LINKS = 200
