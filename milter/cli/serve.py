@@ -72,6 +72,7 @@ def _add_ops_options(parser: argparse.ArgumentParser) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Load everything, bind, and serve until SIGTERM."""
+    from milter.engine import prepare_policy
     from milter.frontends.listen import ListenError
     from milter.frontends.settings import load_settings
     from milter.frontends.workers import run_workers
@@ -101,6 +102,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except (ListenError, OSError) as exc:
         print(f"tocsin: cannot start: {exc}", file=sys.stderr)
         return EXIT_CANNOT_START
+    policies.prepare_with(prepare_policy)  # compiled once, before the workers fork
     log.info(
         "%d worker(s), policy %s, quarantine %s",
         settings.workers,
