@@ -77,9 +77,9 @@ SELECT to_char(t AT TIME ZONE 'UTC', 'YYYYMMDD"T"HH24MISSUS') || 'Z-'
 EXPLAINED = [
     (
         "brand page",
-        "SELECT id FROM quarantine_item WHERE lower(brand) = 'ameli' ORDER BY id DESC LIMIT 51",
+        "SELECT id FROM quarantine_item WHERE brand = 'ameli' ORDER BY id DESC LIMIT 51",
     ),
-    ("brand count", "SELECT count(*) FROM quarantine_item WHERE lower(brand) = 'ameli'"),
+    ("brand count", "SELECT count(*) FROM quarantine_item WHERE brand = 'ameli'"),
     ("total count", "SELECT count(*) FROM quarantine_item"),
 ]
 GENERATE_BYTES = """

@@ -161,7 +161,7 @@ def _conditions(query: ListQuery) -> list[sql.Composable]:
     if query.state is not None:
         add("state = {}", query.state)
     if query.brand:
-        add("lower(brand) = {}", _safe_text(query.brand).lower())
+        add("brand = {}", _safe_text(query.brand).lower())  # stored lower-case
     if query.verdict:
         add("disposition = {}", _safe_text(query.verdict))
     if query.recipient:
@@ -367,7 +367,7 @@ class PostgresStore:
                     _safe_text(record.header_from),
                     _safe_text(item.from_name),
                     _safe_text(item.from_addr),
-                    _safe_text(item.brand) if item.brand is not None else None,
+                    _safe_text(item.brand).lower() if item.brand is not None else None,
                     _safe_text(item.verdict),
                     item.score,
                     _safe_text(item.rule),

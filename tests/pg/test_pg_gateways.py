@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from milter.codec import Discard, ReplyCode, TempFail
+from milter.review.passwords import hash_password
+from tests.review.conftest import PASSWORD, USER, login
 from tests.support.milter_client import MilterClient
 from tests.support.pg import PgCluster, migrated_database
 
@@ -50,7 +53,7 @@ class Gateway:
         return QID.findall(self.log.read_text(errors="replace"))
 
 
-def _settings(tmp: Path, cluster: PgCluster, database: str, name: str) -> Path:
+def _settings(tmp: Path, cluster: PgCluster, database: str, name: str, extra: str = "") -> Path:
     path = tmp / f"{name}.yaml"
     path.write_text(
         "quarantine:\n"
@@ -58,7 +61,7 @@ def _settings(tmp: Path, cluster: PgCluster, database: str, name: str) -> Path:
         f"  database: {cluster.dsn(database)}\n"
         f"  database_password_file: {cluster.password_file}\n"
         "  database_timeout_seconds: 2\n"
-        f"  gateway: {name}\n"
+        f"  gateway: {name}\n" + extra
     )
     return path
 
@@ -122,7 +125,10 @@ async def _send(port: int, raw: bytes, rcpt: str) -> Any:
 
 
 def send(gateway: Gateway, rcpt: str) -> Any:
-    return asyncio.run(_send(gateway.port, LURE, rcpt))
+    """One message through ``gateway`` as an MTA would send it (in a thread of its own:
+    Playwright's sync API may hold an event loop in this one)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, _send(gateway.port, LURE, rcpt)).result()
 
 
 def _is_tempfail(reply: Any) -> bool:
@@ -239,3 +245,59 @@ def test_postgresql_stopped_mid_run_tempfails_then_both_gateways_recover(
     assert rcpts[:2] == ["after-gw1@example.net", "after-gw2@example.net"]
     assert rcpts[-2:] == ["before1@example.net", "before2@example.net"]
     assert not any(r.startswith("during") for r in rcpts)
+
+
+def test_one_review_page_lists_and_releases_what_both_gateways_held(
+    gateways: tuple[PgCluster, str, list[Gateway]], browser: Any, tmp_path: Path
+) -> None:
+    cluster, database, (gw1, gw2) = gateways
+    assert send(gw1, "alice@example.net") == Discard()
+    assert send(gw2, "bob@example.net") == Discard()
+    (held_1,), (held_2,) = gw1.held_ids(), gw2.held_ids()
+    handler = _Sink()
+    sink = Controller(handler, hostname="127.0.0.1", port=_free_port())
+    users = tmp_path / "review-users"
+    users.write_text(f"{USER}:{hash_password(PASSWORD)}\n")
+    port = _free_port()
+    config = _settings(
+        tmp_path, cluster, database, "review",
+        f"  relay: 127.0.0.1:{sink.port}\n"
+        f"review:\n  listen: 127.0.0.1:{port}\n  users_file: {users}\n  language: en\n",
+    )  # fmt: skip
+    sink.start()
+    review = subprocess.Popen(
+        [sys.executable, "-m", "milter", "review", "--config", str(config)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    context = browser.new_context(locale="en-GB")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert review.poll() is None
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        page = context.new_page()
+        url = f"http://127.0.0.1:{port}"
+        login(page, url)
+        rows = page.locator("table.items tbody tr")
+        assert rows.count() == 2
+        listed = page.locator("table.items").inner_html()
+        assert held_1 in listed
+        assert held_2 in listed
+        page.goto(f"{url}/m/{held_2}")  # held by the other gateway
+        page.click("form.actions button[formaction$='/release']")
+        page.wait_for_load_state()
+        assert "250 2.0.0" in page.locator("p.flash.ok").inner_text()
+    finally:
+        context.close()
+        review.terminate()
+        review.wait(20)
+        sink.stop()
+    assert len(handler.messages) == 1
+    assert handler.messages[0].startswith(b"X-Tocsin-Released: " + held_2.encode())
+    states = {r["id"]: r["state"] for r in _listed(gw1)}
+    assert states == {held_1: "held", held_2: "released"}
