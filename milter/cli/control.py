@@ -13,10 +13,13 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from milter.cli.common import EXIT_BAD_POLICY, EXIT_USAGE, CliError, SubParsers
 from milter.ops.daemon import is_alive, read_pid_file
+
+if TYPE_CHECKING:
+    from milter.frontends.settings import ServeSettings
 
 DEFAULT_CONFIG = Path("/etc/tocsin/tocsin.yaml")
 # LSB init-script status codes, which monitoring tools already understand
@@ -60,13 +63,7 @@ def locate(args: argparse.Namespace) -> Daemon:
     pid_file, metrics = args.pid_file, args.metrics
     config = args.config or (DEFAULT_CONFIG if DEFAULT_CONFIG.exists() else None)
     if config is not None and (pid_file is None or metrics is None):
-        from milter.frontends.settings import load_settings
-        from milter.policy.errors import PolicyInvalid
-
-        try:
-            settings = load_settings(config)
-        except PolicyInvalid as exc:
-            raise CliError(f"invalid settings:\n{exc}", EXIT_BAD_POLICY) from None
+        settings = settings_or_fail(config)
         pid_file = pid_file or settings.pid_file
         metrics = metrics or settings.metrics.listen
     if pid_file is None:
@@ -74,6 +71,17 @@ def locate(args: argparse.Namespace) -> Daemon:
             "no pid file: give --pid-file, or set pid_file in the settings (--config)", EXIT_USAGE
         )
     return Daemon(pid_file, metrics)
+
+
+def settings_or_fail(config: Path) -> ServeSettings:
+    """The daemon's settings file, or a CliError listing every problem."""
+    from milter.frontends.settings import load_settings
+    from milter.policy.errors import PolicyInvalid
+
+    try:
+        return load_settings(config)
+    except PolicyInvalid as exc:
+        raise CliError(f"invalid settings:\n{exc}", EXIT_BAD_POLICY) from None
 
 
 def get_health(metrics: str, timeout: float = 3.0) -> dict[str, Any] | None:

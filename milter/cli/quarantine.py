@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from milter.cli.quarantine_pg import add_postgres_commands
 from milter.quarantine import (
     InvalidQuarantineId,
     QuarantineConflict,
@@ -34,7 +35,14 @@ from milter.quarantine import (
     auditlog,
     release,
 )
-from milter.quarantine.backend import MAX_PAGE, Action, AuditEntry, HeldItem, ListQuery
+from milter.quarantine.backend import (
+    MAX_PAGE,
+    Action,
+    AuditEntry,
+    HeldItem,
+    ListQuery,
+    QuarantineBackend,
+)
 
 if TYPE_CHECKING:
     from milter.frontends.settings import ServeSettings
@@ -82,7 +90,7 @@ def relay(text: str) -> tuple[str, int]:
 def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``tocsin quarantine`` and its sub-commands."""
     parser = sub.add_parser("quarantine", help="list, inspect, release or delete held mail")
-    commands = parser.add_subparsers(dest="quarantine_command", required=True)
+    commands = parser.add_subparsers(dest="quarantine_command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -98,22 +106,31 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
         metavar="DIR",
         help=f"quarantine directory (default: ${ENV_DIR}, the settings', or {DEFAULT_DIR})",
     )
+    add_postgres_commands(commands, common)  # --database, migrate, import
 
     lister = commands.add_parser("list", parents=[common], help="list held messages, newest first")
     lister.add_argument("--json", action="store_true", help="one JSON object per line")
-    lister.add_argument("--status", choices=("held", "releasing", "released"), default=None)
-    lister.add_argument("--brand", default=None, metavar="ID")
-    lister.add_argument("--verdict", default=None, metavar="DISPOSITION")
+    lister.add_argument(
+        "--status", choices=("held", "releasing", "released"), default=None, help="only this state"
+    )
+    lister.add_argument("--brand", default=None, metavar="ID", help="only this brand")
+    lister.add_argument("--verdict", default=None, metavar="DISPOSITION", help="e.g. quarantine")
     lister.add_argument("--sender", default=None, metavar="TEXT", help="in sender or From")
     lister.add_argument("--subject", default=None, metavar="TEXT", help="in the subject")
-    lister.add_argument("--rcpt", default=None, metavar="ADDR|@DOMAIN")
-    lister.add_argument("--since", type=moment, default=None, metavar="7d|DATE")
-    lister.add_argument("--until", type=moment, default=None, metavar="1d|DATE")
-    lister.add_argument("--limit", type=int, default=None, metavar="N")
+    lister.add_argument(
+        "--rcpt", default=None, metavar="ADDR|@DOMAIN", help="a recipient or domain"
+    )
+    lister.add_argument(
+        "--since", type=moment, default=None, metavar="7d|DATE", help="received at or after"
+    )
+    lister.add_argument(
+        "--until", type=moment, default=None, metavar="1d|DATE", help="received before"
+    )
+    lister.add_argument("--limit", type=int, default=None, metavar="N", help="print at most N")
     lister.set_defaults(run=run_list)
 
     show = commands.add_parser("show", parents=[common], help="inspect a held message safely")
-    show.add_argument("id", metavar="ID")
+    show.add_argument("id", metavar="ID", help="quarantine id (from list)")
     mode = show.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="record and inspection as JSON")
     mode.add_argument("--raw", action="store_true", help="write the stored bytes to stdout")
@@ -121,7 +138,7 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     show.set_defaults(run=run_show)
 
     rel = commands.add_parser("release", parents=[common], help="re-inject held messages")
-    rel.add_argument("ids", nargs="+", metavar="ID")
+    rel.add_argument("ids", nargs="+", metavar="ID", help="quarantine ids")
     rel.add_argument(
         "--relay",
         type=relay,
@@ -132,17 +149,23 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     rel.add_argument("--delete", action="store_true", help="delete once the relay accepted")
     rel.add_argument("--force", action="store_true", help="release again an already released one")
     rel.add_argument("--retries", type=int, default=0, metavar="N", help="retries on 4xx")
-    rel.add_argument("--retry-delay", type=float, default=5.0, metavar="SECONDS")
-    rel.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
+    rel.add_argument(
+        "--retry-delay", type=float, default=5.0, metavar="SECONDS", help="between retries"
+    )
+    rel.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per SMTP step")
     rel.set_defaults(run=run_release)
 
     delete = commands.add_parser("delete", parents=[common], help="delete held messages")
-    delete.add_argument("ids", nargs="+", metavar="ID")
+    delete.add_argument("ids", nargs="+", metavar="ID", help="quarantine ids")
     delete.set_defaults(run=run_delete)
 
     purge = commands.add_parser("purge", parents=[common], help="delete old records")
-    purge.add_argument("--older-than", type=duration, required=True, metavar="30d")
-    purge.add_argument("--status", choices=("held", "released"), default=None)
+    purge.add_argument(
+        "--older-than", type=duration, required=True, metavar="30d", help="received before"
+    )
+    purge.add_argument(
+        "--status", choices=("held", "released"), default=None, help="only this state"
+    )
     purge.add_argument("--dry-run", action="store_true", help="only print what would go")
     purge.set_defaults(run=run_purge)
 
@@ -153,7 +176,7 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
     audit = commands.add_parser("audit", parents=[common], help="show the audit trail")
     audit.add_argument("id", nargs="?", default=None, metavar="ID", help="only this message")
-    audit.add_argument("--limit", type=int, default=100, metavar="N")
+    audit.add_argument("--limit", type=int, default=100, metavar="N", help="newest N entries")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     audit.set_defaults(run=run_audit)
 
@@ -182,11 +205,20 @@ def _directory(args: argparse.Namespace, settings: ServeSettings) -> Path:
     return settings.quarantine.directory
 
 
-def _open(args: argparse.Namespace) -> QuarantineStore | None:
+def _open(args: argparse.Namespace) -> QuarantineBackend | None:
     settings = _settings(args)
     if settings is None:
         return None
     args.settings = settings
+    from milter.cli.quarantine_pg import database_store
+
+    try:
+        shared = database_store(args, settings)  # PostgreSQL (docs/shared-quarantine.md)
+    except QuarantineError as exc:
+        _error(str(exc))
+        return None
+    if shared is not None:
+        return shared
     directory = _directory(args, settings)
     if not directory.is_dir():
         _error(f"no quarantine directory at {directory} (use --config, --dir or ${ENV_DIR})")
@@ -208,7 +240,7 @@ def actor() -> str:
 
 
 def _audit(
-    store: QuarantineStore, action: Action, qid: str | None, result: str, detail: str
+    store: QuarantineBackend, action: Action, qid: str | None, result: str, detail: str
 ) -> None:
     try:
         store.record_action(AuditEntry.now(actor(), action, qid, result, detail))
@@ -307,7 +339,7 @@ def run_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _release_all(store: QuarantineStore, args: argparse.Namespace) -> int:
+async def _release_all(store: QuarantineBackend, args: argparse.Namespace) -> int:
     host, port = args.relay or relay(args.settings.quarantine.relay)
     status = EXIT_OK
     for qid in args.ids:
@@ -386,6 +418,9 @@ def run_reindex(args: argparse.Namespace) -> int:
     store = _open(args)
     if store is None:
         return EXIT_STORE
+    if not isinstance(store, QuarantineStore):
+        _error("reindex rebuilds a local directory's index; the PostgreSQL store has none")
+        return EXIT_USAGE
     try:
         added, _dropped = store.reindex()
     except QuarantineError as exc:

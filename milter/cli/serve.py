@@ -1,4 +1,4 @@
-"""``tocsin serve``: run the milter daemon (the README's main command)."""
+"""``tocsin serve``: run the daemon, milter and/or SMTP filter (the README's main command)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from milter.policy.loader import error_message, loc_to_path
 
 if TYPE_CHECKING:
-    from milter.frontends.service import MessageService
+    from milter.frontends.service import MessageService, QuarantineSink
     from milter.frontends.settings import ServeSettings
     from milter.frontends.workers import Listener
     from milter.ops.daemon import DaemonExtras
@@ -26,11 +26,21 @@ EXIT_OK, EXIT_USAGE, EXIT_BAD_POLICY, EXIT_CANNOT_START = 0, 2, 4, 5
 
 def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``serve`` sub-command."""
-    parser = sub.add_parser("serve", help="run the milter daemon")
+    parser = sub.add_parser("serve", help="run the daemon (milter and/or SMTP filter)")
     parser.add_argument(
         "--milter",
         metavar="SPEC",
         help="listen on inet:HOST:PORT or unix:/path (default inet:127.0.0.1:8894)",
+    )
+    parser.add_argument(
+        "--smtp",
+        metavar="HOST:PORT",
+        help="run the SMTP filter on HOST:PORT (e.g. 127.0.0.1:10025); with --milter both run",
+    )
+    parser.add_argument(
+        "--next-hop",
+        metavar="HOST:PORT",
+        help="where the SMTP filter relays (default 127.0.0.1:10026)",
     )
     parser.add_argument("--config", type=Path, metavar="FILE", help="settings file (YAML)")
     parser.add_argument("--policy", type=Path, metavar="DIR", help="policy directory")
@@ -72,6 +82,7 @@ def _add_ops_options(parser: argparse.ArgumentParser) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Load everything, bind, and serve until SIGTERM."""
+    from milter.engine import prepare_policy
     from milter.frontends.listen import ListenError
     from milter.frontends.settings import load_settings
     from milter.frontends.workers import run_workers
@@ -96,17 +107,21 @@ def run_serve(args: argparse.Namespace) -> int:
     quarantine_dir = settings.quarantine.directory
     listeners: list[Listener] = []
     try:
-        _prepare_quarantine(quarantine_dir)  # before bind: a failure leaves no socket behind
+        if settings.quarantine.database is None:
+            _prepare_quarantine(quarantine_dir)  # before bind: a failure leaves no socket
         listeners = _listeners(settings, log)
     except (ListenError, OSError) as exc:
         print(f"tocsin: cannot start: {exc}", file=sys.stderr)
         return EXIT_CANNOT_START
+    policies.prepare_with(prepare_policy)  # compiled once, before the workers fork
     log.info(
         "%d worker(s), policy %s, quarantine %s",
         settings.workers,
         ", ".join(policies.current.files),
-        quarantine_dir,
+        _quarantine_label(settings),
     )
+    if settings.quarantine.database is not None:
+        _probe_database(settings, log)
 
     def make_service() -> MessageService:
         return _make_service(settings, policies, no_dns=args.no_dns)
@@ -133,8 +148,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _listeners(settings: ServeSettings, log: logging.Logger) -> list[Listener]:
     """Bind every enabled front-end's socket (all before any worker starts)."""
-    from milter.frontends.listen import ListenError, bind, parse_listen
+    from milter.frontends.listen import ListenError, bind, parse_endpoint, parse_listen
     from milter.frontends.milter.server import MilterServer
+    from milter.frontends.smtp.server import SmtpFilterServer
     from milter.frontends.workers import Listener
 
     listeners: list[Listener] = []
@@ -144,6 +160,12 @@ def _listeners(settings: ServeSettings, log: logging.Logger) -> list[Listener]:
         sock = bind(address, mode=int(milter.socket_mode, 8))
         listeners.append(Listener(sock, lambda service: MilterServer(milter, service)))
         log.info("tocsin serving milter on %s", address)
+    if settings.smtp.enabled:
+        smtp = settings.smtp
+        address = parse_endpoint(smtp.listen)
+        sock = bind(address)
+        listeners.append(Listener(sock, lambda service: SmtpFilterServer(smtp, service)))
+        log.info("tocsin serving SMTP filter on %s, next hop %s", address, smtp.next_hop)
     if not listeners:
         raise ListenError("no front-end enabled (use --milter or --smtp)")
     return listeners
@@ -160,8 +182,15 @@ def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> Serve
     milter: dict[str, object] = {}
     smtp: dict[str, object] = {}
     top: dict[str, object] = {}
+    if args.milter or args.smtp:  # named on the command line: exactly those run
+        milter["enabled"] = bool(args.milter)
+        smtp["enabled"] = bool(args.smtp)
     if args.milter:
         milter["listen"] = args.milter
+    if args.smtp:
+        smtp["listen"] = args.smtp
+    if args.next_hop:
+        smtp["next_hop"] = args.next_hop
     if args.workers is not None:
         milter["workers"] = args.workers
         smtp["workers"] = args.workers
@@ -210,6 +239,9 @@ def _configure_logging(settings: ServeSettings) -> None:
 
     log = settings.log
     configure_logging(settings.log_level, log.format, log.target, log.syslog_address)
+    # aiosmtpd logs every SMTP command at INFO: only its warnings belong in our log
+    level = logging.getLevelName(settings.log_level.upper())
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, level))
 
 
 def _start_extras(settings: ServeSettings) -> DaemonExtras:
@@ -227,11 +259,49 @@ def _prepare_quarantine(directory: Path) -> None:
     prepare_quarantine_dir(directory)
 
 
+def _open_quarantine(settings: ServeSettings, *, connect_now: bool = False) -> QuarantineSink:
+    from milter.quarantine.postgres_config import open_store
+
+    q = settings.quarantine
+    return open_store(
+        q.directory,
+        q.database,
+        password_file=q.database_password_file,
+        pool_size=q.database_pool_size,
+        timeout=q.database_timeout_seconds,
+        gateway=q.gateway,
+        connect_now=connect_now,
+    )
+
+
+def _quarantine_label(settings: ServeSettings) -> str:
+    if settings.quarantine.database is None:
+        return str(settings.quarantine.directory)
+    from milter.quarantine.postgres_config import redact
+
+    return redact(settings.quarantine.database)
+
+
+def _probe_database(settings: ServeSettings, log: logging.Logger) -> None:
+    """Say at start-up whether the shared quarantine is usable (the milter starts either
+    way: until it is, quarantined mail is answered 4xx and the pools keep retrying)."""
+    from milter.quarantine.errors import QuarantineError
+    from milter.quarantine.postgres import PostgresStore
+
+    store = _open_quarantine(settings)
+    assert isinstance(store, PostgresStore)
+    try:
+        store.schema_version()
+    except QuarantineError as exc:
+        log.error("quarantine database not usable yet (mail to quarantine gets 4xx): %s", exc)
+    finally:
+        store.close()  # before the workers fork: each opens its own pool
+
+
 def _make_service(
     settings: ServeSettings, policies: PolicyStore, *, no_dns: bool
 ) -> MessageService:
     from milter.frontends.service import MessageService
-    from milter.quarantine.store import QuarantineStore
 
     resolver = None
     if not no_dns:
@@ -240,5 +310,6 @@ def _make_service(
         resolver = DnsResolver(
             list(settings.nameservers) or None, timeout=settings.dns_timeout_seconds
         )
-    store = QuarantineStore(settings.quarantine.directory)
-    return MessageService(policies, resolver=resolver, quarantine=store)
+    return MessageService(
+        policies, resolver=resolver, quarantine=_open_quarantine(settings, connect_now=True)
+    )

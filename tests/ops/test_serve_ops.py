@@ -30,8 +30,9 @@ class Daemon:
         self.port, self.metrics_port = _free_port(), _free_port()
         self.pid_file = tmp_path / "run" / "tocsin.pid"
         self.log_path = tmp_path / "tocsin.log"
+        self.quarantine = tmp_path / "q"
         command = [sys.executable, "-m", "milter", "serve", "--no-dns"]
-        command += ["--quarantine-dir", str(tmp_path / "q"), "--pid-file", str(self.pid_file)]
+        command += ["--quarantine-dir", str(self.quarantine), "--pid-file", str(self.pid_file)]
         command += ["--milter", f"inet:127.0.0.1:{self.port}"]
         command += ["--metrics", f"127.0.0.1:{self.metrics_port}", *args]
         self.log = self.log_path.open("w")
@@ -146,6 +147,21 @@ def test_metrics_add_up_over_two_workers(daemon_factory: Any) -> None:
     assert shown.returncode == 0, shown.stderr
     assert f"running, pid {daemon.proc.pid}" in shown.stdout
     assert "2 worker(s)" in shown.stdout
+
+    stats = run_tocsin(
+        "stats", "--metrics", daemon.metrics, "--quarantine-dir", str(daemon.quarantine), "--json"
+    )
+    assert stats.returncode == 0, stats.stderr
+    report = json.loads(stats.stdout)
+    assert report["since_start"]["messages"] == sent
+    assert report["since_start"]["by_brand"]["cpf"] == {"quarantine": sent / 2}
+    assert report["since_start"]["scan_ms"]["p50"] is not None
+    assert report["quarantine"]["hour"] == {"messages": sent / 2, "by_brand": {"cpf": sent / 2}}
+    human = run_tocsin(
+        "stats", "--metrics", daemon.metrics, "--quarantine-dir", str(daemon.quarantine)
+    )
+    assert f"{sent} messages" in human.stdout
+    assert f"last hour: {sent // 2} stored (cpf {sent // 2})" in human.stdout
 
     assert daemon.stop() == 0
     assert not daemon.pid_file.exists()
