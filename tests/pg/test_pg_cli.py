@@ -65,6 +65,10 @@ def test_migrate_errors_are_one_clean_line(pg_cluster: PgCluster, tmp_path: Path
     assert "no database" in missing.stderr
     wrong = tmp_path / "pw"
     wrong.write_text("wrong-password\n")
+    open_to_all = tocsin("migrate", "--database", pg_cluster.dsn(), "--password-file", str(wrong))
+    assert open_to_all.returncode == 6
+    assert "open to every user" in open_to_all.stderr
+    wrong.chmod(0o600)
     refused = tocsin("migrate", "--database", pg_cluster.dsn(), "--password-file", str(wrong))
     assert refused.returncode == 6
     assert "password authentication failed" in refused.stderr

@@ -267,6 +267,7 @@ def test_unmigrated_database_is_refused_with_the_remedy(pg_cluster: PgCluster) -
 def test_wrong_password_is_a_clean_error(pg_cluster: PgCluster, tmp_path: Path) -> None:
     wrong = tmp_path / "pw"
     wrong.write_text("not-the-password\n")
+    wrong.chmod(0o600)
     from milter.quarantine.postgres_config import DatabaseTarget
 
     store = PostgresStore(DatabaseTarget(pg_cluster.dsn(), password_file=wrong), timeout=2)
