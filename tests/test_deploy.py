@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from milter.frontends.listen import parse_listen
-from milter.frontends.settings import ServeSettings, load_settings
+from milter.frontends.settings import MetricsSettings, ServeSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
@@ -283,9 +283,14 @@ def test_example_settings_parse_and_have_exactly_the_documented_keys() -> None:
 
 
 def test_example_settings_show_the_defaults() -> None:
-    """Every value in the example is the default, except the policy directory."""
+    """Every value in the example is the default, except where a production install
+    differs: the policy directory, the metrics endpoint and the pid file."""
     settings = load_settings(SETTINGS)
-    assert settings == ServeSettings(policy_dir=Path("/etc/tocsin/policies"))
+    assert settings == ServeSettings(
+        policy_dir=Path("/etc/tocsin/policies"),
+        metrics=MetricsSettings(listen="127.0.0.1:9464"),
+        pid_file=Path("/run/tocsin/tocsin.pid"),
+    )
 
 
 # -- container ----------------------------------------------------------------------------

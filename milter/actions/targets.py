@@ -1,7 +1,8 @@
-"""Which links are suspicious: the hosts and URLs named in the links check's findings.
+"""Which links are suspicious: the links carried by the findings (``Finding.link``).
 
 Only these links are rewritten; every other link (the brand's real site, trackers of a
-newsletter, the unsubscribe link) stays exactly as it was.
+newsletter, the unsubscribe link) stays exactly as it was — unless the policy asks for
+every link of a message that failed to prove a brand (:data:`ALL_LINKS`).
 """
 
 from __future__ import annotations
@@ -9,14 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from milter.model.findings import Finding
+from milter.model.findings import Finding, LinkScope
 from milter.text.idna import to_ascii
 from milter.text.url import host_of
 
-LOOKALIKE = "LINK_LOOKALIKE"  # evidence: url, host, host_ascii (url may be a redirector's)
-MISMATCH = "LINK_TEXT_MISMATCH"  # evidence: href, real_host (shown is the official host)
-TRICK = "LINK_TRICK"  # evidence: url
-EVIDENCE_URL_LIMIT = 300  # the links check keeps at most this many characters of a URL
+EVIDENCE_URL_LIMIT = 300  # LinkTargets.of(urls=…) given cut URLs matches them as prefixes
 _TRAILING = ".,;:!?)]}>'\"»…*_|"
 
 
@@ -47,6 +45,7 @@ class LinkTargets:
     url_prefixes: frozenset[str] = frozenset()
     keep_prefix: str = ""
     destinations: tuple[tuple[str, str], ...] = ()
+    every_link: bool = False
 
     @classmethod
     def of(
@@ -71,11 +70,19 @@ class LinkTargets:
         return cls(frozenset(names), frozenset(exact), frozenset(prefixes), "", known)
 
     def __bool__(self) -> bool:
-        return bool(self.hosts or self.urls or self.url_prefixes)
+        return bool(self.hosts or self.urls or self.url_prefixes or self.every_link)
 
     def keeping(self, prefix: str) -> LinkTargets:
         """The same targets, never matching URLs that start with ``prefix``."""
-        return LinkTargets(self.hosts, self.urls, self.url_prefixes, prefix, self.destinations)
+        return LinkTargets(
+            self.hosts, self.urls, self.url_prefixes, prefix, self.destinations, self.every_link
+        )
+
+    def with_every_link(self) -> LinkTargets:
+        """The same targets, plus every other link of the message."""
+        return LinkTargets(
+            self.hosts, self.urls, self.url_prefixes, self.keep_prefix, self.destinations, True
+        )
 
     def destination(self, url: str) -> str:
         """The host ``url`` really leads to: from the evidence, else its own host."""
@@ -99,6 +106,8 @@ class LinkTargets:
         url = url.strip()
         if not url or (self.keep_prefix and url.startswith(self.keep_prefix)):
             return False
+        if self.every_link:
+            return True
         if self.host_matches(host_of(url)):
             return True
         if _norm_url(url) in self.urls:
@@ -107,22 +116,22 @@ class LinkTargets:
 
 
 def targets_from_findings(findings: Iterable[Finding]) -> LinkTargets:
-    """The suspicious links named by LINK_LOOKALIKE, LINK_TEXT_MISMATCH and LINK_TRICK.
+    """The suspicious links the findings carry (``Finding.link``).
 
-    A lookalike behind a redirector names the redirector URL (``url``) and the final host
-    (``host``): both are targets, the redirector's other links are not.
+    A link of scope ``host`` makes every link to its host a target and records where its
+    own URL leads (a redirector's URL whose final host is the lookalike); a link of scope
+    ``url`` is that URL only.
     """
     hosts: list[str] = []
     urls: list[str] = []
     destinations: list[tuple[str, str]] = []
     for finding in findings:
-        ev = finding.evidence
-        if finding.code == LOOKALIKE:
-            hosts += [ev.get("host", ""), ev.get("host_ascii", "")]
-            destinations.append((ev.get("url", ""), ev.get("host", "")))
-        elif finding.code == MISMATCH:
-            hosts += [ev.get("real_host", ""), ev.get("real_host_ascii", "")]
-            destinations.append((ev.get("href", ""), ev.get("real_host", "")))
-        elif finding.code == TRICK:
-            urls.append(ev.get("url", ""))
+        link = finding.link
+        if link is None:
+            continue
+        if link.scope is LinkScope.HOST:
+            hosts += [link.host, link.host_ascii]
+            destinations.append((link.url, link.host))
+        else:
+            urls.append(link.url)
     return LinkTargets.of(hosts, urls, destinations)

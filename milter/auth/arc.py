@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
+from milter.auth.dkim import DKIMPY_LOG
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
 from milter.model.auth import AuthResult, AuthStatus
 
@@ -153,7 +154,7 @@ def evaluate_chain(
 async def check_arc(message: bytes, resolver: Resolver, *, min_key_bits: int = 1024) -> ArcResult:
     """Validate the ARC chain of ``message``; DNS failures give temperror."""
     try:
-        verifier = dkim.ARC(message, minkey=min_key_bits)
+        verifier = dkim.ARC(message, minkey=min_key_bits, logger=DKIMPY_LOG)
     except dkim.DKIMException as exc:
         return ArcResult(AuthStatus.FAIL, 0, (), f"unparsable message header: {exc}")
     sealers = sealer_domains(verifier.headers)

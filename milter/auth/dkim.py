@@ -14,6 +14,7 @@ verifies but is reported ``policy`` (RFC 8301).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -24,6 +25,18 @@ from dkim.util import InvalidTagValueList, parse_tag_value
 
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
 from milter.model.auth import AuthResult, AuthStatus
+
+
+class _ResultsNotErrors(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """dkimpy logs a missing key or a DNS timeout with ``logger.error``; for Tocsin those are
+    ordinary results (permerror/temperror in the verdict), so they are logged at DEBUG."""
+
+    def error(self, msg: object, *args: object, **kwargs: object) -> None:
+        """Demoted to DEBUG."""
+        self.debug(msg, *args, **kwargs)  # type: ignore[arg-type]
+
+
+DKIMPY_LOG = _ResultsNotErrors(logging.getLogger("tocsin.dkimpy"), {})
 
 __all__ = [
     "DEFAULT_MAX_SIGNATURES",
@@ -235,7 +248,7 @@ async def verify_dkim(
     """
     try:
         # minkey=0: weak keys are judged below, so they report "policy", not a parse error
-        verifier = dkim.DKIM(message, minkey=0)
+        verifier = dkim.DKIM(message, minkey=0, logger=DKIMPY_LOG)
     except dkim.DKIMException as exc:
         return (AuthResult(METHOD, AuthStatus.PERMERROR, f"unparsable message header: {exc}"),)
     signatures = parse_signatures(verifier.headers)

@@ -30,6 +30,7 @@ from milter.checks.claim import BrandClaim, ClaimVia
 from milter.dns.budget import BudgetResolver
 from milter.dns.resolver import Resolver
 from milter.model.auth import AuthResult, AuthStatus
+from milter.model.codes import Code
 from milter.model.findings import Finding, Severity
 
 NAME = "auth"
@@ -113,7 +114,7 @@ def _upstream_finding(ctx: CheckContext, taken: Sequence[UpstreamResult]) -> Fin
     ids = ", ".join(dict.fromkeys(u.authserv_id for u in taken))
     used = ", ".join(f"{u.result.method}={u.result.result}" for u in taken)
     return Finding(
-        "AUTH_UPSTREAM",
+        Code.AUTH_UPSTREAM,
         NAME,
         Severity.INFO,
         f"results taken from trusted upstream {ids}: {used}",
@@ -128,7 +129,7 @@ def _offline(ctx: CheckContext) -> list[Outcome]:
         return []
     return [
         Finding(
-            "AUTH_SKIPPED",
+            Code.AUTH_SKIPPED,
             NAME,
             Severity.INFO,
             f"From domain {claim.from_domain} is {claim.brand}'s but authentication was not "
@@ -154,7 +155,7 @@ def _findings(
         methods = ", ".join(sorted({r.method for r in temp}))
         found.append(
             Finding(
-                "AUTH_TEMPERROR",
+                Code.AUTH_TEMPERROR,
                 NAME,
                 Severity.LOW,
                 f"temporary DNS failure during {methods}",
@@ -175,7 +176,7 @@ def _dmarc_fail(dmarc: DmarcResult, brand: str | None) -> Finding:
     policy = str(dmarc.applied_policy) if dmarc.applied_policy else "none"
     severity = Severity.MEDIUM if policy in ("quarantine", "reject") else Severity.LOW
     return Finding(
-        "DMARC_FAIL",
+        Code.DMARC_FAIL,
         NAME,
         severity,
         f"DMARC fails for {dmarc.from_domain} (policy {policy}): {dmarc.reason}",
@@ -199,7 +200,7 @@ def _brand_requirements(
         reason = dmarc.reason if dmarc else "no single From address"
         problems.append(f"no aligned DMARC pass (dmarc={dmarc_status}: {reason})")
     if brand.dkim_domains:
-        signers = {r.props.get("header.d", "").lower() for r in dkim if r.result is AuthStatus.PASS}
+        signers = {r.signer for r in dkim if r.result is AuthStatus.PASS}
         if not signers & set(brand.dkim_domains):
             problems.append(
                 f"no valid DKIM signature from {', '.join(brand.dkim_domains)} "
@@ -209,7 +210,7 @@ def _brand_requirements(
         return []
     return [
         Finding(
-            "BRAND_AUTH_FAIL",
+            Code.BRAND_AUTH_FAIL,
             NAME,
             Severity.CRITICAL,
             f"From {claim.from_domain} claims {brand.name} but is not proven: "

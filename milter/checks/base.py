@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from milter.checks.claim import BrandClaim
+from milter.checks.compiled import CompiledPolicy, compiled
 from milter.dns.resolver import Resolver
 from milter.mime.parse import MimeView
 from milter.model.auth import AuthResult
@@ -25,6 +26,11 @@ class CheckContext:
     policy: Policy
     claim: BrandClaim | None
     resolver: Resolver | None
+
+    @property
+    def compiled(self) -> CompiledPolicy:
+        """The policy's lookups, built once when it was loaded."""
+        return compiled(self.policy)
 
 
 Outcome = Finding | AuthResult

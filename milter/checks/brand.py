@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from milter.checks.base import CheckContext
+from milter.model.codes import Code
 from milter.model.findings import Finding, Severity
 
 NAME = "brand"
@@ -23,7 +24,7 @@ class BrandClaimCheck:
         brand = ctx.policy.brand(claim.brand)
         return (
             Finding(
-                "BRAND_CLAIM",
+                Code.BRAND_CLAIM,
                 NAME,
                 Severity.INFO,
                 f"claims to be {brand.name} ({claim.via}: {claim.evidence!r})",

@@ -4,7 +4,7 @@ Signals, strongest first: the From domain is the brand's own (a claim to be prov
 authentication), the From or Sender display name names the brand, the subject names it.
 A mention deep in the body alone is not a claim (newsletters quote brands all the time).
 Which domains are a brand's own is answered by the policy's one brand index
-(:mod:`milter.links.registry`), the same that judges lookalikes.
+(:mod:`milter.checks.compiled`), the same that judges lookalikes.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from functools import lru_cache
 
-from milter.links.registry import official_brand
+from milter.checks.compiled import compiled
 from milter.mime.headers import Address
 from milter.mime.parse import MimeView
 from milter.policy.model import Policy
@@ -40,19 +39,12 @@ class BrandClaim:
     from_domain: str
 
 
-@lru_cache(maxsize=64)
-def _name_keys(policy: Policy) -> tuple[tuple[str, str], ...]:
-    """(folded name key, brand id) for every brand name, longest first."""
-    keys = [(phrase_key(n), bid) for bid, b in policy.brands.items() for n in (b.name, *b.names)]
-    return tuple(sorted(set(keys), key=lambda item: -len(item[0])))
-
-
 def named_brand(text: str, policy: Policy) -> tuple[str, str] | None:
     """(brand id, matched name) when ``text`` names a brand as whole words."""
     if not text:
         return None
     haystack = phrase_key(text)
-    for key, brand_id in _name_keys(policy):
+    for key, brand_id in compiled(policy).name_keys:
         if key.strip() and key in haystack:
             return brand_id, key.strip()
     return None
@@ -63,9 +55,9 @@ def find_claim(mime: MimeView, policy: Policy) -> BrandClaim | None:
     from_domains = [a.domain for a in mime.from_addresses if a.domain]
     from_domain = from_domains[0] if from_domains else ""
     for domain in from_domains:
-        brand_id = official_brand(domain, policy)
-        if brand_id:
-            return BrandClaim(brand_id, ClaimVia.FROM_DOMAIN, domain, domain)
+        owners = compiled(policy).brand_index.official_brands(domain)
+        if owners:
+            return BrandClaim(owners[0], ClaimVia.FROM_DOMAIN, domain, domain)
     for via, texts in (
         (ClaimVia.DISPLAY_NAME, _display_names(mime.from_addresses)),
         (ClaimVia.SENDER, _display_names(mime.sender)),

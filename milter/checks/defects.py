@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from milter.checks.base import CheckContext
+from milter.model.codes import Code
 from milter.model.findings import Finding, Severity
 
 NAME = "defects"
@@ -23,7 +24,7 @@ class DefectsCheck:
         shown = "; ".join(defects[:5]) + (f"; +{len(defects) - 5} more" if len(defects) > 5 else "")
         return (
             Finding(
-                "MIME_DEFECT",
+                Code.MIME_DEFECT,
                 NAME,
                 Severity.LOW,
                 f"malformed message: {shown}",

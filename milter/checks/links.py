@@ -4,8 +4,8 @@ and a From domain that is itself a lookalike.
 
 Severity depends on the message around the link (docs/lookalike.md, "Severity"): a
 lookalike in a message that claims a brand is critical, one in a newsletter that names
-no brand is medium. Finding codes and evidence keys are stable: the link rewriter
-(``milter.actions.targets``) reads ``url``/``host``/``host_ascii``, ``href``/``real_host``.
+no brand is medium. Each link finding carries its link (``Finding.link``, the whole URL and
+the host it leads to): that, not the evidence text, is what the link rewriter acts on.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from milter.checks.claim import ClaimVia, named_brand
 from milter.links.extract import Link, LinkFlag, extract_links
 from milter.links.lookalike import BrandIndex, Lookalike
 from milter.links.redirect import unwrap
-from milter.links.registry import brand_index
 from milter.mime.parse import MimeView
-from milter.model.findings import Finding, Severity
+from milter.model.codes import Code
+from milter.model.findings import Finding, LinkRef, LinkScope, Severity
 from milter.model.limits import LimitHit
 from milter.text.idna import to_ascii as host_to_ascii
 from milter.text.url import parse_url
@@ -63,7 +63,7 @@ class LinksCheck:
 
     async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
         """Findings for suspicious links and a lookalike From domain."""
-        index = brand_index(ctx.policy)
+        index = ctx.compiled.brand_index
         limit = ctx.policy.document.limits.max_links
         links = extract_links(ctx.mime.texts, ctx.mime.htmls, max_links=limit)
         judge = _Judge(ctx, index)
@@ -135,7 +135,7 @@ class _Judge:
     def _lookalike(self, link: Link, hit: Lookalike, via: str) -> Finding:
         context = self.context()
         return Finding(
-            "LINK_LOOKALIKE",
+            Code.LINK_LOOKALIKE,
             NAME,
             LOOKALIKE_SEVERITY[context],
             f"link to {hit.evidence}{via}",
@@ -148,6 +148,7 @@ class _Judge:
                 "technique": hit.technique,
                 "context": context,
             },
+            LinkRef(link.url, hit.host, hit.host_ascii),
         )
 
     def _mismatch(self, link: Link, shown: Lookalike, real: str) -> Finding:
@@ -155,7 +156,7 @@ class _Judge:
         real_ascii = host_to_ascii(real)
         real_shown = real if real == real_ascii else f"{real} ({real_ascii})"
         return Finding(
-            "LINK_TEXT_MISMATCH",
+            Code.LINK_TEXT_MISMATCH,
             NAME,
             MISMATCH_SEVERITY[context],
             f"link text shows {_both(shown.host, shown.host_ascii)} ({shown.brand_name}) "
@@ -169,17 +170,19 @@ class _Judge:
                 "real_host_ascii": real_ascii,
                 "context": context,
             },
+            LinkRef(link.url, real, real_ascii),
         )
 
     def _trick(self, link: Link, tricks: list[str]) -> Finding:
         claim = self.ctx.claim
         return Finding(
-            "LINK_TRICK",
+            Code.LINK_TRICK,
             NAME,
             Severity.LOW,
             f"link {link.url[:120]} uses {', '.join(tricks)}",
             claim.brand if claim else None,
             {"url": link.url[:300], "tricks": ", ".join(tricks)},
+            LinkRef(link.url, link.host, host_to_ascii(link.host), LinkScope.URL),
         )
 
 
@@ -199,7 +202,7 @@ def _from_lookalike(ctx: CheckContext, index: BrandIndex) -> list[Finding]:
         if hit is not None and hit.is_lookalike:
             found.append(
                 Finding(
-                    "FROM_LOOKALIKE",
+                    Code.FROM_LOOKALIKE,
                     NAME,
                     Severity.CRITICAL,
                     f"From domain {hit.evidence}",

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 
 from milter.checks.base import CheckContext
+from milter.model.codes import Code
 from milter.model.findings import Finding, Severity
 
 NAME = "phones"
@@ -42,7 +43,7 @@ class PhonesCheck:
         premium = any(_PREMIUM.match(n) for n in foreign)
         return (
             Finding(
-                "PHONE_NOT_OFFICIAL",
+                Code.PHONE_NOT_OFFICIAL,
                 NAME,
                 Severity.HIGH if premium else Severity.MEDIUM,
                 f"gives {', '.join(foreign[:5])} to call, but {brand.name} is reached only at "

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from milter.checks.base import CheckContext
 from milter.checks.claim import ClaimVia
-from milter.links.registry import is_official
+from milter.model.codes import Code
 from milter.model.findings import Finding, Severity
 from milter.text.confusables import has_mixed_scripts
 
@@ -39,7 +39,7 @@ def _name_over_foreign_address(ctx: CheckContext) -> Finding:
     sender = claim.from_domain or "(no address)"
     if claim.via is ClaimVia.SUBJECT:
         return Finding(
-            "SUBJECT_BRAND",
+            Code.SUBJECT_BRAND,
             NAME,
             Severity.MEDIUM,
             f"subject names {brand.name} but the sender is {sender}, not {official}",
@@ -47,7 +47,7 @@ def _name_over_foreign_address(ctx: CheckContext) -> Finding:
             {"subject": claim.evidence, "from_domain": sender, "expected": official},
         )
     return Finding(
-        "DISPLAY_NAME_BRAND",
+        Code.DISPLAY_NAME_BRAND,
         NAME,
         Severity.HIGH,
         f"{claim.via} {claim.evidence!r} names {brand.name} but the address is at "
@@ -60,7 +60,7 @@ def _name_over_foreign_address(ctx: CheckContext) -> Finding:
 def _mixed_script_names(ctx: CheckContext) -> list[Finding]:
     return [
         Finding(
-            "DISPLAY_NAME_MIXED_SCRIPT",
+            Code.DISPLAY_NAME_MIXED_SCRIPT,
             NAME,
             Severity.MEDIUM,
             f"display name {a.display_name!r} mixes alphabets (homoglyph disguise)",
@@ -78,7 +78,7 @@ def _reply_elsewhere(ctx: CheckContext) -> list[Finding]:
     brand = ctx.policy.brand(claim.brand)
     return [
         Finding(
-            "REPLY_TO_FOREIGN",
+            Code.REPLY_TO_FOREIGN,
             NAME,
             Severity.MEDIUM,
             f"replies go to {a.domain}, which is not {brand.name}'s",
@@ -87,6 +87,6 @@ def _reply_elsewhere(ctx: CheckContext) -> list[Finding]:
         )
         for a in ctx.mime.reply_to
         if a.domain
-        and not is_official(a.domain, claim.brand, ctx.policy)
+        and claim.brand not in ctx.compiled.brand_index.official_brands(a.domain)
         and a.domain != claim.from_domain
     ]

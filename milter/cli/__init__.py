@@ -48,9 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _extra_subcommands() -> list[Callable[[SubParsers], None]]:
     """Sub-commands imported lazily (their modules pull in heavier dependencies)."""
+    from milter.cli.control import add_control_parsers
     from milter.cli.quarantine import add_quarantine_parser
+    from milter.cli.stats import add_stats_parser
 
-    return [add_quarantine_parser]
+    return [add_quarantine_parser, add_control_parsers, add_stats_parser]
 
 
 def _print_manpage(args: argparse.Namespace) -> int:

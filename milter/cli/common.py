@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TypeAlias
 
+from milter.engine import prepare_policy
 from milter.policy.errors import PolicyInvalid
 from milter.policy.loader import load_policy
 from milter.policy.model import Policy
@@ -29,9 +30,11 @@ class CliError(Exception):
 def load_or_fail(directory: Path | None) -> Policy:
     """Load the policy or raise CliError listing every error."""
     try:
-        return load_policy(directory)
+        policy = load_policy(directory)
     except PolicyInvalid as exc:
         raise CliError(f"invalid policy:\n{exc}", EXIT_BAD_POLICY) from None
+    prepare_policy(policy)  # compiled once, before the first message
+    return policy
 
 
 def add_dns_options(parser: argparse.ArgumentParser) -> None:

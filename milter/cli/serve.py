@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from milter.frontends.service import MessageService
     from milter.frontends.settings import ServeSettings
     from milter.frontends.workers import Listener
+    from milter.ops.daemon import DaemonExtras
     from milter.policy.store import PolicyStore
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_POLICY, EXIT_CANNOT_START = 0, 2, 4, 5
@@ -53,11 +54,25 @@ def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         choices=["debug", "info", "warning", "error"],
         help="info logs one line per message (default info)",
     )
+    _add_ops_options(parser)
     parser.set_defaults(run=run_serve)
+
+
+def _add_ops_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics", metavar="HOST:PORT", help="serve /metrics and /health (e.g. 127.0.0.1:9464)"
+    )
+    parser.add_argument("--log-format", choices=["text", "json"], help="key=value text or JSON")
+    parser.add_argument("--log-target", choices=["stderr", "syslog"], help="default stderr")
+    parser.add_argument("--pid-file", type=Path, metavar="FILE", help="for tocsin reload/status")
+    parser.add_argument(
+        "--no-watch", action="store_true", help="do not reload when a policy file changes"
+    )
 
 
 def run_serve(args: argparse.Namespace) -> int:
     """Load everything, bind, and serve until SIGTERM."""
+    from milter.engine import prepare_policy
     from milter.frontends.listen import ListenError
     from milter.frontends.settings import load_settings
     from milter.frontends.workers import run_workers
@@ -72,7 +87,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tocsin: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    _configure_logging(settings.log_level)
+    _configure_logging(settings)
     log = logging.getLogger("tocsin")
     try:
         policies = PolicyStore(settings.policy_dir)
@@ -87,6 +102,7 @@ def run_serve(args: argparse.Namespace) -> int:
     except (ListenError, OSError) as exc:
         print(f"tocsin: cannot start: {exc}", file=sys.stderr)
         return EXIT_CANNOT_START
+    policies.prepare_with(prepare_policy)  # compiled once, before the workers fork
     log.info(
         "%d worker(s), policy %s, quarantine %s",
         settings.workers,
@@ -99,8 +115,17 @@ def run_serve(args: argparse.Namespace) -> int:
 
     unix_paths = [_unix_path(listener.sock) for listener in listeners]
     try:
+        extras = _start_extras(settings)
+    except OSError as exc:
+        print(f"tocsin: cannot start: {exc}", file=sys.stderr)
+        for listener in listeners:
+            listener.sock.close()
+        return EXIT_CANNOT_START
+    try:
         return run_workers(listeners, settings.workers, make_service)
     finally:
+        if os.getpid() == _MAIN_PID:
+            extras.close()
         for listener in listeners:
             listener.sock.close()
         for path in unix_paths:
@@ -148,6 +173,7 @@ def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> Serve
         top["nameservers"] = tuple(args.nameserver)
     if args.log_level:
         top["log_level"] = args.log_level
+    _ops_overrides(settings, args, top)
     if args.quarantine_dir is not None:
         top["quarantine"] = settings.quarantine.model_copy(
             update={"directory": args.quarantine_dir}
@@ -163,11 +189,37 @@ def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> Serve
         raise ValueError("bad option: " + "; ".join(problems)) from None
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s tocsin[%(process)d] %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+def _ops_overrides(
+    settings: ServeSettings, args: argparse.Namespace, top: dict[str, object]
+) -> None:
+    log = {
+        key: value
+        for key, value in (("format", args.log_format), ("target", args.log_target))
+        if value is not None
+    }
+    if log:
+        top["log"] = settings.log.model_copy(update=log)
+    if args.metrics is not None:
+        top["metrics"] = {"listen": args.metrics}
+    if args.pid_file is not None:
+        top["pid_file"] = args.pid_file
+    if args.no_watch:
+        top["watch_policy"] = False
+
+
+def _configure_logging(settings: ServeSettings) -> None:
+    from milter.ops.logs import configure_logging
+
+    log = settings.log
+    configure_logging(settings.log_level, log.format, log.target, log.syslog_address)
+
+
+def _start_extras(settings: ServeSettings) -> DaemonExtras:
+    from milter.ops.daemon import start_extras
+
+    watch = settings.policy_dir if settings.watch_policy else None
+    return start_extras(
+        metrics_listen=settings.metrics.listen, pid_file=settings.pid_file, watch_dir=watch
     )
 
 

@@ -19,6 +19,7 @@ import dns.resolver
 
 from milter.dns.cache import DnsCache
 from milter.dns.resolver import DnsAnswer, DnsError, DnsServFail, DnsTimeout
+from milter.ops.metrics import record_dns_cache_hit, record_dns_query
 
 __all__ = ["DnsResolver", "format_rdata", "normalize_name", "parse_nameserver"]
 
@@ -114,8 +115,17 @@ class DnsResolver:
         rdtype = rdtype.upper()
         cached = self.cache.get(key, rdtype)
         if cached is not None:
+            record_dns_cache_hit()
             return cached
-        answer, ttl = await self._lookup(key, rdtype)
+        try:
+            answer, ttl = await self._lookup(key, rdtype)
+        except DnsTimeout:
+            record_dns_query("timeout")
+            raise
+        except DnsError:
+            record_dns_query("error")
+            raise
+        record_dns_query("nxdomain" if answer.nxdomain else "answer")
         self.cache.put(answer, ttl)
         return answer
 

@@ -14,6 +14,7 @@ from milter.actions.targets import LinkTargets, targets_from_findings
 from milter.auth.authres import format_authres, sort_authres
 from milter.mime.parse import MimeView
 from milter.model.auth import AuthStatus
+from milter.model.codes import Code
 from milter.model.envelope import Envelope
 from milter.model.findings import Severity
 from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, QuarantineMode, SmtpReply
@@ -121,15 +122,11 @@ def brand_proven(verdict: Verdict, policy: Policy) -> bool:
     the signature that proves it for the next hop)."""
     if verdict.brand is None or verdict.brand not in policy.brands:
         return False
-    if any(f.code == "BRAND_AUTH_FAIL" for f in verdict.findings):
+    if any(f.code is Code.BRAND_AUTH_FAIL for f in verdict.findings):
         return False
     brand = policy.brand(verdict.brand)
     own = (*brand.domains, *brand.dkim_domains)
-    signers = {
-        r.props.get("header.d", "").lower().rstrip(".")
-        for r in verdict.auth
-        if r.method == "dkim" and r.result is AuthStatus.PASS
-    }
+    signers = {r.signer for r in verdict.auth if r.result is AuthStatus.PASS}
     return any(s and (s == d or s.endswith("." + d)) for s in signers for d in own)
 
 

@@ -26,6 +26,8 @@ from milter.engine.oversize import oversize_plan, oversize_verdict
 from milter.model.envelope import Envelope
 from milter.model.plan import CANNOT_CHECK, ActionPlan, QuarantineMode, SmtpReply
 from milter.model.verdict import Disposition, Verdict
+from milter.ops.logs import log_fields
+from milter.ops.metrics import record_message, record_quarantine_write
 from milter.policy.store import PolicyStore
 
 log = logging.getLogger("tocsin.message")
@@ -187,7 +189,9 @@ class MessageService:
                 self.quarantine.put, request.raw, envelope, verdict.as_dict()
             )
         except Exception as exc:  # noqa: BLE001 - any storage failure means: keep the mail
+            record_quarantine_write(ok=False)
             return held.failed(f"quarantine store failed: {exc}")
+        record_quarantine_write(ok=True)
         return Outcome(Action.QUARANTINE, plan, request, verdict, quarantine_id=qid)
 
 
@@ -204,33 +208,51 @@ def _qid(envelope: Envelope) -> str:
 
 
 def observe(outcome: Outcome) -> None:
-    """Every outcome of every front-end passes here once: one log line, key=value."""
+    """Every outcome of every front-end passes here once: one log line, the metrics."""
+    verdict = outcome.verdict
+    fields = outcome_fields(outcome)
+    level = logging.WARNING if outcome.failure else logging.INFO
+    log_fields(log, level, ("queue_id", _qid(outcome.request.envelope)), fields)
+    record_message(
+        action=str(outcome.action),
+        verdict=str(verdict.disposition) if verdict else None,
+        would=str(verdict.would) if verdict and verdict.would else None,
+        brand=verdict.brand if verdict else None,
+        codes=fields["codes"],
+        seconds=outcome.elapsed_ms / 1000,
+        failed=outcome.failure is not None,
+    )
+
+
+def outcome_fields(outcome: Outcome) -> dict[str, Any]:
+    """The per-message log fields, in order (key=value text or JSON: operations-logs.md)."""
     request = outcome.request
     envelope = request.envelope
     verdict = outcome.verdict
-    codes = sorted({f.code for f in verdict.findings}) if verdict else []
-    fields = [
-        f"action={outcome.action}",
-        f"verdict={verdict.disposition if verdict else '-'}",
-        f"brand={(verdict.brand if verdict else None) or '-'}",
-        f"score={verdict.score:g}" if verdict else "score=-",
-        f"rule={verdict.reasons[0].rule if verdict and verdict.reasons else '-'}",
-        f"codes={','.join(codes) or '-'}",
-        f"client={envelope.client_ip or '-'}",
-        f"from=<{envelope.mail_from or ''}>",
-        f"rcpts={len(envelope.rcpts)}",
-        f"size={request.size}",
-        f"ms={outcome.elapsed_ms:.1f}",
-    ]
+    fields: dict[str, Any] = {
+        "action": str(outcome.action),
+        "verdict": str(verdict.disposition) if verdict else None,
+    }
+    if verdict is not None and verdict.would is not None:
+        fields["would"] = str(verdict.would)
+    fields |= {
+        "brand": verdict.brand if verdict else None,
+        "score": verdict.score if verdict else None,
+        "rule": verdict.reasons[0].rule if verdict and verdict.reasons else None,
+        "codes": sorted({f.code for f in verdict.findings}) if verdict else [],
+        "client": envelope.client_ip,
+        "helo": envelope.helo,
+        "from": f"<{envelope.mail_from or ''}>",
+        "rcpts": list(envelope.rcpts),
+        "size": request.size,
+        "ms": round(outcome.elapsed_ms, 1),
+    }
     if outcome.quarantine_id:
-        fields.append(f"quarantine={outcome.quarantine_id}")
+        fields["quarantine"] = outcome.quarantine_id
     elif outcome.action is Action.HOLD:
-        fields.append("quarantine=hold")
-    if outcome.reply is not None:
-        fields.append(f'reply="{outcome.reply}"')
-    if outcome.next_hop is not None:
-        fields.append(f'next_hop="{outcome.next_hop}"')
+        fields["quarantine"] = "hold"
+    optional = (("reply", outcome.reply), ("next_hop", outcome.next_hop))
+    fields |= {key: str(value) for key, value in optional if value is not None}
     if outcome.failure is not None:
-        fields.append(f'failure="{outcome.failure}"')
-    level = logging.WARNING if outcome.failure else logging.INFO
-    log.log(level, "%s: %s", _qid(envelope), " ".join(fields))
+        fields["failure"] = outcome.failure
+    return fields

@@ -102,6 +102,29 @@ class QuarantineSettings(_Closed):
     relay: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]{1,5}$")] = "127.0.0.1:10026"
 
 
+class LogSettings(_Closed):
+    """How Tocsin logs: one line per message, key=value text or JSON (operations-logs.md)."""
+
+    format: Literal["text", "json"] = "text"
+    target: Literal["stderr", "syslog"] = "stderr"
+    syslog_address: str = "/dev/log"  # a socket path, or HOST:PORT (UDP)
+
+
+class MetricsSettings(_Closed):
+    """The Prometheus /metrics and /health endpoint (operations-metrics.md); off when unset."""
+
+    listen: str | None = None  # e.g. 127.0.0.1:9464
+
+    @field_validator("listen")
+    @classmethod
+    def _valid_listen(cls, value: str | None) -> str | None:
+        from milter.ops.http import parse_address
+
+        if value is not None:
+            parse_address(value)  # MetricsAddressError is a ValueError: reported with the key
+        return value
+
+
 class ReviewSettings(_Closed):
     """The review web page (``tocsin review``): a separate process, loopback by default."""
 
@@ -129,6 +152,10 @@ class ServeSettings(_Closed):
     quarantine: QuarantineSettings = QuarantineSettings()
     review: ReviewSettings = ReviewSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log: LogSettings = LogSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    pid_file: Path | None = None  # for tocsin reload / tocsin status
+    watch_policy: bool = True  # reload when a file of policy_dir changes
 
     @property
     def workers(self) -> int:

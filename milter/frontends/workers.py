@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Protocol
 
 from milter.frontends.service import MessageService
+from milter.ops.metrics import policy_digest, record_policy, worker_exited
 
 log = logging.getLogger("tocsin.workers")
 CRASH_WINDOW_SECONDS, MAX_CRASHES = 30.0, 10
@@ -61,6 +62,7 @@ def run_workers(listeners: Sequence[Listener], workers: int, make_service: Servi
 async def _worker(listeners: Sequence[Listener], make_service: ServiceFactory) -> int:
     service = make_service()
     await service.warm_up()
+    record_policy(policy_digest(service.policies.current.document))
     servers = [(listener.make_server(service), listener.sock) for listener in listeners]
 
     def stop() -> None:
@@ -85,6 +87,7 @@ async def _worker(listeners: Sequence[Listener], make_service: ServiceFactory) -
 
 def _reload(service: MessageService) -> None:
     errors = service.policies.reload()
+    record_policy(policy_digest(service.policies.current.document), reloaded=not errors)
     if errors:
         log.error(
             "policy reload refused (%d error(s)); the previous policy stays in force", len(errors)
@@ -117,6 +120,7 @@ class _Supervisor:
             except ChildProcessError:
                 break
             self.children.discard(pid)
+            worker_exited(pid)
             if self.stopping:
                 continue
             log.error("worker %d exited (status %d); starting another", pid, code)

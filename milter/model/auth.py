@@ -38,6 +38,14 @@ class AuthResult:
     def __post_init__(self) -> None:
         object.__setattr__(self, "props", MappingProxyType(dict(self.props)))
 
+    @property
+    def signer(self) -> str:
+        """For a DKIM result, the signing domain (``header.d``), lower case without the
+        trailing dot; empty for other methods."""
+        if self.method != "dkim":
+            return ""
+        return self.props.get("header.d", "").strip().lower().rstrip(".")
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
         return {

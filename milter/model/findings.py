@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from types import MappingProxyType
 from typing import Any
+
+from milter.model.codes import Code
 
 
 class Severity(IntEnum):
@@ -31,6 +33,27 @@ def _freeze(evidence: Mapping[str, Any]) -> Mapping[str, str]:
     return MappingProxyType({str(k): str(v) for k, v in evidence.items()})
 
 
+class LinkScope(StrEnum):
+    """Which links a finding's link stands for when actions neutralise it."""
+
+    HOST = "host"  # every link to ``host`` (a lookalike, a disguised destination)
+    URL = "url"  # this exact URL only (a trick in one link)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRef:
+    """The link behind a link finding, typed for the actions that neutralise it.
+
+    ``url`` is the link as written, uncut (it may be a redirector's); ``host`` and
+    ``host_ascii`` are where it really leads, in Unicode and ASCII (IDNA) forms.
+    """
+
+    url: str
+    host: str = ""
+    host_ascii: str = ""
+    scope: LinkScope = LinkScope.HOST
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One observation of one check.
@@ -41,17 +64,21 @@ class Finding:
         severity: how bad it is on its own.
         text: one human sentence saying what and why.
         brand: id of the protected brand concerned, if any.
-        evidence: small key/value facts behind the finding (domains, phrases, results).
+        evidence: small key/value facts behind the finding (domains, phrases, results),
+            under the keys its code declares in :mod:`milter.model.codes`.
+        link: the link concerned, for link findings (what the link actions act on).
     """
 
-    code: str
+    code: str  # a Code: __post_init__ rejects anything unregistered
     check: str
     severity: Severity
     text: str
     brand: str | None = None
     evidence: Mapping[str, str] = field(default_factory=dict)
+    link: LinkRef | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "code", Code(self.code))
         object.__setattr__(self, "evidence", _freeze(self.evidence))
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,4 +93,4 @@ class Finding:
         }
 
 
-CHECK_ERROR = "CHECK_ERROR"
+CHECK_ERROR = Code.CHECK_ERROR

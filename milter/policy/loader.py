@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from milter.policy.errors import PolicyError, PolicyInvalid
 from milter.policy.model import Policy
+from milter.policy.references import reference_errors
+from milter.policy.rules import resolve_rules
 from milter.policy.schema import PolicyDocument
 from milter.policy.source import SourceTree, load_file, merge_into
 
@@ -38,11 +40,12 @@ def load_policy(directory: Path | None = None, *, defaults: bool = True) -> Poli
             raise PolicyInvalid([PolicyError(str(directory), 0, "", "not a directory")])
         files += admin_files(directory)
     tree = _read_all(files, errors)
+    resolve_rules(tree, errors)
     document = _validate(tree, errors)
-    if document is not None:
-        errors += _reference_errors(document, tree)
+    errors += reference_errors(tree)
     if errors or document is None:
-        raise PolicyInvalid(errors)
+        order = {name: i for i, name in enumerate(tree.files)}
+        raise PolicyInvalid(sorted(errors, key=lambda e: (order.get(e.file, -1), e.line)))
     return Policy(document=document, files=tuple(tree.files), data=tree.data)
 
 
@@ -94,25 +97,3 @@ def error_message(item: Any) -> str:
         return "required key is missing"
     msg = str(item["msg"])
     return msg.removeprefix("Value error, ")
-
-
-def _reference_errors(doc: PolicyDocument, tree: SourceTree) -> list[PolicyError]:
-    found: list[PolicyError] = []
-
-    def add(path: str, message: str) -> None:
-        file, line = tree.origin(path)
-        found.append(PolicyError(file, line, path, message))
-
-    for brand_id, brand in doc.brands.items():
-        for i, name in enumerate(brand.never_asks):
-            if name not in doc.phrases:
-                add(f"brands.{brand_id}.never_asks[{i}]", f"no phrase set named {name!r}")
-    for i, lang in enumerate(doc.actions.banner_languages):
-        if lang not in doc.banners:
-            add(f"actions.banner_languages[{i}]", f"no banner texts for {lang!r}")
-    seen: set[str] = set()
-    for i, rule in enumerate(doc.rules):
-        if rule.name in seen:
-            add(f"rules[{i}].name", f"duplicate rule name {rule.name!r}")
-        seen.add(rule.name)
-    return found

@@ -26,6 +26,9 @@ class Policy:
     document: PolicyDocument
     files: tuple[str, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    derived: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
+    """Lookups built from this policy by upper layers when it is loaded (brand index,
+    folded keys); they live and die with this instance."""
 
     @property
     def brands(self) -> Mapping[str, Brand]:

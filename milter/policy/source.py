@@ -3,7 +3,9 @@
 PyYAML's composed node tree keeps line numbers; we walk it once to build both the
 plain Python value and ``{key path: (file, line)}``, so validation errors can name
 the line. Merging follows rspamd's habit: the admin's files override the shipped
-defaults key by key (mappings merge, lists and scalars replace).
+defaults key by key (mappings merge, lists and scalars replace) — except ``rules`` lists,
+which are concatenated here and then resolved by name (:mod:`milter.policy.rules`), so
+an admin's file never silently drops a shipped rule.
 """
 
 from __future__ import annotations
@@ -102,9 +104,23 @@ def _convert(
     return _SCALARS.construct_object(node)
 
 
+NAMED_LISTS = frozenset({"rules"})
+"""Keys whose lists are concatenated across files, then resolved by item name."""
+
+
 def merge_into(tree: SourceTree, data: dict[str, Any], origins: dict[str, Origin]) -> None:
-    """Overlay one file's data onto the tree: mappings merge, everything else replaces."""
+    """Overlay one file's data onto the tree: mappings merge, named lists concatenate,
+    everything else replaces."""
     _merge(tree.data, data, "", tree.origins, origins)
+
+
+def _under(path: str, prefix: str) -> bool:
+    return path == prefix or path.startswith((prefix + ".", prefix + "["))
+
+
+def move_origins(origins: dict[str, Origin], source: str, target: str) -> dict[str, Origin]:
+    """The origins under path ``source``, re-keyed under path ``target``."""
+    return {target + p[len(source) :]: o for p, o in origins.items() if _under(p, source)}
 
 
 def _merge(
@@ -120,9 +136,13 @@ def _merge(
             base_origins[sub] = origins[sub]
             _merge(base[key], value, sub, base_origins, origins)
             continue
+        if key in NAMED_LISTS and isinstance(value, list) and isinstance(base.get(key), list):
+            offset = len(base[key])
+            base[key] = base[key] + value
+            for i in range(len(value)):
+                base_origins.update(move_origins(origins, f"{sub}[{i}]", f"{sub}[{offset + i}]"))
+            continue
         base[key] = value
-        for name in [p for p in base_origins if p == sub or p.startswith((sub + ".", sub + "["))]:
+        for name in [p for p in base_origins if _under(p, sub)]:
             del base_origins[name]
-        base_origins.update(
-            {p: o for p, o in origins.items() if p == sub or p.startswith((sub + ".", sub + "["))}
-        )
+        base_origins.update({p: o for p, o in origins.items() if _under(p, sub)})

@@ -45,11 +45,17 @@ def test_min_severity_gates_a_rule(policy) -> None:
 
 
 def test_score_thresholds_are_the_fallback(policy) -> None:
-    tagged = decide([finding("X_ODD"), finding("Y_ODD", Severity.LOW)], policy)
+    tagged = decide([finding("URGENCY"), finding("LINK_TRICK", Severity.LOW)], policy)
     assert tagged.disposition is Disposition.TAG
     assert tagged.score == 4
     assert {"banner", "defang_links", "subject_tag"} <= tagged.actions
-    quarantined = decide([finding("Z", Severity.CRITICAL), finding("W", Severity.HIGH)], policy)
+    quarantined = decide(
+        [
+            finding("PHONE_NOT_OFFICIAL", Severity.CRITICAL),
+            finding("REPLY_TO_FOREIGN", Severity.HIGH),
+        ],
+        policy,
+    )
     assert quarantined.disposition is Disposition.QUARANTINE
 
 

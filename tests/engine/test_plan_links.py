@@ -17,7 +17,7 @@ from milter.actions.redirect import verify_redirect
 from milter.engine.plan import plan
 from milter.mime.parse import parse_message
 from milter.model.auth import AuthResult, AuthStatus
-from milter.model.findings import Finding, Severity
+from milter.model.findings import Finding, LinkRef, Severity
 from milter.model.verdict import Disposition, Reason, Verdict
 from milter.policy.errors import PolicyInvalid
 from milter.policy.loader import load_policy
@@ -55,6 +55,7 @@ MISMATCH = Finding(
     "link text shows www.ameli.fr (Assurance Maladie) but goes to evil.example",
     "ameli",
     {"shown": "www.ameli.fr", "href": "https://evil.example/login", "real_host": "evil.example"},
+    LinkRef("https://evil.example/login", "evil.example", "evil.example"),
 )
 BEHIND_REDIRECTOR = Finding(
     "LINK_LOOKALIKE",
@@ -63,6 +64,7 @@ BEHIND_REDIRECTOR = Finding(
     "link to ameli-remboursement.fr ~ ameli.fr: combosquat (behind a redirector)",
     "ameli",
     {"url": REDIRECTOR, "host": "ameli-remboursement.fr", "host_ascii": "ameli-remboursement.fr"},
+    LinkRef(REDIRECTOR, "ameli-remboursement.fr", "ameli-remboursement.fr"),
 )
 
 

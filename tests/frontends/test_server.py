@@ -79,6 +79,7 @@ async def test_tag_banner_replaces_the_body_and_tags_the_subject(
 ) -> None:
     directory = policy_dir(
         "rules:\n  - name: tag-all\n    verdict: tag\n"
+        "    before: brand-impersonation\n"
         "    when: {min_severity: high, brand_claimed: true}\n"
     )
     async with start_milter(policy_dir=directory) as milter:
@@ -98,6 +99,7 @@ async def test_reject_policy_gives_the_configured_reply(
 ) -> None:
     directory = policy_dir(
         "rules:\n  - name: refuse\n    verdict: reject\n"
+        "    before: brand-impersonation\n"
         "    when: {min_severity: high, brand_claimed: true}\n"
     )
     async with start_milter(policy_dir=directory) as milter:

@@ -35,11 +35,13 @@ recipient_domains:
   tag.test:
     rules:
       - name: tag-impersonation
+        before: brand-impersonation
         when: {brand_claimed: true, min_severity: high}
         verdict: tag
   reject.test:
     rules:
       - name: refuse-impersonation
+        before: brand-impersonation
         when: {brand_claimed: true, min_severity: high}
         verdict: reject
   hold.test:

@@ -37,10 +37,12 @@ HOLD_POLICY = "actions:\n  quarantine_store: hold\n"
 TAG_POLICY = (
     "actions:\n  tag: [subject_tag]\n"
     "rules:\n  - name: tag-it\n    verdict: tag\n"
+    "    before: brand-impersonation\n"
     "    when: {min_severity: high, brand_claimed: true}\n"
 )
 REJECT_POLICY = (
     "rules:\n  - name: refuse\n    verdict: reject\n"
+    "    before: brand-impersonation\n"
     "    when: {min_severity: high, brand_claimed: true}\n"
 )
 

@@ -22,10 +22,12 @@ PER_RULE = """\
 rules:
   - name: brand-impersonation-trial
     description: new strict rule on trial
+    before: brand-impersonation
     when: {any: [BRAND_AUTH_FAIL, DISPLAY_NAME_BRAND, FROM_LOOKALIKE]}
     verdict: quarantine
     monitor: true
   - name: lookalike-link
+    replace: true
     when: {any: [LINK_LOOKALIKE], min_severity: high}
     verdict: reject
 """

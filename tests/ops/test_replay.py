@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import mailbox
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,13 @@ import pytest
 from milter.ops.mailsources import iter_messages, looks_like_message
 from milter.ops.replay import ReplayRow, ReplaySummary
 from tests.conftest import EXAMPLES
+from tests.support.cli import run_tocsin
 
 STRICTER = "scoring:\n  thresholds: {tag: 1, quarantine: 6}\n"
 
 
 def tocsin(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "milter", *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_tocsin(*args, timeout=600)
 
 
 @pytest.fixture

@@ -214,3 +214,14 @@ class MilterClient:
 
     async def read_raw(self) -> bytes:
         return await self._reader.read(65536)
+
+
+async def one_message(port: int, raw: bytes) -> MessageOutcome:
+    """A whole MTA session on 127.0.0.1:``port`` for one message: its end-of-message replies."""
+    client = await MilterClient.open(port=port)
+    await client.negotiate()
+    await client.connect()
+    await client.helo("client.test")
+    outcome = await client.message(raw)
+    await client.quit()
+    return outcome

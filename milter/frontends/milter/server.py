@@ -36,6 +36,7 @@ from milter.frontends.milter.session import MilterSession
 from milter.frontends.service import Action, MessageService
 from milter.frontends.settings import MilterSettings
 from milter.model.plan import CANNOT_CHECK
+from milter.ops.metrics import connection_closed, connection_opened
 
 log = logging.getLogger("tocsin.milter")
 READ_SIZE = 256 * 1024
@@ -115,6 +116,7 @@ class MilterServer:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = _Client(peer, task=asyncio.current_task())
         self._clients.add(client)
+        connection_opened("milter")
         try:
             await self._converse(client, reader, writer)
         except ProtocolError as exc:
@@ -138,6 +140,7 @@ class MilterServer:
             log.exception("%s: internal error, closing (the MTA applies its default action)", peer)
         finally:
             self._clients.discard(client)
+            connection_closed("milter")
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()

@@ -1,0 +1,67 @@
+"""The policy compiled for the checks: built once when a policy is loaded, not per message.
+
+Brand index (official domains and lookalikes), folded brand-name and phrase keys, and the
+code sets the rules use. ``prepare`` builds it right after loading (the policy store does
+so before swapping a reloaded policy in, so no message pays for it); it is kept on the
+policy instance itself, so it lives and dies with the policy — no module-level caches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from milter.links.lookalike import BrandIndex
+from milter.links.registry import policy_brands
+from milter.policy.model import Policy
+from milter.text.confusables import phrase_key
+
+KEY = "checks.compiled"
+
+PhraseKeys = tuple[tuple[str, str], ...]
+"""(folded key, phrase as written) pairs."""
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledPolicy:
+    """Lookups derived from one policy.
+
+    Attributes:
+        brand_index: official domains and lookalike judge of every brand.
+        name_keys: (folded name, brand id) for every brand name, longest first.
+        phrase_keys: per phrase set, its folded phrases.
+    """
+
+    brand_index: BrandIndex
+    name_keys: tuple[tuple[str, str], ...]
+    phrase_keys: Mapping[str, PhraseKeys]
+
+
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    """Build every lookup of ``policy`` (a few hundred milliseconds for the brand index)."""
+    names = {(phrase_key(n), bid) for bid, b in policy.brands.items() for n in (b.name, *b.names)}
+    phrases = {
+        set_id: tuple((phrase_key(p), p) for p in (*ps.fr, *ps.en))
+        for set_id, ps in policy.document.phrases.items()
+    }
+    return CompiledPolicy(
+        BrandIndex.build(policy_brands(policy)),
+        tuple(sorted(names, key=lambda item: (-len(item[0]), item[1]))),
+        MappingProxyType(phrases),
+    )
+
+
+def compiled(policy: Policy) -> CompiledPolicy:
+    """The compiled form of ``policy``, built by :func:`prepare` (or now, once)."""
+    found = policy.derived.get(KEY)
+    if isinstance(found, CompiledPolicy):
+        return found
+    return prepare(policy)
+
+
+def prepare(policy: Policy) -> CompiledPolicy:
+    """Compile ``policy`` and keep the result on it; call right after loading."""
+    result = compile_policy(policy)
+    policy.derived[KEY] = result
+    return result
