@@ -96,7 +96,8 @@ async def test_invalid_utf8_scans_and_applies(policy: Policy) -> None:
 async def test_raw_byte_subject_survives_subject_tagging(tmp_path: Path) -> None:
     """#17: UnicodeEncodeError in apply_plan on a raw-byte Subject when tagging."""
     (tmp_path / "local.yaml").write_text(
-        "rules:\n  - name: tag-all\n    when: {any: [DISPLAY_NAME_BRAND]}\n"
+        "rules:\n  - name: brand-impersonation\n    replace: true\n"
+        "    when: {any: [BRAND_AUTH_FAIL, DISPLAY_NAME_BRAND, FROM_LOOKALIKE]}\n"
         "    verdict: tag\n    actions: [subject_tag]\n"
     )
     policy = load_policy(tmp_path)
