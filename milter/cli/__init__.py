@@ -50,9 +50,10 @@ def _extra_subcommands() -> list[Callable[[SubParsers], None]]:
     """Sub-commands imported lazily (their modules pull in heavier dependencies)."""
     from milter.cli.control import add_control_parsers
     from milter.cli.quarantine import add_quarantine_parser
+    from milter.cli.review import add_review_parser
     from milter.cli.stats import add_stats_parser
 
-    return [add_quarantine_parser, add_control_parsers, add_stats_parser]
+    return [add_quarantine_parser, add_review_parser, add_control_parsers, add_stats_parser]
 
 
 def _print_manpage(args: argparse.Namespace) -> int:

@@ -101,19 +101,27 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
     lister = commands.add_parser("list", parents=[common], help="list held messages, newest first")
     lister.add_argument("--json", action="store_true", help="one JSON object per line")
-    lister.add_argument("--status", choices=("held", "releasing", "released"), default=None)
-    lister.add_argument("--brand", default=None, metavar="ID")
-    lister.add_argument("--verdict", default=None, metavar="DISPOSITION")
+    lister.add_argument(
+        "--status", choices=("held", "releasing", "released"), default=None, help="only this state"
+    )
+    lister.add_argument("--brand", default=None, metavar="ID", help="only this brand")
+    lister.add_argument("--verdict", default=None, metavar="DISPOSITION", help="e.g. quarantine")
     lister.add_argument("--sender", default=None, metavar="TEXT", help="in sender or From")
     lister.add_argument("--subject", default=None, metavar="TEXT", help="in the subject")
-    lister.add_argument("--rcpt", default=None, metavar="ADDR|@DOMAIN")
-    lister.add_argument("--since", type=moment, default=None, metavar="7d|DATE")
-    lister.add_argument("--until", type=moment, default=None, metavar="1d|DATE")
-    lister.add_argument("--limit", type=int, default=None, metavar="N")
+    lister.add_argument(
+        "--rcpt", default=None, metavar="ADDR|@DOMAIN", help="a recipient or domain"
+    )
+    lister.add_argument(
+        "--since", type=moment, default=None, metavar="7d|DATE", help="received at or after"
+    )
+    lister.add_argument(
+        "--until", type=moment, default=None, metavar="1d|DATE", help="received before"
+    )
+    lister.add_argument("--limit", type=int, default=None, metavar="N", help="print at most N")
     lister.set_defaults(run=run_list)
 
     show = commands.add_parser("show", parents=[common], help="inspect a held message safely")
-    show.add_argument("id", metavar="ID")
+    show.add_argument("id", metavar="ID", help="quarantine id (from list)")
     mode = show.add_mutually_exclusive_group()
     mode.add_argument("--json", action="store_true", help="record and inspection as JSON")
     mode.add_argument("--raw", action="store_true", help="write the stored bytes to stdout")
@@ -121,7 +129,7 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     show.set_defaults(run=run_show)
 
     rel = commands.add_parser("release", parents=[common], help="re-inject held messages")
-    rel.add_argument("ids", nargs="+", metavar="ID")
+    rel.add_argument("ids", nargs="+", metavar="ID", help="quarantine ids")
     rel.add_argument(
         "--relay",
         type=relay,
@@ -132,17 +140,23 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     rel.add_argument("--delete", action="store_true", help="delete once the relay accepted")
     rel.add_argument("--force", action="store_true", help="release again an already released one")
     rel.add_argument("--retries", type=int, default=0, metavar="N", help="retries on 4xx")
-    rel.add_argument("--retry-delay", type=float, default=5.0, metavar="SECONDS")
-    rel.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS")
+    rel.add_argument(
+        "--retry-delay", type=float, default=5.0, metavar="SECONDS", help="between retries"
+    )
+    rel.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per SMTP step")
     rel.set_defaults(run=run_release)
 
     delete = commands.add_parser("delete", parents=[common], help="delete held messages")
-    delete.add_argument("ids", nargs="+", metavar="ID")
+    delete.add_argument("ids", nargs="+", metavar="ID", help="quarantine ids")
     delete.set_defaults(run=run_delete)
 
     purge = commands.add_parser("purge", parents=[common], help="delete old records")
-    purge.add_argument("--older-than", type=duration, required=True, metavar="30d")
-    purge.add_argument("--status", choices=("held", "released"), default=None)
+    purge.add_argument(
+        "--older-than", type=duration, required=True, metavar="30d", help="received before"
+    )
+    purge.add_argument(
+        "--status", choices=("held", "released"), default=None, help="only this state"
+    )
     purge.add_argument("--dry-run", action="store_true", help="only print what would go")
     purge.set_defaults(run=run_purge)
 
@@ -153,7 +167,7 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
 
     audit = commands.add_parser("audit", parents=[common], help="show the audit trail")
     audit.add_argument("id", nargs="?", default=None, metavar="ID", help="only this message")
-    audit.add_argument("--limit", type=int, default=100, metavar="N")
+    audit.add_argument("--limit", type=int, default=100, metavar="N", help="newest N entries")
     audit.add_argument("--json", action="store_true", help="one JSON object per line")
     audit.set_defaults(run=run_audit)
 

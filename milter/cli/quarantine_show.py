@@ -9,99 +9,12 @@ in a message can drive the terminal.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Any
 
-from milter.links import extract_links
-from milter.mime.headers import decode_words
-from milter.mime.parse import MimeView, parse_message
 from milter.quarantine.record import QuarantineRecord, record_as_dict
-from milter.text.url import defang_url
+from milter.review.inspect import clean, defanged_text, inspect_message
 
-_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
-MAX_LINKS = 200
-_INLINE_TYPES = frozenset({"text/plain", "text/html"})
-_URL = re.compile(r"(?i)\b(?:https?|ftp)://[^\s<>\"'`]+")
-
-
-def _escape(char: str) -> str:
-    point = ord(char)
-    if point < 0x100:
-        return f"\\x{point:02x}"
-    if point < 0x10000:
-        return f"\\u{point:04x}"
-    return f"\\U{point:08x}"
-
-
-def clean(text: str, multiline: bool = False) -> str:
-    """``text`` with every unsafe character replaced by a visible escape.
-
-    Newlines (and tabs) are kept only when ``multiline``; single-line fields show them
-    escaped too, so a header value cannot forge extra output lines.
-    """
-    out: list[str] = []
-    for char in text:
-        if (multiline and char in "\n\t") or (
-            char.isprintable() and unicodedata.category(char) not in _UNSAFE_CATEGORIES
-        ):
-            out.append(char)
-        elif unicodedata.category(char) == "Zs":
-            out.append(" ")  # no-break and narrow spaces (French typography)
-        else:
-            out.append(_escape(char))
-    return "".join(out)
-
-
-def _defanged_text(text: str, hosts: frozenset[str]) -> str:
-    """Every URL, and every bare mention of a linked host, defanged."""
-    text = _URL.sub(lambda m: defang_url(m.group(0)), text)
-    names = sorted((h for h in hosts if "." in h), key=len, reverse=True)
-    if not names:
-        return text
-    bare = re.compile(
-        r"(?<![\w.@/\[-])(?:" + "|".join(re.escape(h) for h in names) + r")(?![\w-]|\.[\w-])",
-        re.I,
-    )
-    return bare.sub(lambda m: m.group(0).replace(".", "[.]"), text)
-
-
-def _attachments(view: MimeView) -> list[dict[str, Any]]:
-    return [
-        {
-            "path": part.path,
-            "filename": part.filename,
-            "content_type": part.content_type,
-            "size": part.size,
-        }
-        for part in view.parts
-        if part.filename or part.content_type not in _INLINE_TYPES
-    ]
-
-
-def inspect_message(raw: bytes) -> dict[str, Any]:
-    """Decoded, defanged, never-rendered view of a message (strings still untrusted)."""
-    view = parse_message(raw)
-    links = extract_links(view.texts, view.htmls, max_links=MAX_LINKS)
-    hosts = links.hosts()
-    return {
-        "headers": [[name, decode_words(value)] for name, value in view.headers],
-        "subject": view.subject,
-        "attachments": _attachments(view),
-        "links": [
-            {
-                "url": defang_url(link.target or link.url),
-                "source": link.source,
-                "anchor": _defanged_text(link.anchor, hosts),
-                "flags": sorted(str(f) for f in link.flags),
-            }
-            for link in links
-        ],
-        "links_truncated": links.truncated,
-        "texts": [_defanged_text(t, hosts) for t in view.texts],
-        "html_texts": [_defanged_text(t, hosts) for t in view.html_texts],
-        "defects": list(view.defects),
-    }
+__all__ = ["clean", "inspect_message", "render", "show_json"]
 
 
 def show_json(record: QuarantineRecord, raw: bytes) -> dict[str, Any]:
@@ -134,7 +47,7 @@ def _envelope_lines(record: QuarantineRecord) -> list[str]:
 
 def _safe(value: object) -> str:
     """One line of untrusted text: URLs defanged, unsafe characters escaped."""
-    return clean(_defanged_text(str(value), frozenset()))
+    return clean(defanged_text(str(value), frozenset()))
 
 
 def _verdict_lines(verdict: dict[str, Any]) -> list[str]:

@@ -78,5 +78,6 @@ class Verdict:
             "score": self.score,
             "reasons": [r.as_dict() for r in self.reasons],
             "findings": [f.as_dict() for f in self.findings],
+            "auth": [a.as_dict() for a in self.auth],  # the review page explains them
             "actions": sorted(self.actions),
         }

@@ -33,7 +33,7 @@ def _decoded(value: str) -> str:
 
 def header_value(raw: bytes, name: str) -> str:
     """The first ``name`` header of ``raw``, unfolded, undecoded ("" when absent)."""
-    return _first(_header_block(raw), re.escape(name))
+    return _first(_header_block(raw), name)
 
 
 def summary_headers(raw: bytes) -> tuple[str, str]:
