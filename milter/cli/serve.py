@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from milter.policy.loader import error_message, loc_to_path
 
 if TYPE_CHECKING:
-    from milter.frontends.service import MessageService
+    from milter.frontends.service import MessageService, QuarantineSink
     from milter.frontends.settings import ServeSettings
     from milter.frontends.workers import Listener
     from milter.ops.daemon import DaemonExtras
@@ -107,7 +107,8 @@ def run_serve(args: argparse.Namespace) -> int:
     quarantine_dir = settings.quarantine.directory
     listeners: list[Listener] = []
     try:
-        _prepare_quarantine(quarantine_dir)  # before bind: a failure leaves no socket behind
+        if settings.quarantine.database is None:
+            _prepare_quarantine(quarantine_dir)  # before bind: a failure leaves no socket
         listeners = _listeners(settings, log)
     except (ListenError, OSError) as exc:
         print(f"tocsin: cannot start: {exc}", file=sys.stderr)
@@ -117,8 +118,10 @@ def run_serve(args: argparse.Namespace) -> int:
         "%d worker(s), policy %s, quarantine %s",
         settings.workers,
         ", ".join(policies.current.files),
-        quarantine_dir,
+        _quarantine_label(settings),
     )
+    if settings.quarantine.database is not None:
+        _probe_database(settings, log)
 
     def make_service() -> MessageService:
         return _make_service(settings, policies, no_dns=args.no_dns)
@@ -256,11 +259,49 @@ def _prepare_quarantine(directory: Path) -> None:
     prepare_quarantine_dir(directory)
 
 
+def _open_quarantine(settings: ServeSettings, *, connect_now: bool = False) -> QuarantineSink:
+    from milter.quarantine.postgres_config import open_store
+
+    q = settings.quarantine
+    return open_store(
+        q.directory,
+        q.database,
+        password_file=q.database_password_file,
+        pool_size=q.database_pool_size,
+        timeout=q.database_timeout_seconds,
+        gateway=q.gateway,
+        connect_now=connect_now,
+    )
+
+
+def _quarantine_label(settings: ServeSettings) -> str:
+    if settings.quarantine.database is None:
+        return str(settings.quarantine.directory)
+    from milter.quarantine.postgres_config import redact
+
+    return redact(settings.quarantine.database)
+
+
+def _probe_database(settings: ServeSettings, log: logging.Logger) -> None:
+    """Say at start-up whether the shared quarantine is usable (the milter starts either
+    way: until it is, quarantined mail is answered 4xx and the pools keep retrying)."""
+    from milter.quarantine.errors import QuarantineError
+    from milter.quarantine.postgres import PostgresStore
+
+    store = _open_quarantine(settings)
+    assert isinstance(store, PostgresStore)
+    try:
+        store.schema_version()
+    except QuarantineError as exc:
+        log.error("quarantine database not usable yet (mail to quarantine gets 4xx): %s", exc)
+    finally:
+        store.close()  # before the workers fork: each opens its own pool
+
+
 def _make_service(
     settings: ServeSettings, policies: PolicyStore, *, no_dns: bool
 ) -> MessageService:
     from milter.frontends.service import MessageService
-    from milter.quarantine.store import QuarantineStore
 
     resolver = None
     if not no_dns:
@@ -269,5 +310,6 @@ def _make_service(
         resolver = DnsResolver(
             list(settings.nameservers) or None, timeout=settings.dns_timeout_seconds
         )
-    store = QuarantineStore(settings.quarantine.directory)
-    return MessageService(policies, resolver=resolver, quarantine=store)
+    return MessageService(
+        policies, resolver=resolver, quarantine=_open_quarantine(settings, connect_now=True)
+    )
