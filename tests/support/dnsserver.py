@@ -14,9 +14,9 @@ tuple item. A name listed with no records exists (NODATA). Negative answers carr
 SOA of the nearest ancestor holding one, else a synthesized root SOA.
 
 Faults per name (all types) or per (name, type): ``"servfail"`` (rcode SERVFAIL),
-``"refused"`` (rcode REFUSED), ``"timeout"`` (never answered: a silent server),
-``"truncate"`` (over UDP an empty answer with TC set, so clients retry over TCP, where
-the real answer is given).
+``"refused"`` (rcode REFUSED, as a server that is not authoritative for the name answers),
+``"timeout"`` (never answered), ``"truncate"`` (over UDP an empty answer with TC set, so
+clients retry over TCP, where the real answer is given).
 """
 
 from __future__ import annotations
