@@ -119,6 +119,22 @@ _ALL = (
 CODES: Mapping[Code, CodeInfo] = MappingProxyType({i.code: i for i in _ALL})
 """Every code, in documentation order."""
 
+UNPROVEN_BRAND = frozenset(
+    {
+        Code.BRAND_AUTH_FAIL,
+        Code.DISPLAY_NAME_BRAND,
+        Code.LOCAL_PART_BRAND,
+        Code.SUBJECT_BRAND,
+        Code.BODY_BRAND,
+        Code.FROM_LOOKALIKE,
+        Code.FROM_MULTIPLE,
+    }
+)
+"""Codes saying the message claims a brand it failed to prove (impersonation)."""
+
+DISGUISED_LINKS = frozenset({Code.LINK_LOOKALIKE, Code.LINK_TEXT_MISMATCH})
+"""Codes saying a link leads somewhere other than it pretends."""
+
 
 def is_code(name: str) -> bool:
     """True when ``name`` is a registered finding code."""
