@@ -28,8 +28,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -41,13 +43,20 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness.corpus import BenchMessage, generate, make_keys, zone  # noqa: E402
-from benchmarks.harness.frontends import Front, MilterFront, SmtpFront  # noqa: E402
+from benchmarks.harness.frontends import (  # noqa: E402
+    Front,
+    MilterFront,
+    SmtpFilterFront,
+    SmtpFront,
+)
 from benchmarks.harness.servers import (  # noqa: E402
     MachineSample,
     Server,
+    free_port,
     null_server,
     rss_kib,
     tocsin_server,
+    wait_port,
 )
 from tests.support.dnsserver import DnsTestServer  # noqa: E402
 
@@ -158,6 +167,30 @@ def _postfix_reason(requested: bool) -> str | None:
     return postfix_missing_reason()
 
 
+@dataclass
+class _Sink:
+    """smtp-sink discarding what the SMTP filter relays (the filter's next hop)."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def _next_hop_sink() -> _Sink:
+    if shutil.which("smtp-sink") is None:
+        raise SystemExit(
+            "smtp-sink (Debian package postfix) is needed as the SMTP filter's next hop"
+        )
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen(["smtp-sink", *user, f"127.0.0.1:{port}", "256"])
+    wait_port(port)
+    return _Sink(port, proc)
+
+
 def _start_postfix(root: Path, milter: str) -> object:
     from tests.support.postfix import PostfixInstance
 
@@ -186,7 +219,12 @@ def run(args: argparse.Namespace) -> list[Row]:
     try:
         null = null_server(args.workers).start()
         stops.append(null.stop)
-        tocsin = tocsin_server(args.workers, dns.address, work / "quarantine").start()
+        sink = _next_hop_sink()
+        stops.append(sink.stop)
+        smtp_port = free_port()
+        smtp_filter = ["--smtp", f"127.0.0.1:{smtp_port}", "--next-hop", f"127.0.0.1:{sink.port}"]
+        tocsin = tocsin_server(args.workers, dns.address, work / "quarantine", smtp_filter)
+        tocsin.start()
         stops.append(tocsin.stop)
         size = sum(len(m.raw) for m in corpus) / len(corpus) / 1024
         kinds: dict[str, int] = {}
@@ -203,6 +241,10 @@ def run(args: argparse.Namespace) -> list[Row]:
         direct = {
             "null": Setup("null milter", "-", MilterFront("null", null.port), null),
             "tocsin": Setup("tocsin", "cached", MilterFront("tocsin", tocsin.port), tocsin),
+            # the same tocsin serve, through its SMTP filter front-end, relaying to smtp-sink
+            "tocsin-smtp": Setup(
+                "tocsin-smtp", "cached", SmtpFilterFront("tocsin-smtp", smtp_port), tocsin
+            ),
         }
         warm = corpus[: args.warmup]
         for level in levels:

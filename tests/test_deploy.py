@@ -8,6 +8,7 @@ not know, in main.cf and in master.cf ``-o`` options alike.
 from __future__ import annotations
 
 import configparser
+import json
 import re
 import shutil
 import subprocess
@@ -309,3 +310,165 @@ def test_containerfile_runs_unprivileged_on_the_documented_port() -> None:
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, flags=re.MULTILINE):
         for path in source.split():
             assert (ROOT / path).exists(), f"COPY of a missing path: {path}"
+
+
+# -- docs agree with deploy/ and with the code ---------------------------------------------
+DOCS = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+
+
+def fenced_blocks() -> list[tuple[Path, str, str]]:
+    """(file, language, text) of every fenced block of the user docs."""
+    return [(doc, m[1], m[2]) for doc in DOCS for m in FENCE.finditer(doc.read_text())]
+
+
+def test_user_docs_cite_no_internal_notes() -> None:
+    for doc in DOCS:
+        text = doc.read_text()
+        assert "shared/docs" not in text, doc.name
+        assert not re.search(r"\b[\w-]+/[\w-]+#\d+", text), (
+            f"{doc.name} cites another project's issue"
+        )
+
+
+def test_docs_master_cf_blocks_are_the_snippet() -> None:
+    snippet = {
+        tuple(fields): sorted(options) for fields, options in master_services(MASTER_CF.read_text())
+    }
+    seen = 0
+    for doc, _, text in fenced_blocks():
+        if not re.search(r"^\S+\s+inet\s", text, re.MULTILINE):
+            continue
+        for fields, options in master_services(text):
+            seen += 1
+            assert tuple(fields) in snippet, (
+                f"{doc.name}: service {' '.join(fields)} not in the snippet"
+            )
+            normalised = sorted(o for o in options if o != "-o")
+            expected = sorted(o for o in snippet[tuple(fields)] if o != "-o")
+            assert normalised == expected, f"{doc.name}: master.cf options differ from the snippet"
+    assert seen, "no master.cf block found in the docs"
+
+
+def test_docs_main_cf_lines_agree_with_the_snippet() -> None:
+    snippet = main_cf_params(MAIN_CF.read_text())
+    seen = 0
+    for doc, _, text in fenced_blocks():
+        for name, value in re.findall(r"^([a-z_]+) = (.+)$", text, re.MULTILINE):
+            if name not in snippet:
+                continue
+            seen += 1
+            if name == "smtpd_milters" and value.startswith("unix:"):
+                continue  # the documented Unix-socket variant (deploy.md §2)
+            assert value == snippet[name], (
+                f"{doc.name}: {name} = {value} (snippet: {snippet[name]})"
+            )
+    assert seen >= 3
+
+
+def test_docs_yaml_blocks_are_valid_settings_or_policy(tmp_path: Path) -> None:
+    from milter.policy.loader import load_policy
+    from milter.policy.schema import PolicyDocument
+
+    checked = 0
+    for number, (_, language, text) in enumerate(fenced_blocks()):
+        if language != "yaml":
+            continue
+        keys = set(yaml.safe_load(text) or {})
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        if keys <= set(ServeSettings.model_fields):
+            (folder / "tocsin.yaml").write_text(text)
+            load_settings(folder / "tocsin.yaml")
+            checked += 1
+        elif keys <= set(PolicyDocument.model_fields):
+            (folder / "local.yaml").write_text(text)
+            load_policy(folder)
+            checked += 1
+    assert checked >= 3
+
+
+def real_log_keys() -> list[str]:
+    """Every key the per-message log line can have, in the order the code writes them."""
+    from milter.frontends.service import Action, MessageRequest, Outcome, outcome_fields
+    from milter.model.envelope import Envelope
+    from milter.model.plan import ActionPlan, SmtpReply
+    from milter.model.verdict import Disposition, Reason, Verdict
+
+    reason = Reason("r", Disposition.QUARANTINE, "why")
+    verdict = Verdict(Disposition.ACCEPT, "cpf", 1.0, (), (reason,), would=Disposition.REJECT)
+    outcome = Outcome(
+        Action.QUARANTINE,
+        ActionPlan(Disposition.QUARANTINE),
+        MessageRequest(b"", Envelope(), 0),
+        verdict,
+        reply=SmtpReply(451, "4.7.1", "later"),
+        quarantine_id="id",
+        failure="why",
+        next_hop="250 ok",
+    )
+    return list(outcome_fields(outcome))
+
+
+def test_docs_log_line_examples_have_the_real_fields_in_order() -> None:
+    real = real_log_keys()
+    always = real[: real.index("ms") + 1]
+    examples = 0
+    for doc, language, text in fenced_blocks():
+        for line in text.splitlines():
+            if language == "json" and '"logger": "tocsin.message"' in line:
+                keys = [
+                    k
+                    for k in json.loads(line)
+                    if k not in ("ts", "level", "logger", "pid", "queue_id")
+                ]
+            elif " action=" in line and " verdict=" in line:
+                keys = re.findall(
+                    r" ([a-z_]+)=", " " + line.split(": action=", 1)[1].join(["action=", ""])
+                )
+            else:
+                continue
+            examples += 1
+            assert keys == [k for k in real if k in keys], (
+                f"{doc.name}: fields out of order: {keys}"
+            )
+            assert set(always) - {"would"} <= set(keys), f"{doc.name}: missing fields in {keys}"
+    assert examples >= 3
+
+
+DEBIAN_MAIN_CF = Path("/usr/share/postfix/main.cf.debian")
+
+
+@needs_postconf
+@pytest.mark.skipif(
+    not DEBIAN_MAIN_CF.exists() or not Path("/etc/postfix/master.cf").exists(),
+    reason="Debian's postfix package files are not installed here",
+)
+def test_readme_postfix_recipe_from_no_configuration(tmp_path: Path) -> None:
+    """The README's commands, run against a copy of the configuration directory (never the
+    system's): the result has Tocsin's milter lines, the release service and no warnings."""
+    readme = (ROOT / "README.md").read_text()
+    block = next(text for _, _, text in fenced_blocks() if "main.cf.debian" in text)
+    assert block in readme
+    *setup, start = block.strip().splitlines()
+    assert "postfix start" in start  # the one step left out: it would start the real Postfix
+    shutil.copy("/etc/postfix/master.cf", tmp_path / "master.cf")
+    script = "\n".join(setup).replace("/etc/postfix", str(tmp_path))
+    script = script.replace("postconf -e", f"{POSTCONF} -c {tmp_path} -e")
+    done = subprocess.run(
+        ["/bin/sh", "-ec", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = _postconf("-c", str(tmp_path), "-n")
+    assert listed.stderr == "", listed.stderr
+    assert "smtpd_milters = inet:127.0.0.1:8894" in listed.stdout
+    assert "inet_interfaces = loopback-only" in listed.stdout
+    assert "milter_default_action = tempfail" in listed.stdout
+    services = _postconf("-c", str(tmp_path), "-M")
+    assert "127.0.0.1:10026 inet" in services.stdout
+    assert "smtp       inet" in services.stdout  # Debian's own smtpd is still there

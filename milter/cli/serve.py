@@ -1,4 +1,4 @@
-"""``tocsin serve``: run the milter daemon (the README's main command)."""
+"""``tocsin serve``: run the daemon, milter and/or SMTP filter (the README's main command)."""
 
 from __future__ import annotations
 
@@ -26,11 +26,21 @@ EXIT_OK, EXIT_USAGE, EXIT_BAD_POLICY, EXIT_CANNOT_START = 0, 2, 4, 5
 
 def add_serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``serve`` sub-command."""
-    parser = sub.add_parser("serve", help="run the milter daemon")
+    parser = sub.add_parser("serve", help="run the daemon (milter and/or SMTP filter)")
     parser.add_argument(
         "--milter",
         metavar="SPEC",
         help="listen on inet:HOST:PORT or unix:/path (default inet:127.0.0.1:8894)",
+    )
+    parser.add_argument(
+        "--smtp",
+        metavar="HOST:PORT",
+        help="run the SMTP filter on HOST:PORT (e.g. 127.0.0.1:10025); with --milter both run",
+    )
+    parser.add_argument(
+        "--next-hop",
+        metavar="HOST:PORT",
+        help="where the SMTP filter relays (default 127.0.0.1:10026)",
     )
     parser.add_argument("--config", type=Path, metavar="FILE", help="settings file (YAML)")
     parser.add_argument("--policy", type=Path, metavar="DIR", help="policy directory")
@@ -135,8 +145,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def _listeners(settings: ServeSettings, log: logging.Logger) -> list[Listener]:
     """Bind every enabled front-end's socket (all before any worker starts)."""
-    from milter.frontends.listen import ListenError, bind, parse_listen
+    from milter.frontends.listen import ListenError, bind, parse_endpoint, parse_listen
     from milter.frontends.milter.server import MilterServer
+    from milter.frontends.smtp.server import SmtpFilterServer
     from milter.frontends.workers import Listener
 
     listeners: list[Listener] = []
@@ -146,6 +157,12 @@ def _listeners(settings: ServeSettings, log: logging.Logger) -> list[Listener]:
         sock = bind(address, mode=int(milter.socket_mode, 8))
         listeners.append(Listener(sock, lambda service: MilterServer(milter, service)))
         log.info("tocsin serving milter on %s", address)
+    if settings.smtp.enabled:
+        smtp = settings.smtp
+        address = parse_endpoint(smtp.listen)
+        sock = bind(address)
+        listeners.append(Listener(sock, lambda service: SmtpFilterServer(smtp, service)))
+        log.info("tocsin serving SMTP filter on %s, next hop %s", address, smtp.next_hop)
     if not listeners:
         raise ListenError("no front-end enabled (use --milter or --smtp)")
     return listeners
@@ -162,8 +179,15 @@ def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> Serve
     milter: dict[str, object] = {}
     smtp: dict[str, object] = {}
     top: dict[str, object] = {}
+    if args.milter or args.smtp:  # named on the command line: exactly those run
+        milter["enabled"] = bool(args.milter)
+        smtp["enabled"] = bool(args.smtp)
     if args.milter:
         milter["listen"] = args.milter
+    if args.smtp:
+        smtp["listen"] = args.smtp
+    if args.next_hop:
+        smtp["next_hop"] = args.next_hop
     if args.workers is not None:
         milter["workers"] = args.workers
         smtp["workers"] = args.workers
@@ -212,6 +236,9 @@ def _configure_logging(settings: ServeSettings) -> None:
 
     log = settings.log
     configure_logging(settings.log_level, log.format, log.target, log.syslog_address)
+    # aiosmtpd logs every SMTP command at INFO: only its warnings belong in our log
+    level = logging.getLevelName(settings.log_level.upper())
+    logging.getLogger("mail.log").setLevel(max(logging.WARNING, level))
 
 
 def _start_extras(settings: ServeSettings) -> DaemonExtras:

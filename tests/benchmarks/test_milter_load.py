@@ -97,10 +97,11 @@ def test_harness_prints_its_table(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.split()[:2] == ["conc", "system"])
     assert "cpu ms/msg" in lines[header]
-    rows = [line.split() for line in lines[header + 1 : header + 4]]
+    rows = [line.split() for line in lines[header + 1 : header + 5]]
     assert [r[1:3] for r in rows] == [
         ["null", "milter"],
         ["tocsin", "cached"],
+        ["tocsin-smtp", "cached"],  # the same server through its SMTP filter front-end
         ["tocsin", "uncached"],
     ]
     for row in rows:

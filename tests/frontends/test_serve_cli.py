@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -149,3 +150,50 @@ def test_serve_refuses_an_invalid_policy(tmp_path: Path) -> None:
     assert proc.wait(timeout=30) == 4
     assert "x.yaml:1" in (proc.stderr.read() if proc.stderr else "")
     assert os.path.isdir(tmp_path)
+
+
+def test_serve_runs_the_milter_and_the_smtp_filter_together(tmp_path: Path) -> None:
+    from tests.support.smtp_filter import send, smtp_sink, smtp_sink_missing
+
+    if smtp_sink_missing():
+        pytest.skip(str(smtp_sink_missing()))
+    milter_port, smtp_port = _free_port(), _free_port()
+    with smtp_sink() as sink:
+        proc = _start(
+            tmp_path,
+            "--milter", f"inet:127.0.0.1:{milter_port}",
+            "--smtp", f"127.0.0.1:{smtp_port}",
+            "--next-hop", f"127.0.0.1:{sink.port}",
+        )  # fmt: skip
+        try:
+            _wait_listening(proc, milter_port)
+            _wait_listening(proc, smtp_port)
+            assert asyncio.run(_one(milter_port, HAM)) == Accept()
+            sent = send(smtp_port, HAM.replace(b"\n", b"\r\n"))
+            assert sent.data is not None
+            assert sent.data[0] == 250
+            assert sink.count() == 1
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+    log = proc.stderr.read() if proc.stderr else ""
+    assert "SMTP filter on inet:127.0.0.1" in log
+    assert "action=deliver" in log
+
+
+def test_smtp_alone_does_not_start_the_milter(tmp_path: Path) -> None:
+    smtp_port = _free_port()
+    proc = _start(tmp_path, "--smtp", f"127.0.0.1:{smtp_port}")
+    try:
+        _wait_listening(proc, smtp_port)
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=30) as smtp:  # served, not just bound
+            assert smtp.noop()[0] == 250
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    log = proc.stderr.read() if proc.stderr else ""
+    assert "serving SMTP filter" in log
+    assert "serving milter" not in log

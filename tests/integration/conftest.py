@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -64,33 +65,49 @@ class MailStack:
 
 
 def start_tocsin(
-    port: int, policy_dir: Path, quarantine_dir: Path, nameserver: str, log_path: Path
+    port: int,
+    policy_dir: Path,
+    quarantine_dir: Path,
+    nameserver: str,
+    log_path: Path,
+    *,
+    smtp_port: int | None = None,
+    next_hop_port: int | None = None,
 ) -> subprocess.Popen[str]:
-    """``tocsin serve`` as a process, waiting until it accepts connections."""
+    """``tocsin serve`` as a process (milter, and the SMTP filter when ``smtp_port`` is
+    given), waiting until every front-end accepts connections."""
     log = log_path.open("a")
+    smtp = []
+    if smtp_port is not None:
+        smtp = ["--smtp", f"127.0.0.1:{smtp_port}", "--next-hop", f"127.0.0.1:{next_hop_port}"]
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "milter", "serve",
             "--milter", f"inet:127.0.0.1:{port}",
+            *smtp,
             "--policy", str(policy_dir),
             "--quarantine-dir", str(quarantine_dir),
             "--nameserver", nameserver,
         ],
         cwd=ROOT, stdout=log, stderr=log, text=True,
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    import socket
+    for listening in (port, smtp_port):
+        if listening is not None and not _wait_listening(proc, listening):
+            proc.kill()
+            proc.wait(10)
+            raise RuntimeError(f"tocsin serve did not listen: {log_path.read_text()}")
+    return proc
 
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tocsin serve exited: {log_path.read_text()}")
+
+def _wait_listening(proc: subprocess.Popen[str], port: int) -> bool:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
+            return True
         except OSError:
             time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("tocsin serve did not listen")
+    return False
 
 
 def stop_tocsin(proc: subprocess.Popen[str]) -> None:
@@ -121,10 +138,11 @@ def mail_stack() -> Iterator[MailStack]:
         log_path = root / "tocsin.log"
         tocsin = start_tocsin(port, policy_dir, quarantine_dir, dns.address, log_path)
         postfix = PostfixInstance(root / "postfix", milter=f"inet:127.0.0.1:{port}")
+        stack = MailStack(postfix, tocsin, port, quarantine_dir, log_path)
         try:
             postfix.start()
-            yield MailStack(postfix, tocsin, port, quarantine_dir, log_path)
+            yield stack
         finally:
             postfix.stop()
-            stop_tocsin(tocsin)
+            stop_tocsin(stack.tocsin)  # a test may have restarted it (the Postfix-down test)
             shutil.rmtree(root, ignore_errors=True)

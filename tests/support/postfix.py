@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support.leftovers import POSTFIX_ROOTS
+
 POSTFIX = Path("/usr/sbin/postfix")
 
 
@@ -68,6 +70,7 @@ class PostfixInstance:
         """Write the configuration, start smtp-sink and Postfix, wait for smtpd."""
         for name in ("etc", "queue", "data", "sink"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
+        POSTFIX_ROOTS.add(self.root)  # the session-end check finds a master left running
         shutil.chown(self.root / "data", "postfix")
         shutil.chown(self.sink_dir, "nobody")
         self.root.chmod(0o755)

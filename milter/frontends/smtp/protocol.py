@@ -1,0 +1,145 @@
+"""aiosmtpd's SMTP protocol, with the defaults a filter cannot live with changed.
+
+- MAIL and RCPT keep every parameter a filter must pass on (DSN's RET, ENVID, NOTIFY,
+  ORCPT; BODY; SMTPUTF8), case-preserved; aiosmtpd itself answers 555 to them and
+  upper-cases values (../shared/docs/milter-postfix.md §3.3).
+- XFORWARD (Postfix's way to name the real client) is accepted outside a transaction.
+- The line-length limit is a setting (aiosmtpd's 1001 answers 500 to real mail).
+- SMTPUTF8 is on, data stays bytes (so 8BITMIME is offered), command lines may carry
+  the DSN parameters' extra length (RFC 3461 §5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, syntax
+
+from milter.frontends.smtp.params import (
+    MAIL_KEYWORDS,
+    RCPT_KEYWORDS,
+    ParamError,
+    Params,
+    parse_params,
+    parse_xforward,
+)
+
+COMMAND_LIMIT = 512  # RFC 5321 §4.5.3.1.4
+DSN_COMMAND_LIMIT = COMMAND_LIMIT + 500 + 100  # ORCPT / ENVID add up to 500 (RFC 3461 §5)
+
+
+class FilterSMTP(SMTP):
+    """One client connection. The handler (one per connection) does the filtering."""
+
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        max_line_bytes: int,
+        on_lost: Callable[[FilterSMTP], None],
+        **kwargs: Any,
+    ) -> None:
+        self.line_length_limit = max_line_bytes + 2  # read before super().__init__ uses it
+        self._on_lost = on_lost
+        super().__init__(handler, enable_SMTPUTF8=True, decode_data=False, **kwargs)
+        self.command_size_limits = collections.defaultdict(
+            lambda: COMMAND_LIMIT, {"MAIL": DSN_COMMAND_LIMIT, "RCPT": DSN_COMMAND_LIMIT}
+        )
+        self.xforward: dict[str, str] = {}
+
+    def connection_lost(self, error: Exception | None) -> None:
+        """Tell the server this connection is gone, then let aiosmtpd clean up."""
+        try:
+            super().connection_lost(error)
+        finally:
+            self._on_lost(self)
+
+    def abort(self, reply: str) -> None:
+        """Say ``reply`` (a 421) and close, from outside a command (timers, shutdown)."""
+        transport = self.transport
+        if not isinstance(transport, asyncio.WriteTransport) or transport.is_closing():
+            return
+        transport.write(reply.encode("utf-8") + b"\r\n")
+        transport.close()
+
+    @property
+    def in_transaction(self) -> bool:
+        """True between MAIL FROM and the end of that message."""
+        return bool(self.envelope is not None and self.envelope.mail_from)
+
+    async def _params(self, text: str | None, allowed: frozenset[str]) -> Params | None:
+        try:
+            return parse_params(text or "", allowed)
+        except ParamError as exc:
+            await self.push(exc.reply)
+            return None
+
+    async def _address(self, arg: str | None, keyword: str) -> tuple[str, str] | None:
+        syntax_error = f"501 5.5.4 Syntax: {keyword} <address> [parameters]"
+        rest = self._strip_command_keyword(keyword, arg or "")
+        if rest is None:
+            await self.push(syntax_error)
+            return None
+        address, tail = self._getaddr(rest)
+        if address is None:
+            await self.push("553 5.1.3 Malformed address")
+            return None
+        if not address:
+            await self.push(syntax_error)
+            return None
+        if tail and not (self.session and self.session.extended_smtp):
+            await self.push(syntax_error)
+            return None
+        return address, tail or ""
+
+    @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        """MAIL FROM, with every parameter a filter passes on."""
+        if await self.check_helo_needed():
+            return
+        if self.in_transaction:
+            await self.push("503 5.5.1 Nested MAIL command")
+            return
+        parsed = await self._address(arg, "FROM:")
+        if parsed is None:
+            return
+        params = await self._params(parsed[1], MAIL_KEYWORDS)
+        if params is None:
+            return
+        size = params.get("SIZE")
+        if size and self.data_size_limit and int(size) > self.data_size_limit:
+            await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
+            return
+        await self.push(await self._call_handler_hook("MAIL", parsed[0], params))
+
+    @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
+    async def smtp_RCPT(self, arg: str | None) -> None:
+        """RCPT TO, with NOTIFY and ORCPT kept as sent."""
+        if await self.check_helo_needed():
+            return
+        if not self.in_transaction:
+            await self.push("503 5.5.1 Need MAIL command")
+            return
+        parsed = await self._address(arg, "TO:")
+        if parsed is None:
+            return
+        params = await self._params(parsed[1], RCPT_KEYWORDS)
+        if params is None:
+            return
+        await self.push(await self._call_handler_hook("RCPT", parsed[0], params))
+
+    @syntax("XFORWARD attribute=value ...")
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        """Postfix's XFORWARD: who the real client is (values kept as xtext)."""
+        if self.in_transaction:
+            await self.push("503 5.5.1 XFORWARD not allowed in a transaction")
+            return
+        try:
+            self.xforward.update(parse_xforward(arg or ""))
+        except ParamError as exc:
+            await self.push(exc.reply)
+            return
+        await self.push("250 2.0.0 Ok")

@@ -1,0 +1,361 @@
+"""The SMTP filter: receive with aiosmtpd, decide with the service, relay with aiosmtplib.
+
+Never lose mail: the client hears 250 only once the next hop said 250 for the edited
+message (or the message is durably in Tocsin's quarantine); the next hop's 4xx/5xx is
+mirrored; anything else that goes wrong (internal error, deadline, next hop down) is a
+451, so the MTA in front keeps the message and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from dataclasses import replace
+from typing import Any
+
+from milter.actions.apply import apply_plan
+from milter.frontends.listen import parse_endpoint
+from milter.frontends.service import Action, MessageRequest, MessageService, Outcome
+from milter.frontends.settings import SmtpSettings
+from milter.frontends.smtp.params import Params, xforward_value, xtext_encode
+from milter.frontends.smtp.protocol import FilterSMTP
+from milter.frontends.smtp.relay import NextHop, NextHopConfig, NextHopRefused
+from milter.mime.headers import parse_header_block, split_message
+from milter.model.envelope import Envelope
+from milter.model.plan import ActionPlan, HeaderOp, SmtpReply
+
+log = logging.getLogger("tocsin.smtp")
+
+EXTRA_KEYWORDS = ("DSN", "XFORWARD NAME ADDR PORT PROTO HELO IDENT SOURCE")
+ACCEPTED = "250 2.0.0 Ok: message accepted"
+INTERNAL_ERROR = "451 4.3.0 Internal filter error, try again later"
+TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
+SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
+TRANSACTION_TOO_LONG = "421 4.4.2 Transaction took too long, closing"
+
+
+class SmtpFilterServer:
+    """Serves the SMTP filter on a listening socket until asked to stop."""
+
+    def __init__(self, settings: SmtpSettings, service: MessageService) -> None:
+        self.settings = settings
+        self.service = service
+        self.hop_address = _host_port(settings.next_hop)
+        self.hostname = settings.hostname or socket.getfqdn()
+        self._connections: set[FilterSMTP] = set()
+        self._stop = asyncio.Event()
+        self._drained = asyncio.Event()
+
+    @property
+    def stopping(self) -> bool:
+        """True once `request_stop` was called."""
+        return self._stop.is_set()
+
+    def request_stop(self) -> None:
+        """Stop accepting; finish the transactions in progress, then return from `serve`."""
+        self._stop.set()
+
+    async def serve(self, sock: socket.socket) -> None:
+        """Accept connections on ``sock`` until `request_stop`, then drain."""
+        loop = asyncio.get_running_loop()
+        if sock.family == socket.AF_UNIX:
+            server = await loop.create_unix_server(self._protocol, sock=sock)
+        else:
+            server = await loop.create_server(self._protocol, sock=sock)
+        async with server:
+            await self._stop.wait()
+            server.close()
+            await self._drain()
+
+    async def _drain(self) -> None:
+        for conn in list(self._connections):
+            if not conn.in_transaction:
+                conn.abort(SHUTTING_DOWN)
+        if self._connections:
+            log.info(
+                "draining %d SMTP connection(s), up to %gs",
+                len(self._connections),
+                self.settings.drain_seconds,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), self.settings.drain_seconds)
+        for conn in list(self._connections):
+            conn.abort(SHUTTING_DOWN)
+        await asyncio.sleep(0)  # let the closed transports report connection_lost
+
+    def _protocol(self) -> asyncio.Protocol:
+        if len(self._connections) >= self.settings.max_connections or self.stopping:
+            log.warning("refused a connection: %d open (max_connections)", len(self._connections))
+            return _Refuse(SHUTTING_DOWN if self.stopping else TOO_MANY_CONNECTIONS)
+        settings = self.settings
+        conn = FilterSMTP(
+            ConnectionHandler(self),
+            max_line_bytes=settings.max_line_bytes,
+            on_lost=self._lost,
+            data_size_limit=settings.max_message_bytes,
+            hostname=self.hostname,
+            ident="Tocsin",
+            timeout=settings.idle_timeout_seconds,
+        )
+        self._connections.add(conn)
+        return conn
+
+    def _lost(self, conn: FilterSMTP) -> None:
+        self._connections.discard(conn)
+        conn.event_handler.lost()
+        if self.stopping and not self._connections:
+            self._drained.set()
+
+    def next_hop(self) -> NextHop:
+        """A new session with the next hop (one per transaction)."""
+        host, port = self.hop_address
+        return NextHop(
+            NextHopConfig(
+                host,
+                port,
+                self.hostname,
+                timeout_seconds=self.settings.next_hop_timeout_seconds,
+                starttls=self.settings.next_hop_starttls,
+                xforward=self.settings.xforward,
+            )
+        )
+
+
+class ConnectionHandler:
+    """aiosmtpd's event handler for one connection: the transaction and its next hop."""
+
+    def __init__(self, server: SmtpFilterServer) -> None:
+        self.server = server
+        self.hop: NextHop | None = None
+        self.utf8 = False
+        self.started = 0.0
+        self.busy = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def handle_exception(self, error: Exception) -> str:
+        """aiosmtpd answers 500 (permanent) to a handler's exception; we keep the mail."""
+        log.error("SMTP filter internal error: %s: %s", type(error).__name__, error)
+        await self._end()
+        return INTERNAL_ERROR
+
+    async def handle_EHLO(
+        self, smtp: FilterSMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        """Offer DSN and XFORWARD besides aiosmtpd's SIZE, 8BITMIME and SMTPUTF8."""
+        session.host_name = hostname
+        await self._end()
+        last = responses[-1].replace("250 ", "250-", 1)
+        extra = [f"250-{k}" for k in EXTRA_KEYWORDS]
+        return [*responses[:-1], last, *extra[:-1], "250 " + EXTRA_KEYWORDS[-1]]
+
+    async def handle_RSET(self, smtp: FilterSMTP, session: Any, envelope: Any) -> str:
+        """Abandon the transaction at the next hop too."""
+        await self._end(smtp)
+        return "250 2.0.0 Ok"
+
+    async def handle_QUIT(self, smtp: FilterSMTP, session: Any, envelope: Any) -> str:
+        """Abandon any transaction in progress."""
+        await self._end(smtp)
+        return "221 2.0.0 Bye"
+
+    async def handle_MAIL(
+        self, smtp: FilterSMTP, session: Any, envelope: Any, address: str, params: Params
+    ) -> str:
+        """Open the next hop's transaction with the same sender and parameters."""
+        if self.server.stopping:
+            return SHUTTING_DOWN
+        self.utf8 = "SMTPUTF8" in params
+        hop = self.server.next_hop()
+        sender = "" if address == "<>" else address  # aiosmtpd gives the null sender as <>
+        try:
+            await hop.open(sender, params, self._xforward(smtp, session), utf8=self.utf8)
+        except NextHopRefused as exc:
+            await hop.close()
+            return exc.reply
+        self.hop = hop
+        envelope.mail_from = address
+        envelope.mail_options = [str(p) for p in params.items]
+        envelope.smtp_utf8 = self.utf8
+        self.started = time.monotonic()
+        limit = self.server.settings.transaction_seconds
+        self._timer = asyncio.get_running_loop().call_later(limit, self._expire, smtp)
+        return "250 2.1.0 Ok"
+
+    async def handle_RCPT(
+        self, smtp: FilterSMTP, session: Any, envelope: Any, address: str, params: Params
+    ) -> str:
+        """Pass the recipient on; mirror the next hop's answer."""
+        if len(envelope.rcpt_tos) >= self.server.settings.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        if self.hop is None:
+            return "503 5.5.1 Need MAIL command"
+        try:
+            answer = await self.hop.recipient(address, params, utf8=self.utf8)
+        except NextHopRefused as exc:
+            return exc.reply
+        envelope.rcpt_tos.append(address)
+        return answer
+
+    async def handle_DATA(self, smtp: FilterSMTP, session: Any, envelope: Any) -> str:
+        """Decide, then relay (or quarantine, reject, tempfail): the answer after the dot."""
+        self.busy = True
+        try:
+            return await self._data(smtp, session, envelope)
+        finally:
+            self.busy = False
+            await self._end(smtp)
+            if self.server.stopping:
+                asyncio.get_running_loop().call_soon(smtp.abort, SHUTTING_DOWN)
+
+    async def _data(self, smtp: FilterSMTP, session: Any, envelope: Any) -> str:
+        settings = self.server.settings
+        raw: bytes = envelope.original_content
+        request = _request(raw, self._envelope(smtp, session, envelope), settings, self.server)
+        remaining = settings.transaction_seconds - (time.monotonic() - self.started)
+        outcome = await self.server.service.process(
+            request,
+            deadline_seconds=max(0.001, min(settings.deadline_seconds, remaining)),
+            on_failure=settings.on_failure,
+            can_hold=False,
+            deliver=self._deliver,
+        )
+        if outcome.action is Action.DELIVER:
+            if outcome.next_hop is None:  # on_failure: accept, and the deadline passed
+                return await self._send_unchanged(raw)
+            return outcome.next_hop
+        if outcome.action is Action.QUARANTINE:
+            return ACCEPTED
+        return str(outcome.reply) if outcome.reply else INTERNAL_ERROR
+
+    async def _deliver(self, outcome: Outcome) -> Outcome:
+        """Send the edited message; its answer becomes the outcome's."""
+        if self.hop is None:
+            return outcome.failed("next hop session lost")
+        data = apply_plan(outcome.request.raw, _below_mta_received(outcome))
+        try:
+            answer = await self.hop.send(data)
+        except NextHopRefused as exc:
+            reply = parse_reply(exc.reply)
+            if exc.permanent:
+                return replace(outcome, action=Action.REJECT, reply=reply, next_hop=exc.reply)
+            return replace(outcome.failed("next hop: " + exc.reply, reply), next_hop=exc.reply)
+        return replace(outcome, next_hop=answer)
+
+    async def _send_unchanged(self, raw: bytes) -> str:
+        if self.hop is None:
+            return INTERNAL_ERROR
+        try:
+            return await self.hop.send(raw)
+        except NextHopRefused as exc:
+            return exc.reply
+
+    def _xforward(self, smtp: FilterSMTP, session: Any) -> dict[str, str]:
+        """What the next hop should log as the client: the XFORWARD we were given, or
+        our own client when nobody forwarded one."""
+        if smtp.xforward:
+            return dict(smtp.xforward)
+        peer = session.peer
+        attributes = {"PROTO": "ESMTP" if session.extended_smtp else "SMTP"}
+        if isinstance(peer, tuple) and peer:
+            attributes["ADDR"] = xtext_encode(str(peer[0]))
+        if session.host_name:
+            attributes["HELO"] = xtext_encode(str(session.host_name))
+        return attributes
+
+    def _envelope(self, smtp: FilterSMTP, session: Any, envelope: Any) -> Envelope:
+        forwarded = smtp.xforward
+        peer = session.peer
+        peer_ip = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        sender = envelope.mail_from
+        return Envelope(
+            client_ip=xforward_value(forwarded, "ADDR") or peer_ip,
+            client_name=xforward_value(forwarded, "NAME"),
+            helo=xforward_value(forwarded, "HELO") or session.host_name,
+            mail_from="" if sender == "<>" else sender,
+            rcpts=tuple(envelope.rcpt_tos),
+            queue_id=xforward_value(forwarded, "IDENT"),
+        )
+
+    def _expire(self, smtp: FilterSMTP) -> None:
+        self._timer = None
+        if not self.busy:  # after the dot, the deadline (within this limit) applies
+            log.warning("transaction over %gs, closing", self.server.settings.transaction_seconds)
+            smtp.abort(TRANSACTION_TOO_LONG)
+
+    def lost(self) -> None:
+        """The client went away: drop the next hop's transaction (nothing is delivered)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        hop, self.hop = self.hop, None
+        if hop is not None:
+            hop.drop()
+
+    async def _end(self, smtp: FilterSMTP | None = None) -> None:
+        """End of a transaction: abandon the next hop's if not delivered, reset XFORWARD."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        hop, self.hop = self.hop, None
+        if hop is not None:
+            await hop.close()
+        if smtp is not None:
+            smtp.xforward = {}
+
+
+def _request(
+    raw: bytes, envelope: Envelope, settings: SmtpSettings, server: SmtpFilterServer
+) -> MessageRequest:
+    limit = server.service.policies.current.document.limits.max_message_bytes
+    if len(raw) <= limit:
+        return MessageRequest(raw, envelope, len(raw))
+    names = tuple(name for name, _ in parse_header_block(split_message(raw)[0]))
+    return MessageRequest(raw, envelope, len(raw), f"message over {limit} bytes", names)
+
+
+def _below_mta_received(outcome: Outcome) -> ActionPlan:
+    """Header insertions go below the MTA's own Received: header, as a milter's do.
+
+    The engine counts the headers it saw; in front of a milter the MTA hides its newest
+    Received: (and shifts insert positions past it); here that header is in the bytes.
+    Shifting the same way keeps both front-ends' output identical.
+    """
+    plan = outcome.plan
+    if outcome.request.raw[:9].lower() != b"received:":
+        return plan
+    edits = tuple(
+        replace(e, index=e.index + 1) if e.op is HeaderOp.INSERT else e for e in plan.header_edits
+    )
+    return replace(plan, header_edits=edits)
+
+
+def parse_reply(text: str) -> SmtpReply:
+    """``"550 5.1.1 text"`` (or without the enhanced code) as an SmtpReply."""
+    code_text, _, rest = text.partition(" ")
+    code = int(code_text) if code_text.isdigit() and 400 <= int(code_text) <= 599 else 451
+    enhanced, _, message = rest.partition(" ")
+    if not (enhanced[:1] == str(code)[0] and enhanced.count(".") == 2):
+        enhanced, message = f"{str(code)[0]}.0.0", rest
+    return SmtpReply(code, enhanced, message.strip() or "(no text)")
+
+
+def _host_port(spec: str) -> tuple[str, int]:
+    address = parse_endpoint(spec)
+    if address.host is None or address.port is None:
+        raise ValueError(f"{spec}: the next hop must be HOST:PORT")
+    return address.host, address.port
+
+
+class _Refuse(asyncio.Protocol):
+    """Answers 421 and closes: over max_connections, or shutting down."""
+
+    def __init__(self, reply: str) -> None:
+        self.reply = reply
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        transport.write(self.reply.encode("ascii") + b"\r\n")
+        transport.close()
