@@ -100,6 +100,27 @@ class QuarantineSettings(_Closed):
 
     directory: Path = DEFAULT_QUARANTINE_DIR
     relay: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]{1,5}$")] = "127.0.0.1:10026"
+    # Shared store for several gateways (docs/shared-quarantine.md): when set, held mail
+    # goes to this PostgreSQL database instead of ``directory``.
+    database: str | None = None
+    database_password_file: Path | None = None
+    database_pool_size: int = Field(default=4, ge=1, le=64)
+    database_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    gateway: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+    @field_validator("database")
+    @classmethod
+    def _valid_database(cls, value: str | None) -> str | None:
+        from milter.quarantine.postgres_config import check_settings_dsn
+
+        return None if value is None else check_settings_dsn(value)
+
+    @field_validator("database_password_file")
+    @classmethod
+    def _valid_password_file(cls, value: Path | None) -> Path | None:
+        from milter.quarantine.postgres_config import check_password_file
+
+        return None if value is None else check_password_file(value)
 
 
 class LogSettings(_Closed):

@@ -121,6 +121,13 @@ class MilterServer:
             await self._converse(client, reader, writer)
         except ProtocolError as exc:
             log.warning("%s: milter protocol error, closing: %s", peer, exc)
+            if client.session is not None and client.session.in_message:
+                # e.g. a header line past max_frame_bytes: the message gets a 4xx, not a
+                # reset left to the MTA's default action (#17)
+                with contextlib.suppress(Exception):
+                    writer.write(final_reply(Action.TEMPFAIL, CANNOT_CHECK).encode())
+                    await writer.drain()
+                    await self._discard(reader)
         except TimeoutError:
             log.info("%s: idle for %gs, closing", peer, self.settings.idle_timeout_seconds)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
@@ -137,6 +144,18 @@ class MilterServer:
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+
+    async def _discard(self, reader: asyncio.StreamReader) -> None:
+        """Read and drop what the MTA is still sending (bounded), so it reads our reply
+        instead of a connection reset."""
+        budget = self.service.policies.current.document.limits.max_message_bytes
+        while budget > 0:
+            data = await asyncio.wait_for(
+                reader.read(READ_SIZE), self.settings.idle_timeout_seconds
+            )
+            if not data:
+                return
+            budget -= len(data)
 
     async def _converse(
         self, client: _Client, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
