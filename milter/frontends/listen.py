@@ -73,7 +73,11 @@ def parse_endpoint(spec: str) -> ListenAddress:
     kind = spec.strip().partition(":")[0].lower()
     if kind in ("inet", "inet6", "unix", "local"):
         return parse_listen(spec)
-    return parse_listen("inet:" + spec.strip())
+    try:
+        return parse_listen("inet:" + spec.strip())
+    except ListenError as exc:  # name the address as the admin wrote it
+        reason = str(exc).split(": ", 1)[-1].replace("inet:HOST:PORT", "HOST:PORT")
+        raise ListenError(f"{spec!r}: {reason}") from None
 
 
 def _host(spec: str, host: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from tests.support.smtp_filter import (
     free_port,
     recording_sink,
     running_filter,
+    self_signed_tls,
     smtp_sink,
     smtp_sink_missing,
 )
@@ -265,3 +267,68 @@ async def test_unknown_parameters_are_refused_clearly(tmp_path: Path) -> None:
     async with recording_sink() as sink, running_filter(tmp_path, sink.port) as flt:
         sent = await asend(flt.port, HAM, mail_options=("FOO=bar",))
     assert sent.mail == (555, b"5.5.4 FOO parameter not supported")
+
+
+@pytest.mark.parametrize(
+    ("starttls", "code", "over_tls"),
+    [
+        ("no", 250, False),
+        ("opportunistic", 250, True),
+        ("required", 451, None),  # a self-signed certificate fails verification: mail kept
+    ],
+)
+async def test_starttls_to_the_next_hop(
+    tmp_path: Path, starttls: str, code: int, over_tls: bool | None
+) -> None:
+    tls = self_signed_tls(tmp_path)
+    async with (
+        recording_sink(tls) as sink,
+        running_filter(tmp_path, sink.port, next_hop_starttls=starttls) as flt,
+    ):
+        sent = await asend(flt.port, HAM)
+    first = sent.data or sent.mail
+    assert first[0] == code
+    assert sink.tls == ([] if over_tls is None else [over_tls])
+
+
+class _Gate(MessageService):
+    entered: asyncio.Event
+
+    async def handle(self, request: MessageRequest, *, can_hold: bool = True) -> Any:
+        self.entered.set()
+        await asyncio.sleep(0.5)
+        return await super().handle(request, can_hold=can_hold)
+
+
+@needs_sink
+async def test_stop_finishes_the_transaction_in_progress(tmp_path: Path) -> None:
+    service = _Gate(PolicyStore(None, load_policy(None)))
+    service.entered = asyncio.Event()
+    with smtp_sink() as sink:
+        async with running_filter(tmp_path, sink.port, service=service) as flt:
+            idle = await asyncio.to_thread(smtplib.SMTP, "127.0.0.1", flt.port)
+            pending = asyncio.create_task(asend(flt.port, HAM))
+            await service.entered.wait()
+            flt.server.request_stop()
+            sent = await pending
+            code, text = await asyncio.to_thread(idle.getreply)  # told, then closed
+            idle.close()
+        delivered = sink.count()
+    assert sent.data is not None
+    assert sent.data[0] == 250
+    assert delivered == 1
+    assert code == 421
+    assert b"4.3.2" in text
+
+
+@needs_sink
+async def test_an_idle_connection_is_closed(tmp_path: Path) -> None:
+    def idle_client(port: int) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            greeting = conn.recv(1000)
+            assert greeting.startswith(b"220 ")
+            return conn.recv(1000)  # b"" once the filter hung up
+
+    with smtp_sink() as sink:
+        async with running_filter(tmp_path, sink.port, idle_timeout_seconds=0.5) as flt:
+            assert await asyncio.to_thread(idle_client, flt.port) == b""

@@ -75,3 +75,14 @@ def test_xforward_values_and_lines() -> None:
 def test_next_hop_replies_become_smtp_replies() -> None:
     assert parse_reply("550 5.1.1 No such user") == SmtpReply(550, "5.1.1", "No such user")
     assert parse_reply("452 Too busy") == SmtpReply(452, "4.0.0", "Too busy")
+
+
+def test_smtp_addresses_are_named_as_the_admin_wrote_them() -> None:
+    from milter.frontends.listen import ListenError, parse_endpoint
+
+    assert parse_endpoint("127.0.0.1:10025").port == 10025
+    assert parse_endpoint("[::1]:10025").host == "::1"
+    with pytest.raises(
+        ListenError, match=r"^'nowhere': expected HOST:PORT \(the port is missing\)$"
+    ):
+        parse_endpoint("nowhere")

@@ -12,6 +12,7 @@ import os
 import shutil
 import smtplib
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -119,6 +120,7 @@ class RecordingSink:
     port: int = 0
     messages: list[Received] = field(default_factory=list)
     xforward: dict[str, str] = field(default_factory=dict)
+    tls: list[bool] = field(default_factory=list)  # per message: did it come over TLS
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -127,6 +129,7 @@ class RecordingSink:
         return [*responses[:-1], "250-XFORWARD NAME ADDR PROTO HELO", responses[-1]]
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.tls.append(session.ssl is not None)
         self.messages.append(
             Received(
                 envelope.mail_from,
@@ -151,12 +154,15 @@ class _XforwardSMTP(SMTP):
 
 
 @asynccontextmanager
-async def recording_sink() -> AsyncIterator[RecordingSink]:
-    """A recording aiosmtpd next hop on a free loopback port; always stopped."""
+async def recording_sink(tls: ssl.SSLContext | None = None) -> AsyncIterator[RecordingSink]:
+    """A recording aiosmtpd next hop on a free loopback port (offering STARTTLS with
+    ``tls``); always stopped."""
     sink = RecordingSink()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: _XforwardSMTP(sink, enable_SMTPUTF8=True, hostname="sink.test"), "127.0.0.1", 0
+        lambda: _XforwardSMTP(sink, enable_SMTPUTF8=True, hostname="sink.test", tls_context=tls),
+        "127.0.0.1",
+        0,
     )
     sink.port = server.sockets[0].getsockname()[1]
     try:
@@ -247,3 +253,18 @@ def send(
 async def asend(port: int, raw: bytes, **kwargs: Any) -> Sent:
     """`send` off the event loop the filter runs on."""
     return await asyncio.to_thread(send, port, raw, **kwargs)
+
+
+def self_signed_tls(directory: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate (openssl, loopback only)."""
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=sink.test", "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context

@@ -65,6 +65,11 @@ class FilterSMTP(SMTP):
         transport.write(reply.encode("utf-8") + b"\r\n")
         transport.close()
 
+    def close_after_reply(self) -> None:
+        """Close once what was written is sent (after a 421 given as a command's reply)."""
+        if self.transport is not None:
+            self.transport.close()
+
     @property
     def in_transaction(self) -> bool:
         """True between MAIL FROM and the end of that message."""

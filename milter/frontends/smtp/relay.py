@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -125,7 +126,7 @@ class NextHop:
 
 
 @contextlib.asynccontextmanager
-async def _mirrored():  # type: ignore[no-untyped-def]
+async def _mirrored() -> AsyncIterator[None]:
     """Turn aiosmtplib's errors into the reply to mirror (never a 2xx, never a 421)."""
     try:
         yield

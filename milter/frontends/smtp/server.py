@@ -165,7 +165,8 @@ class ConnectionHandler:
         self, smtp: FilterSMTP, session: Any, envelope: Any, address: str, params: Params
     ) -> str:
         """Open the next hop's transaction with the same sender and parameters."""
-        if self.server.stopping:
+        if self.server.stopping:  # the next transaction goes elsewhere, or waits
+            asyncio.get_running_loop().call_soon(smtp.close_after_reply)
             return SHUTTING_DOWN
         self.utf8 = "SMTPUTF8" in params
         hop = self.server.next_hop()
@@ -207,8 +208,6 @@ class ConnectionHandler:
         finally:
             self.busy = False
             await self._end(smtp)
-            if self.server.stopping:
-                asyncio.get_running_loop().call_soon(smtp.abort, SHUTTING_DOWN)
 
     async def _data(self, smtp: FilterSMTP, session: Any, envelope: Any) -> str:
         settings = self.server.settings
