@@ -23,6 +23,21 @@ PLAIN_END = "---------------------------------------------- [/Tocsin]"
 # (BannerTexts, language code) pairs, in display order.
 LangTexts = Sequence[tuple[BannerTexts, str]]
 
+
+@dataclass(frozen=True, slots=True)
+class BannerBlock:
+    """One language's block of the banner, every text already in that language."""
+
+    lang: str
+    title: str
+    intro: str
+    reasons_heading: str
+    footer: str
+    advice: str = ""
+    reasons: tuple[str, ...] = ()
+    what_to_do: str = ""
+
+
 _HTML_BLOCK = re.compile(re.escape(HTML_START) + r".*?" + re.escape(HTML_END), re.S)
 _PLAIN_BLOCK = re.compile(
     r"^[> \t]*\[Tocsin\] -{10,}[ \t]*\r?\n.*?^[> \t]*-{10,} \[/Tocsin\][ \t]*(?:\r?\n)?"
@@ -51,13 +66,95 @@ _PREHEADER = (
 
 def _intro(texts: BannerTexts, brand_name: str | None) -> str:
     if brand_name:
-        return texts.intro_brand.replace("{brand}", brand_name)
+        return texts.intro_brand.replace("{brand}", brand_name).replace(
+            "{brand_de}", f"de {brand_name}"
+        )
     return texts.intro_generic
+
+
+def blocks_of(
+    texts: LangTexts,
+    brand_name: str | None,
+    reasons: Sequence[str],
+    advice: Mapping[str, str],
+) -> list[BannerBlock]:
+    """Blocks with the same reasons in every language (``advice``: language → text)."""
+    return [
+        BannerBlock(
+            lang,
+            bt.title,
+            _intro(bt, brand_name),
+            bt.reasons_heading,
+            bt.footer,
+            advice.get(lang, ""),
+            tuple(reasons),
+        )
+        for bt, lang in texts
+    ]
 
 
 def _line(text: str) -> str:
     """Collapse whitespace: no embedded newline can break the block's line structure."""
     return " ".join(text.split())
+
+
+def plain_blocks(blocks: Sequence[BannerBlock], newline: str = "\n") -> str:
+    """The plain-text banner between marker lines, followed by one blank line."""
+    lines = [PLAIN_START]
+    for i, block in enumerate(blocks):
+        if i:
+            lines.append("")
+        lines += [_line(block.title), _line(block.intro)]
+        if block.advice:
+            lines.append(_line(block.advice))
+        if block.reasons:
+            lines.append(_line(block.reasons_heading))
+            lines += [f" - {_line(r)}" for r in block.reasons]
+        lines.append(_line(block.footer))
+        if block.what_to_do:
+            lines.append(_line(block.what_to_do))
+    lines += [PLAIN_END, "", ""]
+    return newline.join(lines)
+
+
+def _e(text: str) -> str:
+    """HTML-escaped, every non-ASCII character as a numeric entity: the banner reads the
+    same whatever charset the part declares, or when it declares none."""
+    return html.escape(text).encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def html_blocks(blocks: Sequence[BannerBlock]) -> str:
+    """The HTML banner: hidden preheader + ``role="alert"`` table, inline styles only.
+
+    Every interpolated string is escaped (and pure ASCII); the block sits between the HTML
+    comment markers.
+    """
+    e = _e
+    parts = [HTML_START, "\n"]
+    if blocks:
+        preview = f"{blocks[0].title} {blocks[0].intro}"
+        parts.append(f'<span style="{_PREHEADER}">{e(preview)}</span>\n')
+    parts.append(
+        f'<table role="alert" width="100%" cellpadding="0" cellspacing="0" border="0" '
+        f'style="{_BOX}"><tr><td style="{_CELL}">\n'
+    )
+    for i, block in enumerate(blocks):
+        sep = "border-top:1px solid #e0b4b4;padding-top:8px;margin-top:8px;" if i else ""
+        parts.append(f'<div lang="{e(block.lang)}" style="{sep}">\n')
+        parts.append(f'<p style="{_TITLE}">&#9888; {e(block.title)}</p>\n')
+        parts.append(f'<p style="{_PARA}">{e(block.intro)}</p>\n')
+        if block.advice:
+            parts.append(f'<p style="{_PARA}">{e(block.advice)}</p>\n')
+        if block.reasons:
+            parts.append(f'<p style="{_PARA}font-weight:bold;">{e(block.reasons_heading)}</p>\n')
+            items = "".join(f"<li>{e(r)}</li>" for r in block.reasons)
+            parts.append(f'<ul style="{_LIST}">{items}</ul>\n')
+        parts.append(f'<p style="{_PARA}">{e(block.footer)}</p>\n')
+        if block.what_to_do:
+            parts.append(f'<p style="margin:0;font-size:13px;">{e(block.what_to_do)}</p>\n')
+        parts.append("</div>\n")
+    parts.append(f"</td></tr></table>\n{HTML_END}")
+    return "".join(parts)
 
 
 def plain_banner(
@@ -67,23 +164,8 @@ def plain_banner(
     advice: Mapping[str, str],
     newline: str = "\n",
 ) -> str:
-    """The plain-text banner between marker lines, followed by one blank line.
-
-    ``advice`` maps a language code to the brand's advice (``brand.advice.model_dump()``).
-    """
-    lines = [PLAIN_START]
-    for i, (bt, lang) in enumerate(texts):
-        if i:
-            lines.append("")
-        lines += [_line(bt.title), _line(_intro(bt, brand_name))]
-        if advice.get(lang):
-            lines.append(_line(advice[lang]))
-        if reasons:
-            lines.append(_line(bt.reasons_heading))
-            lines += [f" - {_line(r)}" for r in reasons]
-        lines.append(_line(bt.footer))
-    lines += [PLAIN_END, "", ""]
-    return newline.join(lines)
+    """The plain-text banner for the same reasons in every language."""
+    return plain_blocks(blocks_of(texts, brand_name, reasons, advice), newline)
 
 
 def html_banner(
@@ -92,34 +174,8 @@ def html_banner(
     reasons: Sequence[str],
     advice: Mapping[str, str],
 ) -> str:
-    """The HTML banner: hidden preheader + ``role="alert"`` table, inline styles only.
-
-    Every interpolated string is escaped; the block sits between the HTML comment markers.
-    """
-    e = html.escape
-    parts = [HTML_START, "\n"]
-    if texts:
-        first, _ = texts[0]
-        preview = f"{first.title} {_intro(first, brand_name)}"
-        parts.append(f'<span style="{_PREHEADER}">{e(preview)}</span>\n')
-    parts.append(
-        f'<table role="alert" width="100%" cellpadding="0" cellspacing="0" border="0" '
-        f'style="{_BOX}"><tr><td style="{_CELL}">\n'
-    )
-    for i, (bt, lang) in enumerate(texts):
-        sep = "border-top:1px solid #e0b4b4;padding-top:8px;margin-top:8px;" if i else ""
-        parts.append(f'<div lang="{e(lang)}" style="{sep}">\n')
-        parts.append(f'<p style="{_TITLE}">&#9888; {e(bt.title)}</p>\n')
-        parts.append(f'<p style="{_PARA}">{e(_intro(bt, brand_name))}</p>\n')
-        if advice.get(lang):
-            parts.append(f'<p style="{_PARA}">{e(advice[lang])}</p>\n')
-        if reasons:
-            parts.append(f'<p style="{_PARA}font-weight:bold;">{e(bt.reasons_heading)}</p>\n')
-            items = "".join(f"<li>{e(r)}</li>" for r in reasons)
-            parts.append(f'<ul style="{_LIST}">{items}</ul>\n')
-        parts.append(f'<p style="margin:0;">{e(bt.footer)}</p>\n</div>\n')
-    parts.append(f"</td></tr></table>\n{HTML_END}")
-    return "".join(parts)
+    """The HTML banner for the same reasons in every language."""
+    return html_blocks(blocks_of(texts, brand_name, reasons, advice))
 
 
 def has_banner(text: str) -> bool:
@@ -154,14 +210,16 @@ class Banner:
     html: str
 
 
+def render_blocks(blocks: Sequence[BannerBlock]) -> Banner:
+    """Plain and HTML renderings of the same blocks."""
+    return Banner(plain_blocks(blocks), html_blocks(blocks))
+
+
 def render_banner(
     texts: LangTexts,
     brand_name: str | None,
     reasons: Sequence[str],
     advice: Mapping[str, str],
 ) -> Banner:
-    """Plain and HTML renderings of the same banner."""
-    return Banner(
-        plain_banner(texts, brand_name, reasons, advice),
-        html_banner(texts, brand_name, reasons, advice),
-    )
+    """Plain and HTML renderings of the same banner (the same reasons in every language)."""
+    return render_blocks(blocks_of(texts, brand_name, reasons, advice))

@@ -22,7 +22,7 @@ from milter.auth.dmarc_record import (
     is_dmarc_record,
     parse_record,
 )
-from milter.dns.resolver import Resolver
+from milter.dns.resolver import DnsError, Resolver
 
 __all__ = [
     "MAX_TREE_WALK_QUERIES",
@@ -54,6 +54,7 @@ class WalkStep:
     domain: str
     record: DmarcRecord | None
     note: str = ""
+    failed: bool = False  # the query failed (SERVFAIL, REFUSED, timeout): unknown, not absent
 
 
 StepCache = MutableMapping[str, WalkStep]  # per-message memo: domain → step
@@ -91,13 +92,26 @@ async def tree_walk(
     """Walk up from ``domain``; stop after a record with psd=y or psd=n (RFC 9989 §4.10.1).
 
     ``steps`` memoises lookups, so several walks for one message share their queries.
+    A failed query (``DnsError``) at or before the first name holding a valid record
+    propagates (the caller's temperror: the answer could change the policy); above it, the
+    name is taken as holding no record. RFC 9989 leaves DNS errors to the receiver; this
+    choice can only narrow the Organizational Domain, so it can turn an alignment pass into
+    a fail but never a fail into a pass (docs/authentication.md).
     """
     memo: StepCache = {} if steps is None else steps
     walked: list[WalkStep] = []
     for name in walk_names(domain):
+        found = any(s.record is not None for s in walked)
         if name not in memo:
-            memo[name] = await fetch_step(resolver, name)
+            try:
+                memo[name] = await fetch_step(resolver, name)
+            except DnsError as exc:
+                if not found:
+                    raise
+                memo[name] = WalkStep(name, None, f"query failed ({exc}), taken as no record", True)
         step = memo[name]
+        if step.failed and not found:
+            raise DnsError(f"_dmarc.{name}: {step.note}")
         walked.append(step)
         if step.record is not None and step.record.psd in (PsdFlag.YES, PsdFlag.NO):
             break

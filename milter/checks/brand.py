@@ -12,7 +12,9 @@ NAME = "brand"
 
 
 class BrandClaimCheck:
-    """BRAND_CLAIM (info) naming the brand and the signal that claims it."""
+    """BRAND_CLAIM (info) naming the brand and the signal that claims it, and one more
+    for each other brand the message names (a CPF lure asking for FranceConnect logins
+    names both)."""
 
     name = NAME
 
@@ -22,7 +24,7 @@ class BrandClaimCheck:
         if claim is None:
             return ()
         brand = ctx.policy.brand(claim.brand)
-        return (
+        found = [
             Finding(
                 Code.BRAND_CLAIM,
                 NAME,
@@ -30,5 +32,18 @@ class BrandClaimCheck:
                 f"claims to be {brand.name} ({claim.via}: {claim.evidence!r})",
                 claim.brand,
                 {"via": str(claim.via), "text": claim.evidence},
-            ),
-        )
+            )
+        ]
+        for other in claim.others:
+            name = ctx.policy.brand(other).name
+            found.append(
+                Finding(
+                    Code.BRAND_CLAIM,
+                    NAME,
+                    Severity.INFO,
+                    f"also names {name}",
+                    other,
+                    {"via": "named", "text": name},
+                )
+            )
+        return found

@@ -8,6 +8,7 @@ policy instance itself, so it lives and dies with the policy — no module-level
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -15,7 +16,7 @@ from types import MappingProxyType
 from milter.links.lookalike import BrandIndex
 from milter.links.registry import policy_brands
 from milter.policy.model import Policy
-from milter.text.confusables import phrase_key
+from milter.text.confusables import phrase_key, skeleton, words
 
 KEY = "checks.compiled"
 
@@ -31,11 +32,16 @@ class CompiledPolicy:
         brand_index: official domains and lookalike judge of every brand.
         name_keys: (folded name, brand id) for every brand name, longest first.
         phrase_keys: per phrase set, its folded phrases.
+        skeleton_keys: (visual skeleton of a name, brand id), for display names and
+            local parts, where "Arneli" must read as ameli.
+        possessive: matches "votre/vos/your … <brand name>" in folded text (group ``name``).
     """
 
     brand_index: BrandIndex
     name_keys: tuple[tuple[str, str], ...]
     phrase_keys: Mapping[str, PhraseKeys]
+    skeleton_keys: tuple[tuple[str, str], ...] = ()
+    possessive: re.Pattern[str] | None = None
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:
@@ -45,11 +51,24 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         set_id: tuple((phrase_key(p), p) for p in (*ps.fr, *ps.en))
         for set_id, ps in policy.document.phrases.items()
     }
+    name_keys = tuple(sorted(names, key=lambda item: (-len(item[0]), item[1])))
+    skeletons = {(name_skeleton(key), bid) for key, bid in name_keys if key.strip()}
+    alternatives = "|".join(re.escape(key.strip()) for key, _ in name_keys if key.strip())
+    possessive = re.compile(
+        rf" (?:votre|vos|ton|ta|tes|your) (?:\w+ ){{0,3}}?(?P<name>{alternatives}) "
+    )
     return CompiledPolicy(
         BrandIndex.build(policy_brands(policy)),
-        tuple(sorted(names, key=lambda item: (-len(item[0]), item[1]))),
+        name_keys,
         MappingProxyType(phrases),
+        tuple(sorted(skeletons, key=lambda item: (-len(item[0]), item[1]))),
+        possessive if alternatives else None,
     )
+
+
+def name_skeleton(text: str) -> str:
+    """The visual skeleton of a name's folded words, padded like a phrase key."""
+    return " " + skeleton(" ".join(words(text))) + " "
 
 
 def compiled(policy: Policy) -> CompiledPolicy:

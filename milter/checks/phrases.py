@@ -1,11 +1,14 @@
 """What the brand never asks for: phrases requesting bank details, credentials, fees…
-and urgency pressure, in French and English, matched on folded whole words."""
+and urgency pressure, in French and English, matched on folded whole words — and only
+where the request is made, not where it is denied ("nous ne vous demanderons jamais vos
+coordonnées bancaires", :mod:`milter.checks.wording`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from milter.checks.base import CheckContext
+from milter.checks.wording import asserted
 from milter.model.codes import Code
 from milter.model.findings import Finding, Severity
 from milter.text.confusables import phrase_key
@@ -24,11 +27,12 @@ class PhrasesCheck:
         if ctx.claim is None:
             return ()
         brand = ctx.policy.brand(ctx.claim.brand)
-        haystack = phrase_key(ctx.mime.all_text)
+        text = ctx.mime.all_text
+        haystack = phrase_key(text)
         keys = ctx.compiled.phrase_keys
         findings = []
         for set_id in (*brand.never_asks, URGENCY):
-            hit = next((p for key, p in keys.get(set_id, ()) if key in haystack), None)
+            hit = asserted(text, haystack, keys.get(set_id, ()))
             if hit is not None:
                 findings.append(self._finding(ctx, set_id, hit))
         return findings

@@ -5,6 +5,7 @@ from __future__ import annotations
 from milter.checks.auth import AuthCheck
 from milter.checks.base import Check
 from milter.checks.brand import BrandClaimCheck
+from milter.checks.canvassing import CanvassingCheck
 from milter.checks.defects import DefectsCheck
 from milter.checks.links import LinksCheck
 from milter.checks.phones import PhonesCheck
@@ -22,4 +23,5 @@ def default_checks() -> tuple[Check, ...]:
         SenderCheck(),
         PhrasesCheck(),
         PhonesCheck(),
+        CanvassingCheck(),
     )

@@ -1,5 +1,5 @@
-"""Who the sender pretends to be: brand names over non-brand addresses, mixed scripts,
-Reply-To pointing elsewhere."""
+"""Who the sender pretends to be: brand names over non-brand addresses (display name,
+local part, subject, body), several From addresses, mixed scripts, Reply-To elsewhere."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class SenderCheck:
         claim = ctx.claim
         if claim is not None and claim.via is not ClaimVia.FROM_DOMAIN:
             findings.append(_name_over_foreign_address(ctx))
+        findings += _several_from(ctx)
         findings += _mixed_script_names(ctx)
         if claim is not None:
             findings += _reply_elsewhere(ctx)
@@ -37,6 +38,38 @@ def _name_over_foreign_address(ctx: CheckContext) -> Finding:
     brand = ctx.policy.brand(claim.brand)
     official = ", ".join(brand.domains)
     sender = claim.from_domain or "(no address)"
+    if claim.via is ClaimVia.LOCAL_PART:
+        hosts = ", ".join(claim.link_hosts[:5])
+        return Finding(
+            Code.LOCAL_PART_BRAND,
+            NAME,
+            Severity.CRITICAL if claim.link_hosts else Severity.HIGH,
+            f"the address {claim.evidence}@{sender} names {brand.name} but is not at {official}"
+            + (f", and its links go to {hosts}" if hosts else ""),
+            claim.brand,
+            {
+                "local_part": claim.evidence,
+                "from_domain": sender,
+                "expected": official,
+                "link_hosts": hosts,
+            },
+        )
+    if claim.via is ClaimVia.BODY:
+        hosts = ", ".join(claim.link_hosts[:5])
+        return Finding(
+            Code.BODY_BRAND,
+            NAME,
+            Severity.MEDIUM,
+            f"the text speaks as {brand.name} ({claim.evidence!r}) but the sender is {sender} "
+            f"and its links go to {hosts}",
+            claim.brand,
+            {
+                "name": claim.evidence,
+                "from_domain": sender,
+                "expected": official,
+                "link_hosts": hosts,
+            },
+        )
     if claim.via is ClaimVia.SUBJECT:
         return Finding(
             Code.SUBJECT_BRAND,
@@ -55,6 +88,46 @@ def _name_over_foreign_address(ctx: CheckContext) -> Finding:
         claim.brand,
         {"name": claim.evidence, "from_domain": sender, "expected": official},
     )
+
+
+def _several_from(ctx: CheckContext) -> list[Finding]:
+    """RFC 5322 §3.6.2: a From with several mailboxes needs a Sender; DMARC cannot evaluate
+    it (RFC 9989 §4.4), so a brand's address among them is never proven by it."""
+    # Mailboxes only: a bare word or an empty slot ("Name, <x@y>") is a display name the
+    # sender forgot to quote, not a second author.
+    mailboxes = {a.address.lower().rstrip("."): a for a in ctx.mime.from_addresses if a.domain}
+    addresses = list(mailboxes.values())
+    if len(addresses) < 2:
+        return []
+    index = ctx.compiled.brand_index
+    branded = [(a, index.official_brands(a.domain)) for a in addresses if a.domain]
+    brand_hit = next(((a, owners[0]) for a, owners in branded if owners), None)
+    sender = ", ".join(a.address for a in ctx.mime.sender) or "none"
+    listed = ", ".join(a.address for a in addresses[:5])
+    if brand_hit is None:
+        return [
+            Finding(
+                Code.FROM_MULTIPLE,
+                NAME,
+                Severity.MEDIUM,
+                f"From holds {len(addresses)} addresses ({listed}); Sender: {sender}",
+                None,
+                {"addresses": listed, "sender": sender, "brand_address": ""},
+            )
+        ]
+    address, brand_id = brand_hit
+    name = ctx.policy.brand(brand_id).name
+    return [
+        Finding(
+            Code.FROM_MULTIPLE,
+            NAME,
+            Severity.HIGH,
+            f"From holds {len(addresses)} addresses, one of them {address.address} at "
+            f"{name}'s domain: DMARC cannot prove such a From (Sender: {sender})",
+            brand_id,
+            {"addresses": listed, "sender": sender, "brand_address": address.address},
+        )
+    ]
 
 
 def _mixed_script_names(ctx: CheckContext) -> list[Finding]:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from milter.cli.quarantine_pg import add_postgres_commands
 from milter.quarantine import (
     InvalidQuarantineId,
     QuarantineConflict,
@@ -34,7 +35,14 @@ from milter.quarantine import (
     auditlog,
     release,
 )
-from milter.quarantine.backend import MAX_PAGE, Action, AuditEntry, HeldItem, ListQuery
+from milter.quarantine.backend import (
+    MAX_PAGE,
+    Action,
+    AuditEntry,
+    HeldItem,
+    ListQuery,
+    QuarantineBackend,
+)
 
 if TYPE_CHECKING:
     from milter.frontends.settings import ServeSettings
@@ -82,7 +90,7 @@ def relay(text: str) -> tuple[str, int]:
 def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``tocsin quarantine`` and its sub-commands."""
     parser = sub.add_parser("quarantine", help="list, inspect, release or delete held mail")
-    commands = parser.add_subparsers(dest="quarantine_command", required=True)
+    commands = parser.add_subparsers(dest="quarantine_command", required=True, metavar="COMMAND")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -98,6 +106,7 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
         metavar="DIR",
         help=f"quarantine directory (default: ${ENV_DIR}, the settings', or {DEFAULT_DIR})",
     )
+    add_postgres_commands(commands, common)  # --database, migrate, import
 
     lister = commands.add_parser("list", parents=[common], help="list held messages, newest first")
     lister.add_argument("--json", action="store_true", help="one JSON object per line")
@@ -196,11 +205,20 @@ def _directory(args: argparse.Namespace, settings: ServeSettings) -> Path:
     return settings.quarantine.directory
 
 
-def _open(args: argparse.Namespace) -> QuarantineStore | None:
+def _open(args: argparse.Namespace) -> QuarantineBackend | None:
     settings = _settings(args)
     if settings is None:
         return None
     args.settings = settings
+    from milter.cli.quarantine_pg import database_store
+
+    try:
+        shared = database_store(args, settings)  # PostgreSQL (docs/shared-quarantine.md)
+    except QuarantineError as exc:
+        _error(str(exc))
+        return None
+    if shared is not None:
+        return shared
     directory = _directory(args, settings)
     if not directory.is_dir():
         _error(f"no quarantine directory at {directory} (use --config, --dir or ${ENV_DIR})")
@@ -222,7 +240,7 @@ def actor() -> str:
 
 
 def _audit(
-    store: QuarantineStore, action: Action, qid: str | None, result: str, detail: str
+    store: QuarantineBackend, action: Action, qid: str | None, result: str, detail: str
 ) -> None:
     try:
         store.record_action(AuditEntry.now(actor(), action, qid, result, detail))
@@ -321,7 +339,7 @@ def run_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _release_all(store: QuarantineStore, args: argparse.Namespace) -> int:
+async def _release_all(store: QuarantineBackend, args: argparse.Namespace) -> int:
     host, port = args.relay or relay(args.settings.quarantine.relay)
     status = EXIT_OK
     for qid in args.ids:
@@ -400,6 +418,9 @@ def run_reindex(args: argparse.Namespace) -> int:
     store = _open(args)
     if store is None:
         return EXIT_STORE
+    if not isinstance(store, QuarantineStore):
+        _error("reindex rebuilds a local directory's index; the PostgreSQL store has none")
+        return EXIT_USAGE
     try:
         added, _dropped = store.reindex()
     except QuarantineError as exc:

@@ -167,14 +167,22 @@ def _serve(
 ) -> int:
     import uvicorn
 
-    from milter.quarantine import QuarantineError, QuarantineStore
+    from milter.quarantine import QuarantineError
+    from milter.quarantine.postgres_config import open_store, redact
     from milter.review.app import ReviewConfig, build_app
 
     review = settings.review
     tls = review.tls_cert is not None and review.tls_key is not None
     directory = args.dir or settings.quarantine.directory
+    shared = None if args.dir else settings.quarantine.database  # docs/shared-quarantine.md
     try:
-        store = QuarantineStore(directory)
+        store = open_store(
+            directory,
+            shared,
+            password_file=settings.quarantine.database_password_file,
+            timeout=settings.quarantine.database_timeout_seconds,
+            application_name="tocsin-review",
+        )
     except QuarantineError as exc:
         _error(str(exc))
         return EXIT_STORE
@@ -189,7 +197,8 @@ def _serve(
     app = build_app(config, store)
     scheme = "https" if tls else "http"
     host = f"[{listen[0]}]" if ":" in listen[0] else listen[0]
-    print(f"tocsin review on {scheme}://{host}:{listen[1]}/ (quarantine {directory})", flush=True)
+    where = redact(shared) if shared else directory
+    print(f"tocsin review on {scheme}://{host}:{listen[1]}/ (quarantine {where})", flush=True)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

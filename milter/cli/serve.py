@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from milter.frontends.workers import Listener
     from milter.ops.daemon import DaemonExtras
     from milter.policy.store import PolicyStore
+    from milter.quarantine.backend import QuarantineBackend
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_POLICY, EXIT_CANNOT_START = 0, 2, 4, 5
 
@@ -104,10 +105,13 @@ def run_serve(args: argparse.Namespace) -> int:
     except PolicyInvalid as exc:
         print(f"tocsin: invalid policy:\n{exc}", file=sys.stderr)
         return EXIT_BAD_POLICY
+    if (refused := _probe_database(settings, log)) is not None:
+        return refused
     quarantine_dir = settings.quarantine.directory
     listeners: list[Listener] = []
     try:
-        _prepare_quarantine(quarantine_dir)  # before bind: a failure leaves no socket behind
+        if settings.quarantine.database is None:
+            _prepare_quarantine(quarantine_dir)  # before bind: a failure leaves no socket
         listeners = _listeners(settings, log)
     except (ListenError, OSError) as exc:
         print(f"tocsin: cannot start: {exc}", file=sys.stderr)
@@ -117,7 +121,7 @@ def run_serve(args: argparse.Namespace) -> int:
         "%d worker(s), policy %s, quarantine %s",
         settings.workers,
         ", ".join(policies.current.files),
-        quarantine_dir,
+        _quarantine_label(settings),
     )
 
     def make_service() -> MessageService:
@@ -256,11 +260,55 @@ def _prepare_quarantine(directory: Path) -> None:
     prepare_quarantine_dir(directory)
 
 
+def _open_quarantine(settings: ServeSettings, *, connect_now: bool = False) -> QuarantineBackend:
+    from milter.quarantine.postgres_config import open_store
+
+    q = settings.quarantine
+    return open_store(
+        q.directory,
+        q.database,
+        password_file=q.database_password_file,
+        pool_size=q.database_pool_size,
+        timeout=q.database_timeout_seconds,
+        gateway=q.gateway,
+        connect_now=connect_now,
+    )
+
+
+def _quarantine_label(settings: ServeSettings) -> str:
+    if settings.quarantine.database is None:
+        return str(settings.quarantine.directory)
+    from milter.quarantine.postgres_config import redact
+
+    return redact(settings.quarantine.database)
+
+
+def _probe_database(settings: ServeSettings, log: logging.Logger) -> int | None:
+    """With a shared quarantine, say at start-up whether it is usable. A missing client
+    library stops the start (exit code returned); an unreachable or unmigrated database
+    does not: until it is usable, quarantined mail is answered 4xx and the pools retry."""
+    if settings.quarantine.database is None:
+        return None
+    from milter.quarantine.errors import QuarantineError
+
+    try:
+        store = _open_quarantine(settings)
+    except QuarantineError as exc:
+        print(f"tocsin: cannot start: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_START
+    try:
+        store.schema_version()
+    except QuarantineError as exc:
+        log.error("quarantine database not usable yet (mail to quarantine gets 4xx): %s", exc)
+    finally:
+        store.close()  # before the workers fork their own pools
+    return None
+
+
 def _make_service(
     settings: ServeSettings, policies: PolicyStore, *, no_dns: bool
 ) -> MessageService:
     from milter.frontends.service import MessageService
-    from milter.quarantine.store import QuarantineStore
 
     resolver = None
     if not no_dns:
@@ -269,5 +317,6 @@ def _make_service(
         resolver = DnsResolver(
             list(settings.nameservers) or None, timeout=settings.dns_timeout_seconds
         )
-    store = QuarantineStore(settings.quarantine.directory)
-    return MessageService(policies, resolver=resolver, quarantine=store)
+    return MessageService(
+        policies, resolver=resolver, quarantine=_open_quarantine(settings, connect_now=True)
+    )

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from milter.model.auth import AuthResult
+from milter.model.auth import AuthResult, AuthStatus
+from milter.model.codes import Code
 from milter.model.envelope import Envelope
 from milter.model.findings import CHECK_ERROR, Finding, Severity
 from milter.model.verdict import Disposition, Reason, Verdict
@@ -37,7 +38,9 @@ def decide(
 ) -> Verdict:
     """The verdict for these findings under ``policy``."""
     envelope = envelope or Envelope()
+    findings, proven_reasons = own_phrasing(findings, brand, auth)
     kept, allow_reasons = _apply_allowlist(findings, policy, envelope, from_domain)
+    allow_reasons = [*proven_reasons, *allow_reasons]
     effective = policy.effective(envelope.rcpts)
     score = round(sum(score_of(f, effective.scoring) for f in kept), 2)
     rule = next((r for r in effective.rules if _matches(r.when, kept, brand, score)), None)
@@ -49,7 +52,7 @@ def decide(
     else:
         disposition = _by_score(score, effective.scoring)
         reason = Reason(
-            "score", disposition, f"score {score:g} under the thresholds", _top_codes(kept)
+            "score", disposition, score_text(score, effective.scoring), _top_codes(kept)
         )
         extra = ()
     actions = frozenset(extra) | (
@@ -110,6 +113,72 @@ def _matches(cond: Condition, findings: Sequence[Finding], brand: str | None, sc
         cond.min_score is None or score >= cond.min_score,
     )
     return all(checks)
+
+
+PHRASING = frozenset({Code.BRAND_NEVER_ASKS, Code.URGENCY})
+CONTRADICTS = frozenset({Code.LINK_LOOKALIKE, Code.LINK_TEXT_MISMATCH, Code.PHONE_NOT_OFFICIAL})
+
+
+def own_phrasing(
+    findings: Sequence[Finding], brand: str | None, auth: Sequence[AuthResult]
+) -> tuple[list[Finding], list[Reason]]:
+    """Mail that proved the brand (From is the brand's domain, aligned DMARC pass, no
+    brand-auth failure) is not judged on the brand's own phrasing: its BRAND_NEVER_ASKS and
+    URGENCY findings become info, unless a link or a callback number contradicts the brand
+    (a lookalike or disguised link, a number the brand does not publish)."""
+    if brand is None or not _proven(findings, brand, auth):
+        return list(findings), []
+    if any(f.code in CONTRADICTS and f.severity > Severity.INFO for f in findings):
+        return list(findings), []
+    softened = [
+        replace(f, severity=Severity.INFO, text=f"{f.text} (not counted: the brand proved itself)")
+        if f.code in PHRASING and f.brand == brand
+        else f
+        for f in findings
+    ]
+    codes = tuple(sorted({f.code for f in findings if f.code in PHRASING and f.brand == brand}))
+    if not codes:
+        return list(findings), []
+    text = f"{brand} proved itself (aligned DMARC pass): its own wording is not held against it"
+    return softened, [Reason("brand-proven", Disposition.ACCEPT, text, codes)]
+
+
+def _proven(findings: Sequence[Finding], brand: str, auth: Sequence[AuthResult]) -> bool:
+    own_domain = any(
+        f.code is Code.BRAND_CLAIM and f.brand == brand and f.evidence.get("via") == "from-domain"
+        for f in findings
+    )
+    failed = any(f.code is Code.BRAND_AUTH_FAIL for f in findings)
+    dmarc_pass = any(r.method == "dmarc" and r.result is AuthStatus.PASS for r in auth)
+    return own_domain and dmarc_pass and not failed
+
+
+def score_text(score: float, scoring: Scoring) -> str:
+    """What the score did, in words: "score 6 ≥ tag threshold 3", or "score 2 below every
+    threshold (tag 3)"."""
+    levels = scoring.thresholds
+    for name, level in (
+        ("reject", levels.reject),
+        ("quarantine", levels.quarantine),
+        ("tag", levels.tag),
+    ):
+        if level is not None and score >= level:
+            return f"score {score:g} ≥ {name} threshold {level:g}"
+    lowest = next(
+        (
+            (n, v)
+            for n, v in (
+                ("tag", levels.tag),
+                ("quarantine", levels.quarantine),
+                ("reject", levels.reject),
+            )
+            if v is not None
+        ),
+        None,
+    )
+    if lowest is None:
+        return f"score {score:g} (no score thresholds set)"
+    return f"score {score:g} below every threshold ({lowest[0]} {lowest[1]:g})"
 
 
 def _by_score(score: float, scoring: Scoring) -> Disposition:

@@ -5,18 +5,18 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from milter.actions.banner import Banner, render_banner
+from milter.actions.banner import Banner, render_blocks
 from milter.actions.compose import edit_body
-from milter.actions.defang import LinkRewrite, defang_links_text
+from milter.actions.defang import LinkRewrite
 from milter.actions.headers import remove_all, subject_tag_edit, verdict_header_value
 from milter.actions.redirect import redirect_url
 from milter.actions.targets import LinkTargets, targets_from_findings
 from milter.auth.authres import format_authres, sort_authres
+from milter.engine.banner_text import banner_blocks, failed_to_prove
 from milter.mime.parse import MimeView
 from milter.model.auth import AuthStatus
 from milter.model.codes import Code
 from milter.model.envelope import Envelope
-from milter.model.findings import Severity
 from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, QuarantineMode, SmtpReply
 from milter.model.verdict import Disposition, Verdict
 from milter.policy.model import Policy
@@ -26,7 +26,6 @@ SUBJECT_TAG = "subject_tag"
 BANNER = "banner"
 LINK_ACTIONS = frozenset({"defang_links", "rewrite_links"})  # both follow actions.link_rewrite
 AUTHRES = "Authentication-Results"
-MAX_REASONS = 5
 
 
 def plan(
@@ -85,6 +84,8 @@ def body_edit(verdict: Verdict, mime: MimeView, policy: Policy, actions: Actions
     """The body with suspicious links neutralised and the banner on top, as the verdict's
     actions ask; None when nothing changes (signed or encrypted mail, already done)."""
     targets = targets_from_findings(verdict.findings)
+    if actions.unproven_brand_links == "all" and failed_to_prove(verdict):
+        targets = targets.with_every_link()  # a lure's "harmless" tracker leads to it too
     links = link_rewrite(targets, actions) if LINK_ACTIONS & verdict.actions else None
     banner = banner_for(verdict, policy, actions, targets) if BANNER in verdict.actions else None
     return edit_body(mime.raw, banner=banner, links=links)
@@ -102,18 +103,12 @@ def link_rewrite(targets: LinkTargets, actions: Actions) -> LinkRewrite | None:
 
 
 def banner_for(verdict: Verdict, policy: Policy, actions: Actions, targets: LinkTargets) -> Banner:
-    """The banner for ``verdict``: the claimed brand, its advice and the main reasons.
+    """The banner for ``verdict``: the brands claimed, their advice and the main reasons,
+    in each of ``actions.banner_languages`` (:mod:`milter.engine.banner_text`).
 
     Hosts named in the reasons are defanged, so the banner itself links nowhere.
     """
-    doc = policy.document
-    texts = [(doc.banners[lang], lang) for lang in actions.banner_languages]
-    brand = doc.brands.get(verdict.brand) if verdict.brand else None
-    found = sorted(verdict.findings, key=lambda f: f.severity, reverse=True)
-    reasons = [f.text for f in found if f.severity >= Severity.MEDIUM][:MAX_REASONS]
-    reasons = [defang_links_text(r, targets) for r in reasons]
-    advice = brand.advice.model_dump() if brand and brand.advice else {}
-    return render_banner(texts, brand.name if brand else None, reasons, advice)
+    return render_blocks(banner_blocks(verdict, policy, actions.banner_languages, targets))
 
 
 def brand_proven(verdict: Verdict, policy: Policy) -> bool:

@@ -38,6 +38,12 @@ class MilterSettings(_Closed):
     on_failure: Literal["tempfail", "accept"] = "tempfail"
     drain_seconds: float = Field(default=30.0, ge=0, le=3_600)
     max_frame_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    # Slow clients (#17): from MAIL FROM to the end of the message, at most
+    # message_seconds, and after slow_grace_seconds at least min_bytes_per_second on
+    # average; past either, the message gets a 4xx and the connection is closed.
+    message_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    min_bytes_per_second: float = Field(default=128.0, ge=0, le=1024**3)
+    slow_grace_seconds: float = Field(default=30.0, ge=0, le=3_600)
     max_headers: int = Field(default=1000, ge=10, le=100_000)
     max_header_bytes: int = Field(default=1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
     socket_mode: Annotated[str, Field(pattern=r"^0?[0-7]{3}$")] = "660"
@@ -100,6 +106,27 @@ class QuarantineSettings(_Closed):
 
     directory: Path = DEFAULT_QUARANTINE_DIR
     relay: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]{1,5}$")] = "127.0.0.1:10026"
+    # Shared store for several gateways (docs/shared-quarantine.md): when set, held mail
+    # goes to this PostgreSQL database instead of ``directory``.
+    database: str | None = None
+    database_password_file: Path | None = None
+    database_pool_size: int = Field(default=4, ge=1, le=64)
+    database_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    gateway: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+
+    @field_validator("database")
+    @classmethod
+    def _valid_database(cls, value: str | None) -> str | None:
+        from milter.quarantine.postgres_config import check_settings_dsn
+
+        return None if value is None else check_settings_dsn(value)
+
+    @field_validator("database_password_file")
+    @classmethod
+    def _valid_password_file(cls, value: Path | None) -> Path | None:
+        from milter.quarantine.postgres_config import check_password_file
+
+        return None if value is None else check_password_file(value)
 
 
 class LogSettings(_Closed):

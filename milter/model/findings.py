@@ -83,7 +83,7 @@ class Finding:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view (used by ``tocsin scan --json`` and the quarantine sidecar)."""
-        return {
+        found: dict[str, Any] = {
             "code": self.code,
             "check": self.check,
             "severity": str(self.severity),
@@ -91,6 +91,39 @@ class Finding:
             "text": self.text,
             "evidence": dict(self.evidence),
         }
+        if self.link is not None:
+            link = self.link
+            found["link"] = {
+                "url": link.url,
+                "host": link.host,
+                "host_ascii": link.host_ascii,
+                "scope": str(link.scope),
+            }
+        return found
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        """The finding :meth:`as_dict` wrote (a quarantined message's sidecar).
+
+        Raises ValueError (or KeyError) for data that is not such a view.
+        """
+        link = data.get("link")
+        return cls(
+            str(data["code"]),
+            str(data.get("check", "")),
+            Severity.parse(str(data.get("severity", "info"))),
+            str(data.get("text", "")),
+            data.get("brand") or None,
+            dict(data.get("evidence") or {}),
+            LinkRef(
+                str(link["url"]),
+                str(link.get("host", "")),
+                str(link.get("host_ascii", "")),
+                LinkScope(str(link.get("scope", "host"))),
+            )
+            if isinstance(link, Mapping)
+            else None,
+        )
 
 
 CHECK_ERROR = Code.CHECK_ERROR

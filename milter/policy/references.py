@@ -8,14 +8,17 @@ structural error, each at its ``file:line``.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator
 from typing import Any
 
-from milter.model.codes import Code, is_code
+from milter.model.codes import CODES, Code, is_code
 from milter.policy.errors import PolicyError
 from milter.policy.source import SourceTree
 
 CONDITION_KEYS = ("any", "all", "none")
+BRAND_PLACEHOLDERS = frozenset({"brand", "brand_le", "brand_de"})
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_]+)\}")
 
 
 def reference_errors(tree: SourceTree) -> list[PolicyError]:
@@ -38,6 +41,20 @@ def reference_errors(tree: SourceTree) -> list[PolicyError]:
                 add(f"brands.{brand_id}.never_asks[{i}]", _unknown(name, phrase_ids, "phrase set"))
     banners = data.get("banners")
     languages = set(banners) if isinstance(banners, dict) else set()
+    for lang, texts in _mapping(banners):
+        for code, template in _mapping(_get(texts, "reasons")):
+            path = f"banners.{lang}.reasons.{code}"
+            if not is_code(code):
+                add(path, _unknown_code(code))
+            elif isinstance(template, str):
+                allowed = set(CODES[Code(code)].evidence) | BRAND_PLACEHOLDERS
+                for name in _PLACEHOLDER.findall(template):
+                    if name not in allowed:
+                        add(
+                            path,
+                            f"{{{name}}} is not an evidence key of {code} "
+                            f"(known: {', '.join(sorted(allowed))})",
+                        )
     for path, actions in _actions_blocks(data):
         for i, lang in enumerate(_list(_get(actions, "banner_languages"))):
             if isinstance(lang, str) and lang not in languages:

@@ -104,10 +104,19 @@ class Advice(_Closed):
     en: Text
 
 
+class FrenchName(_Closed):
+    """A brand's name in French sentences, with its article: ``le`` ("l'Assurance Maladie",
+    "le CPF") and ``de`` ("de l'Assurance Maladie", "du CPF")."""
+
+    le: Text
+    de: Text
+
+
 class Brand(_Closed):
     """A protected brand: what is official, what it is called, what it never asks for."""
 
     name: Text
+    fr: FrenchName | None = None
     domains: tuple[Domain, ...] = Field(min_length=1)
     sending_domains: tuple[Domain, ...] = ()
     dkim_domains: tuple[Domain, ...] = ()
@@ -189,6 +198,7 @@ class Actions(_Closed):
     verdict_header: Annotated[str, Field(pattern=r"^X-[A-Za-z0-9-]{1,60}$")] = "X-Tocsin-Verdict"
     banner_languages: tuple[Lang, ...] = Field(default=("fr", "en"), min_length=1)
     link_rewrite: Literal["defang", "redirect"] = "defang"
+    unproven_brand_links: Literal["all", "suspicious"] = "all"
     redirect_url: Annotated[str, Field(pattern=r"^https://[^/?#\s]+\S*$")] | None = None
     redirect_secret_file: Annotated[Path, AfterValidator(check_secret_file)] | None = None
     replies: Replies = Replies()
@@ -235,6 +245,16 @@ class Limits(_Closed):
     max_parts: int = Field(default=500, ge=10, le=10_000)
     max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=64 * 1024, le=1024**3)
     oversize: Literal["accept", "tempfail", "reject"] = "accept"
+    max_headers: int = Field(default=1000, ge=50, le=100_000)
+    max_depth: int = Field(default=20, ge=5, le=1000)
+    # What a message past a limit gets (docs/policy.md "Limits"): "scan" decides on what
+    # fits (a LIMIT_EXCEEDED finding says which limit); "tempfail"/"reject" refuse it.
+    # Unnamed limits scan, except "work" (the per-scan budget): tempfail (DEFAULT_ON_LIMIT).
+    # A limit is never a bypass: there is no "accept unscanned".
+    on_limit: dict[
+        Literal["headers", "depth", "parts", "text", "links", "work"],
+        Literal["scan", "tempfail", "reject"],
+    ] = Field(default_factory=dict)
 
 
 class AllowEntry(_Closed):
@@ -263,13 +283,22 @@ class PhraseSet(_Closed):
 
 
 class BannerTexts(_Closed):
-    """Banner template strings for one language; ``{brand}`` etc. are filled in."""
+    """Banner template strings for one language; ``{brand}`` etc. are filled in.
+
+    ``reasons`` maps a finding code to its sentence, whose placeholders are the code's
+    evidence keys and ``{brand}``, ``{brand_le}``, ``{brand_de}`` (checked at load time).
+    """
 
     title: Text
     intro_brand: Text
     intro_generic: Text
     reasons_heading: Text
     footer: Text
+    what_to_do: Text | None = None
+    canvassing_title: Text | None = None
+    canvassing_intro: Text | None = None
+    canvassing_footer: Text | None = None
+    reasons: dict[str, Text] = Field(default_factory=dict)
 
 
 class RecipientOverride(_Closed):

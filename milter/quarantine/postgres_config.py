@@ -11,17 +11,40 @@ the ``TOCSIN_DATABASE_PASSWORD`` environment variable (e.g. systemd's
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from milter.quarantine.errors import QuarantineError
+
+if TYPE_CHECKING:
+    from milter.quarantine.postgres import PostgresStore
+    from milter.quarantine.store import QuarantineStore
 
 ENV_PASSWORD = "TOCSIN_DATABASE_PASSWORD"
 ENV_DATABASE = "TOCSIN_QUARANTINE_DATABASE"
 MAX_PASSWORD_BYTES = 1024
 SCHEMES = ("postgresql://", "postgres://")
+_QUERY_PASSWORD = re.compile(r"((?:^|[?&\s])password=)[^&\s]*", re.IGNORECASE)
+
+
+def load_driver() -> None:
+    """Import psycopg now, or raise QuarantineError saying how to install libpq.
+
+    psycopg is pure Python here and loads the system's libpq (Debian: ``libpq5``, which
+    the ``postgresql`` packages pull in; a gateway needs only ``apt-get install libpq5``).
+    """
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QuarantineError(
+            f"the PostgreSQL client library cannot be loaded ({reason}); install it with "
+            "`apt-get install libpq5` (or `pip install 'psycopg[binary]'`)"
+        ) from None
 
 
 def is_postgres_dsn(text: str) -> bool:
@@ -30,13 +53,14 @@ def is_postgres_dsn(text: str) -> bool:
 
 
 def redact(dsn: str) -> str:
-    """The DSN with any inline password replaced by ``***`` (for messages and logs)."""
-    scheme, sep, rest = dsn.partition("://")
+    """The DSN with any password (``user:secret@`` or ``password=``) replaced by ``***``."""
+    text = _QUERY_PASSWORD.sub(r"\1***", dsn)
+    scheme, sep, rest = text.partition("://")
     if not sep:
-        return dsn
+        return text
     userinfo, at, hostpart = rest.rpartition("@")
     if not at or ":" not in userinfo:
-        return dsn
+        return text
     user = userinfo.split(":", 1)[0]
     return f"{scheme}://{user}:***@{hostpart}"
 
@@ -44,11 +68,17 @@ def redact(dsn: str) -> str:
 def read_password_file(path: Path) -> str:
     """The password in ``path`` (surrounding whitespace removed); QuarantineError if not."""
     try:
+        mode = path.stat().st_mode
         data = path.read_bytes()[: MAX_PASSWORD_BYTES + 1]
     except OSError as exc:
         raise QuarantineError(
             f"cannot read the database password file {path}: {exc.strerror}"
         ) from None
+    if mode & 0o007:
+        raise QuarantineError(
+            f"the database password file {path} is open to every user "
+            f"(mode {mode & 0o777:o}); chmod o-rwx it"
+        )
     if len(data) > MAX_PASSWORD_BYTES:
         raise QuarantineError(f"{path}: a database password file holds one short line")
     try:
@@ -58,6 +88,26 @@ def read_password_file(path: Path) -> str:
     if not password or "\n" in password:
         raise QuarantineError(f"{path}: expected the password alone on one line")
     return password
+
+
+def check_settings_dsn(dsn: str) -> str:
+    """A DSN fit for a settings file: PostgreSQL URI, no inline password (ValueError)."""
+    if not is_postgres_dsn(dsn):
+        raise ValueError(f"{redact(dsn)!r} is not a PostgreSQL DSN (postgresql://USER@HOST/DB)")
+    if redact(dsn) != dsn:
+        raise ValueError(
+            "keep the password out of the DSN: put it in database_password_file or "
+            f"${ENV_PASSWORD} (DSN: {redact(dsn)!r})"
+        )
+    return dsn
+
+
+def check_password_file(path: Path) -> Path:
+    """A password file setting: an absolute path (read, and its mode checked, when the
+    database is first used, so settings validate on a machine without the secret)."""
+    if not path.is_absolute():
+        raise ValueError(f"{str(path)!r} must be an absolute path")
+    return path
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +150,31 @@ def database_from(
     else the settings' ``quarantine.database``; None means the local directory store."""
     env = os.environ if environ is None else environ
     return option or env.get(ENV_DATABASE) or configured or None
+
+
+def open_store(
+    directory: Path,
+    database: str | None,
+    *,
+    password_file: Path | None = None,
+    pool_size: int = 4,
+    timeout: float = 10.0,
+    gateway: str | None = None,
+    application_name: str = "tocsin",
+    connect_now: bool = False,
+) -> QuarantineStore | PostgresStore:
+    """The quarantine the settings name: PostgreSQL when ``database`` is set, else the
+    local store in ``directory`` (opened now). PostgreSQL is connected lazily, or with
+    ``connect_now`` by a background thread that retries until the database answers."""
+    if database is None:
+        from milter.quarantine.store import QuarantineStore
+
+        return QuarantineStore(directory)
+    load_driver()
+    from milter.quarantine.postgres import PostgresStore
+
+    target = DatabaseTarget(database, password_file, application_name)
+    store = PostgresStore(target, gateway=gateway, pool_size=pool_size, timeout=timeout)
+    if connect_now:
+        store.connect_in_background()
+    return store

@@ -65,15 +65,15 @@ def _lookalike(finding: Mapping[str, Any]) -> Lookalike | None:
 def explain(verdict: Mapping[str, Any]) -> Explanation:
     """The explanation of ``verdict`` (never raises on odd or partial data)."""
     findings = _dicts(verdict.get("findings"))
-    claim = next((f for f in findings if f.get("code") == "BRAND_CLAIM"), None)
+    claims = [f for f in findings if f.get("code") == "BRAND_CLAIM"]  # one per brand named
     lookalikes = tuple(x for x in (_lookalike(f) for f in findings) if x is not None)
-    shown = {id(claim)}
+    shown = {id(c) for c in claims}
     auth_findings = tuple(f for f in findings if f.get("check") == "auth")
     shown |= {id(f) for f in auth_findings}
     score = verdict.get("score")
     return Explanation(
         brand=str(verdict["brand"]) if verdict.get("brand") else None,
-        claim=str(claim.get("text", "")) if claim else None,
+        claim="; ".join(str(c.get("text", "")) for c in claims) if claims else None,
         auth=_dicts(verdict.get("auth")),
         auth_findings=auth_findings,
         lookalikes=lookalikes,

@@ -197,3 +197,10 @@ def test_junk_in_the_header_block_is_not_copied_into_the_body() -> None:
     assert body is not None
     assert body.endswith(b"\nBody text\n")
     assert b"junk" not in body
+
+
+def test_html_banner_is_pure_ascii_so_accents_survive_without_charset() -> None:
+    rich = html_banner(TEXTS, "Caisse des Dépôts", REASONS, ADVICE)
+    assert rich.isascii()
+    assert "Caisse des D&#233;p&#244;ts" in rich
+    assert "coordonn&#233;es bancaires" in rich

@@ -123,8 +123,10 @@ def test_the_html_outside_the_banner_differs_only_in_the_bad_links(policy: Polic
 
 def test_banner_reasons_name_the_host_defanged(policy: Policy) -> None:
     plain, rich = parts(delivered(verdict(MISMATCH), policy))
-    assert "but goes to evil[.]example" in plain
-    assert "but goes to evil[.]example" in rich
+    assert "mène en réalité à evil[.]example" in plain  # the French reason, in French
+    assert "really goes to evil[.]example" in plain
+    assert "m&#232;ne en r&#233;alit&#233; &#224; evil[.]example" in rich
+    assert "really goes to evil[.]example" in rich
 
 
 def test_without_defang_links_action_links_stay(policy: Policy) -> None:

@@ -14,6 +14,7 @@ tuple item. A name listed with no records exists (NODATA). Negative answers carr
 SOA of the nearest ancestor holding one, else a synthesized root SOA.
 
 Faults per name (all types) or per (name, type): ``"servfail"`` (rcode SERVFAIL),
+``"refused"`` (rcode REFUSED, as a server that is not authoritative for the name answers),
 ``"timeout"`` (never answered), ``"truncate"`` (over UDP an empty answer with TC set, so
 clients retry over TCP, where the real answer is given).
 """
@@ -40,7 +41,7 @@ import dns.rrset
 
 Record = tuple[str, Any] | tuple[str, Any, int]
 Zone = Mapping[str, Iterable[Record]]
-FAULTS = ("servfail", "timeout", "truncate")
+FAULTS = ("servfail", "refused", "timeout", "truncate")
 
 
 @dataclass(frozen=True)
@@ -189,8 +190,8 @@ class DnsTestServer:
             return None
         resp = dns.message.make_response(query)
         resp.flags |= dns.flags.AA
-        if fault == "servfail":
-            resp.set_rcode(dns.rcode.SERVFAIL)
+        if fault in ("servfail", "refused"):
+            resp.set_rcode(dns.rcode.SERVFAIL if fault == "servfail" else dns.rcode.REFUSED)
             return resp.to_wire()
         if fault == "truncate" and not tcp:
             resp.flags |= dns.flags.TC
