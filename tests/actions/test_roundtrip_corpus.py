@@ -8,7 +8,6 @@ to (far more than a real verdict would name), so every link-bearing part is exer
 from __future__ import annotations
 
 import re
-import time
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
@@ -110,12 +109,9 @@ def test_corpus_survives_banner_and_link_rewriting(
     if redirect:  # the redirect variant only needs the lures and the odd MIME
         files = [f for f in files if "/ham/" not in str(f)]
     assert len(files) > (150 if redirect else 2200)
-    started = time.perf_counter()
     failures = []
     for path in files:
         problem = round_trip(path.read_bytes(), banner, b"k" * 32, redirect=redirect)
         if problem:
             failures.append(f"{path.relative_to(corpus)}: {problem}")
-    elapsed = time.perf_counter() - started
     assert failures == []
-    assert elapsed < 30, f"{len(files)} messages took {elapsed:.1f} s"
