@@ -27,12 +27,15 @@ def _header_fields(block: bytes) -> tuple[list[bytes], bytes]:
 
 
 def _render(edit: HeaderEdit, eol: bytes) -> bytes:
-    value = edit.value.replace("\r\n", "\n").encode("utf-8").replace(b"\n", eol)
-    return edit.name.encode("ascii") + b": " + value + eol
+    # surrogateescape: a value built from a raw-byte header (a Subject that is not UTF-8)
+    # gets its original bytes back instead of raising UnicodeEncodeError
+    value = edit.value.replace("\r\n", "\n").encode("utf-8", "surrogateescape")
+    name = edit.name.encode("ascii", "replace")
+    return name + b": " + value.replace(b"\n", eol) + eol
 
 
 def _apply_one(fields: list[bytes], edit: HeaderEdit, eol: bytes) -> None:
-    name = edit.name.lower().encode("ascii")
+    name = edit.name.lower().encode("ascii", "replace")
     positions = [i for i, f in enumerate(fields) if field_name(f) == name]
     if edit.op is HeaderOp.ADD:
         fields.append(_render(edit, eol))

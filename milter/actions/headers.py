@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from milter.mime.headers import decode_words
+from milter.model.limits import LIMIT_EXCEEDED as LIMIT
 from milter.model.plan import HeaderEdit, HeaderOp
 from milter.model.verdict import Verdict
 
@@ -13,7 +14,7 @@ VERDICT_VERSION = "1"
 
 def verdict_header_value(verdict: Verdict) -> str:
     """Machine-readable ``v=1; verdict=…; [would=…;] score=…; brand=…; rule=…; codes=…``
-    (Sieve, SIEMs); ``would`` only in monitor mode."""
+    (Sieve, SIEMs); ``would`` only in monitor mode; ``limits=…`` when a limit was hit."""
     codes = sorted({f.code for f in verdict.findings})
     parts = [
         f"v={VERDICT_VERSION}",
@@ -24,6 +25,9 @@ def verdict_header_value(verdict: Verdict) -> str:
         f"rule={verdict.reasons[0].rule if verdict.reasons else 'none'}",
         f"codes={','.join(codes) or 'none'}",
     ]
+    limits = sorted({f.evidence.get("limit", "") for f in verdict.findings if f.code == LIMIT})
+    if limits:  # which limit a message hit: it was scanned up to there (#17)
+        parts.append(f"limits={','.join(limits)}")
     return "; ".join(parts)
 
 

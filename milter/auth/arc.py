@@ -16,6 +16,7 @@ import dkim
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from milter.auth.dkim import DKIMPY_LOG
+from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
 from milter.model.auth import AuthResult, AuthStatus
 
@@ -151,10 +152,13 @@ def evaluate_chain(
     return ArcResult(status, instances, domains, reason)
 
 
-async def check_arc(message: bytes, resolver: Resolver, *, min_key_bits: int = 1024) -> ArcResult:
-    """Validate the ARC chain of ``message``; DNS failures give temperror."""
+async def check_arc(
+    message: bytes | DkimpyMessage, resolver: Resolver, *, min_key_bits: int = 1024
+) -> ArcResult:
+    """Validate the ARC chain of ``message`` (raw, or ``dkimpy_feed.prepare``'s view shared
+    with DKIM); DNS failures give temperror."""
     try:
-        verifier = dkim.ARC(message, minkey=min_key_bits, logger=DKIMPY_LOG)
+        verifier = load_verifier(dkim.ARC, message, minkey=min_key_bits, logger=DKIMPY_LOG)
     except dkim.DKIMException as exc:
         return ArcResult(AuthStatus.FAIL, 0, (), f"unparsable message header: {exc}")
     sealers = sealer_domains(verifier.headers)

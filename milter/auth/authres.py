@@ -211,23 +211,29 @@ class UpstreamAuthres:
         return tuple(sorted(self.forged, reverse=True))
 
 
+def norm_authserv_id(name: str) -> str:
+    """An authserv-id as compared: case-folded, without surrounding space or final dots
+    (``MX.Example.`` is ``mx.example``: a forger's trailing dot must not hide a forgery)."""
+    return name.strip().rstrip(".").casefold()
+
+
 def sort_authres(
     values: Sequence[str], authserv_id: str, trusted_ids: Collection[str]
 ) -> UpstreamAuthres:
     """Sort existing header values: forged (our id), trusted upstream, or ignored.
 
-    Ids compare case-insensitively. Our own id wins over ``trusted_ids``: a header
-    carrying it before we add ours can only be a forgery.
+    Ids compare case-insensitively and without a final dot. Our own id wins over
+    ``trusted_ids``: a header carrying it before we add ours can only be a forgery.
     """
-    ours = authserv_id.casefold()
-    trusted = {name.casefold() for name in trusted_ids}
+    ours = norm_authserv_id(authserv_id)
+    trusted = {norm_authserv_id(name) for name in trusted_ids}
     forged: list[int] = []
     believed: list[tuple[int, ParsedAuthres]] = []
     ignored: list[int] = []
     for index, value in enumerate(values):
         parsed = parse_authres(value)
-        name = parsed.authserv_id.casefold() if parsed else ""
-        if parsed and name == ours:
+        name = norm_authserv_id(parsed.authserv_id) if parsed else ""
+        if name == ours:
             forged.append(index)
         elif parsed and name in trusted:
             believed.append((index, parsed))

@@ -23,6 +23,7 @@ import dkim
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
+from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
 from milter.model.auth import AuthResult, AuthStatus
 
@@ -235,7 +236,7 @@ def _serve(text: str) -> Callable[..., bytes]:
 
 
 async def verify_dkim(
-    message: bytes,
+    message: bytes | DkimpyMessage,
     resolver: Resolver,
     *,
     max_signatures: int = DEFAULT_MAX_SIGNATURES,
@@ -243,12 +244,13 @@ async def verify_dkim(
 ) -> tuple[AuthResult, ...]:
     """Verify every DKIM signature of ``message``: one ``AuthResult`` per signature.
 
+    ``message`` is the raw bytes or ``dkimpy_feed.prepare``'s view (shared with ARC).
     An unsigned message gives one ``none`` result. Signatures past ``max_signatures`` are
     reported ``neutral`` with the reason "not evaluated".
     """
     try:
         # minkey=0: weak keys are judged below, so they report "policy", not a parse error
-        verifier = dkim.DKIM(message, minkey=0, logger=DKIMPY_LOG)
+        verifier = load_verifier(dkim.DKIM, message, minkey=0, logger=DKIMPY_LOG)
     except dkim.DKIMException as exc:
         return (AuthResult(METHOD, AuthStatus.PERMERROR, f"unparsable message header: {exc}"),)
     signatures = parse_signatures(verifier.headers)

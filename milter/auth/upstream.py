@@ -29,7 +29,12 @@ from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
 
 from milter.auth.arc import ArcResult
-from milter.auth.authres import ParsedAuthres, is_property_name, parse_authres
+from milter.auth.authres import (
+    ParsedAuthres,
+    is_property_name,
+    norm_authserv_id,
+    parse_authres,
+)
 from milter.auth.dmarc import DmarcResult
 from milter.auth.dmarc_record import Policy
 from milter.model.auth import AuthResult, AuthStatus
@@ -70,21 +75,17 @@ class UpstreamResult:
     result: AuthResult
 
 
-def _norm_id(name: str) -> str:
-    return name.strip().rstrip(".").casefold()
-
-
 def trusted_block(
     values: Sequence[str], authserv_id: str, trusted_ids: Collection[str]
 ) -> tuple[ParsedAuthres, ...]:
     """The believed upstream headers among Authentication-Results ``values`` (top first)."""
-    ours = _norm_id(authserv_id)
-    trusted = {_norm_id(name) for name in trusted_ids} - {ours}
+    ours = norm_authserv_id(authserv_id)
+    trusted = {norm_authserv_id(name) for name in trusted_ids} - {ours}
     block: list[ParsedAuthres] = []
     seen: set[str] = set()
     for value in values:
         parsed = parse_authres(value)
-        name = _norm_id(parsed.authserv_id) if parsed else ""
+        name = norm_authserv_id(parsed.authserv_id) if parsed else ""
         if parsed is None or name not in trusted or name in seen:
             break
         seen.add(name)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from milter.auth.arc import ArcResult, arc_override, check_arc
 from milter.auth.authres import ParsedAuthres
 from milter.auth.dkim import verify_dkim
+from milter.auth.dkimpy_feed import prepare
 from milter.auth.dmarc import DmarcResult, check_dmarc
 from milter.auth.spf import check_spf
 from milter.auth.upstream import (
@@ -57,10 +58,11 @@ class AuthCheck:
         block = _trusted_block(ctx)
         env = ctx.envelope
         upstream_spf = spf_from_upstream(block, env.client_ip, env.mail_from)
+        for_dkimpy = prepare(ctx.mime.raw)  # header block parsed once for DKIM and ARC
         spf, own_dkim, own_arc = await asyncio.gather(
             _spf(ctx, resolver, upstream_spf),
-            verify_dkim(ctx.mime.raw, resolver),
-            check_arc(ctx.mime.raw, resolver),
+            verify_dkim(for_dkimpy, resolver),
+            check_arc(for_dkimpy, resolver),
         )
         dkim, from_dkim = dkim_from_upstream(own_dkim, block)
         arc, from_arc = arc_from_upstream(own_arc, block)

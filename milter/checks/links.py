@@ -22,6 +22,7 @@ from milter.links.redirect import unwrap
 from milter.mime.parse import MimeView
 from milter.model.codes import Code
 from milter.model.findings import Finding, LinkRef, LinkScope, Severity
+from milter.model.limits import LimitHit
 from milter.text.idna import to_ascii as host_to_ascii
 from milter.text.url import parse_url
 
@@ -69,6 +70,9 @@ class LinksCheck:
         found: list[Finding] = _from_lookalike(ctx, index)
         for link in links:
             found += judge.link(link)
+        if links.truncated:  # the links past the cap were not judged: say so
+            hit = LimitHit("links", "message", f"more than {limit} links, the first judged")
+            found.append(hit.finding(NAME))
         return _bounded(found)
 
 

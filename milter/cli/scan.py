@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from milter.cli.output import print_scan_human, scan_json
 from milter.engine import scan
 from milter.model.envelope import Envelope
 from milter.model.verdict import Disposition
+
+log = logging.getLogger(__name__)
 
 # ``--exit-code`` (like ``spamc -c``): the harshest verdict over all files, above the
 # error codes (1-7) so a script can tell "quarantine" from "could not read the file".
@@ -104,15 +107,37 @@ async def _scan_files(args: argparse.Namespace) -> int:
             print(f"tocsin: {path}: {exc.strerror or exc}", file=sys.stderr)
             status = EXIT_INPUT
             continue
-        result = await scan(raw, envelope, policy, resolver)  # type: ignore[arg-type]
+        try:
+            result = await scan(raw, envelope, policy, resolver)  # type: ignore[arg-type]
+            written = apply_plan(raw, result.plan) if args.write is not None else b""
+        except Exception as exc:  # one bad file must not cost the answers for the others
+            log.debug("%s: scan failed", path, exc_info=True)  # shown with --debug only
+            _scan_failed(path, exc, as_json=args.json)
+            status = EXIT_INPUT
+            continue
         if args.json:
             obj = scan_json(str(path), result, offline=resolver is None)
-            print(json.dumps(obj, ensure_ascii=False))
+            print(_utf8(json.dumps(obj, ensure_ascii=False)))
         else:
             print_scan_human(str(path), result, offline=resolver is None)
         harshest = max(harshest, VERDICT_EXIT[result.verdict.disposition])
         if args.write is not None:
-            (args.write / path.name).write_bytes(apply_plan(raw, result.plan))
+            (args.write / path.name).write_bytes(written)
     if status == EXIT_OK and args.exit_code:
         return harshest
     return status
+
+
+def _utf8(text: str) -> str:
+    """``text`` with lone surrogates (bytes of the message that were not UTF-8) replaced,
+    so the output is always valid UTF-8."""
+    return text.encode("utf-8", "replace").decode("utf-8")
+
+
+def _scan_failed(path: Path, exc: Exception, *, as_json: bool) -> None:
+    """Still one answer for this file: a JSON object with the error, or a clean line."""
+    why = f"{type(exc).__name__}: {exc}"[:300]
+    if as_json:
+        print(_utf8(json.dumps({"file": str(path), "error": why}, ensure_ascii=False)))
+    else:
+        print(_utf8(f"tocsin: {path}: could not scan: {why}"), file=sys.stderr)

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from milter.checks.base import Check, CheckContext, Outcome
 from milter.checks.claim import find_claim
@@ -16,10 +16,12 @@ from milter.engine.decide import decide
 from milter.engine.plan import plan
 from milter.mime.parse import MimeLimits, MimeView, parse_message
 from milter.model.auth import AuthResult
+from milter.model.budget import WorkBudgetExceeded, work_budget
 from milter.model.envelope import Envelope
 from milter.model.findings import CHECK_ERROR, Finding, Severity
+from milter.model.limits import DEFAULT_ON_LIMIT, LIMIT_EXCEEDED, LimitHit
 from milter.model.plan import ActionPlan
-from milter.model.verdict import Verdict
+from milter.model.verdict import Disposition, Reason, Verdict
 from milter.policy.model import Policy
 from milter.quarantine.token import honour_release
 
@@ -46,9 +48,16 @@ async def scan(
     """Parse once, run the checks, decide and plan. Never raises for a bad message."""
     started = time.perf_counter()
     limits = policy.document.limits
-    mime = parse_message(raw, MimeLimits(max_parts=limits.max_parts))
+    mime_limits = MimeLimits(
+        max_parts=limits.max_parts, max_depth=limits.max_depth, max_headers=limits.max_headers
+    )
+    mime = parse_message(raw, mime_limits)
     ctx = CheckContext(envelope, mime, policy, find_claim(mime, policy), resolver)
-    findings, auth = await run_checks(ctx, checks or default_checks(), limits.check_timeout_seconds)
+    with work_budget(limits.check_timeout_seconds):  # long loops stop here (checkpoint)
+        findings, auth = await run_checks(
+            ctx, checks or default_checks(), limits.check_timeout_seconds
+        )
+    findings += tuple(hit.finding("mime") for hit in mime.limits_hit)
     from_domains = [a.domain for a in mime.from_addresses if a.domain]
     verdict = decide(
         findings,
@@ -58,6 +67,7 @@ async def scan(
         brand=ctx.claim.brand if ctx.claim else None,
         auth=auth,
     )
+    verdict = on_limit(verdict, policy)
     verdict = honour_release(verdict, raw, envelope)  # an admin released it: deliver, tagged
     action_plan = plan(verdict, mime, policy, envelope)
     elapsed = (time.perf_counter() - started) * 1000
@@ -81,6 +91,11 @@ async def _guarded(check: Check, ctx: CheckContext, seconds: float) -> Sequence[
             return await check.run(ctx)
     except TimeoutError:
         return (_check_error(check, f"timed out after {seconds:g} s"),)
+    except WorkBudgetExceeded as exc:  # a long loop stopped at a checkpoint: scan what fits
+        log.warning("check %s stopped: %s", check.name, exc)
+        return (
+            LimitHit("work", exc.where, f"work budget of {seconds:g} s spent").finding(check.name),
+        )
     except Exception as exc:  # a check's bug must become a decision, never a lost message
         log.exception("check %s failed", check.name)
         return (_check_error(check, f"{type(exc).__name__}: {exc}"),)
@@ -95,3 +110,26 @@ def _check_error(check: Check, detail: str) -> Finding:
         None,
         {"check": check.name, "error": detail},
     )
+
+
+def on_limit(verdict: Verdict, policy: Policy) -> Verdict:
+    """Apply the policy's ``limits.on_limit`` to the limits this message hit.
+
+    "scan" (the default) keeps the verdict reached on what fits; "tempfail" or "reject"
+    replaces it (reject first when both apply) with a reason naming the limit. The verdict
+    header lists ``LIMIT_EXCEEDED`` among its codes either way.
+    """
+    chosen: dict[str, str] = dict(DEFAULT_ON_LIMIT)
+    chosen.update((str(k), str(v)) for k, v in policy.document.limits.on_limit.items())
+    refused = [
+        (Disposition(chosen[f.evidence.get("limit", "")]), f)
+        for f in verdict.findings
+        if f.code == LIMIT_EXCEEDED and chosen.get(f.evidence.get("limit", ""), "scan") != "scan"
+    ]
+    if not refused or verdict.monitored:
+        return verdict
+    disposition, finding = max(refused, key=lambda pair: pair[0] is Disposition.REJECT)
+    limit = finding.evidence.get("limit", "")
+    text = f"limit {limit} exceeded ({finding.evidence.get('detail', '')})"
+    reason = Reason(f"limit-{limit}", disposition, text, (LIMIT_EXCEEDED,))
+    return replace(verdict, disposition=disposition, reasons=(reason, *verdict.reasons))

@@ -101,6 +101,11 @@ class Outcome:
 Deliver = Callable[[Outcome], Awaitable[Outcome]]
 
 
+LARGE_MESSAGE_BYTES = 4 * 1024 * 1024
+"""Messages from this size are scanned one at a time per worker: parsing one costs a few
+times its size in memory (docs/performance.md), so concurrent large scans are bounded."""
+
+
 class QuarantineSink(Protocol):
     """The part of the quarantine store the service needs."""
 
@@ -123,6 +128,7 @@ class MessageService:
         self.resolver = resolver
         self.quarantine = quarantine
         self.messages = 0
+        self._large_scan = asyncio.Semaphore(1)
 
     async def warm_up(self) -> None:
         """Scan a tiny message once so indexes and suffix lists load before real mail."""
@@ -169,6 +175,10 @@ class MessageService:
         if request.oversize is not None:
             verdict = oversize_verdict(policy, request.oversize)
             plan = oversize_plan(verdict, policy, envelope.rcpts, request.header_names)
+        elif len(request.raw) >= LARGE_MESSAGE_BYTES:
+            async with self._large_scan:
+                result = await scan(request.raw, envelope, policy, self.resolver)
+            verdict, plan = result.verdict, result.plan
         else:
             result = await scan(request.raw, envelope, policy, self.resolver)
             verdict, plan = result.verdict, result.plan

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Protocol
 
+from milter.model.budget import checkpoint
 from milter.text.html import Tag, Text, tokenize
 from milter.text.url import ParsedUrl, parse_url
 
@@ -125,7 +126,9 @@ class _Collector:
 def scan_html(html: str, sink: LinkSink) -> None:
     """Collect the links of one HTML part into ``sink``."""
     collector = _Collector(sink)
-    for token in tokenize(html):
+    for count, token in enumerate(tokenize(html)):
+        if not count % 256:
+            checkpoint("html links")
         if isinstance(token, Tag):
             if token.end_tag:
                 collector.end_tag(token)

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from milter.links._html import scan_html
+from milter.model.budget import checkpoint
 from milter.text.psl import registrable_domain, split_host
 from milter.text.url import LinkFlag, ParsedUrl, parse_url
 
@@ -145,6 +146,7 @@ class _Sink:
         key = (url, base, anchor)
         if key in self.seen:
             return True
+        checkpoint("link extraction")
         self.budget -= 1
         if self.budget < 0:
             self.truncated = True
@@ -183,6 +185,7 @@ class _Sink:
         )
 
     def add_text(self, text: str, source: str) -> None:
+        checkpoint("text URL scan")
         for url, has_scheme in find_text_urls(text):
             if not self.known(url, ""):
                 self.add(url, source, parse_url(url, assume_http=not has_scheme))

@@ -42,7 +42,7 @@ def decode_words(value: str) -> str:
 def _decode_bytes(data: bytes, charset: str | None) -> str:
     try:
         return data.decode(charset or "ascii", "replace")
-    except LookupError:
+    except (LookupError, UnicodeError):  # unknown charset, or a charset name of raw bytes
         return data.decode("utf-8", "replace")
 
 

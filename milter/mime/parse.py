@@ -7,8 +7,8 @@ malformed MIME becomes recorded defects, never an exception). Every limit is exp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.feedparser import FeedParser
 from email.message import Message
-from email.parser import BytesParser
 from email.policy import compat32
 
 from milter.mime.headers import (
@@ -18,6 +18,7 @@ from milter.mime.headers import (
     parse_header_block,
     split_message,
 )
+from milter.model.limits import LimitHit
 from milter.text.html import visible_text as html_to_text
 
 
@@ -27,7 +28,8 @@ class MimeLimits:
 
     max_parts: int = 500
     max_text_chars: int = 1_000_000  # per decoded text or HTML part
-    max_depth: int = 20
+    max_depth: int = 20  # deeper parts are still read (up to max_parts); the hit is recorded
+    max_headers: int = 1000  # more header fields are still read; the hit is recorded
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class MimeView:
     from_addresses: tuple[Address, ...]
     reply_to: tuple[Address, ...]
     sender: tuple[Address, ...]
+    limits_hit: tuple[LimitHit, ...] = ()
 
     def header_values(self, name: str) -> tuple[str, ...]:
         """All raw values of header ``name`` (case-insensitive), in order."""
@@ -88,11 +91,19 @@ class MimeView:
 def parse_message(raw: bytes, limits: MimeLimits = MimeLimits()) -> MimeView:
     """Parse ``raw`` into a MimeView. Never raises on malformed input."""
     header_block, body = split_message(raw)
-    headers = parse_header_block(header_block)
-    message = BytesParser(policy=compat32).parsebytes(raw)
+    all_headers = parse_header_block(header_block)
     walker = _Walker(limits)
-    walker.walk(message, "1", 0)
-    defects = _header_defects(headers, header_block) + tuple(walker.defects)
+    headers = all_headers  # every field is read (splitting is linear); the hit is recorded
+    if len(all_headers) > limits.max_headers:
+        detail = f"{len(all_headers)} fields, over the limit of {limits.max_headers}"
+        walker.hit("headers", "header block", detail)
+    try:
+        message = _parse_tree(raw)
+        walker.walk(message)
+    except RecursionError:  # the stdlib parser recurses once per nesting level
+        walker.hit("depth", "1", "nesting too deep for the MIME parser; body read as text")
+        walker.raw_body(body)
+    defects = _header_defects(all_headers, header_block) + tuple(walker.defects)
     return MimeView(
         raw=raw,
         header_block=header_block,
@@ -103,11 +114,28 @@ def parse_message(raw: bytes, limits: MimeLimits = MimeLimits()) -> MimeView:
         htmls=tuple(walker.htmls),
         html_texts=tuple(html_to_text(h) for h in walker.htmls),
         defects=defects,
-        subject=decode_words(_first(headers, "subject")),
-        from_addresses=_addresses(headers, "from"),
-        reply_to=_addresses(headers, "reply-to"),
-        sender=_addresses(headers, "sender"),
+        subject=decode_words(_first(all_headers, "subject")),
+        from_addresses=_addresses(all_headers, "from"),
+        reply_to=_addresses(all_headers, "reply-to"),
+        sender=_addresses(all_headers, "sender"),
+        limits_hit=tuple(walker.limits_hit),
     )
+
+
+FEED_CHUNK = 64 * 1024
+BIG_PART = 64 * 1024  # encoded size from which a non-text base64 part is measured, not decoded
+_B64_NOT_DATA = ("\r", "\n", " ", "\t", "=")
+
+
+def _parse_tree(raw: bytes) -> Message:
+    """The stdlib's MIME tree of ``raw``, as ``BytesParser(policy=compat32).parsebytes`` builds
+    it, but fed in decoded chunks: ``parsebytes`` first decodes the whole message and copies
+    it into a ``StringIO`` (4 bytes per character), ~5 times the message in memory at once."""
+    parser = FeedParser(policy=compat32)
+    view = memoryview(raw)
+    for start in range(0, len(raw), FEED_CHUNK):
+        parser.feed(str(view[start : start + FEED_CHUNK], "ascii", "surrogateescape"))
+    return parser.close()
 
 
 def _first(headers: tuple[tuple[str, str], ...], name: str) -> str:
@@ -134,7 +162,12 @@ def _header_defects(headers: tuple[tuple[str, str], ...], block: bytes) -> tuple
 
 
 class _Walker:
-    """Depth-first walk of the MIME tree collecting leaves, text and defects, bounded."""
+    """Depth-first walk of the MIME tree collecting leaves, text and defects, bounded.
+
+    Iterative (no Python recursion per level): parts below ``max_depth`` are still read,
+    so a lure cannot hide its links under 21 levels of multipart; the part count bounds
+    the work. Every limit reached is recorded in ``limits_hit``.
+    """
 
     def __init__(self, limits: MimeLimits) -> None:
         self.limits = limits
@@ -142,43 +175,68 @@ class _Walker:
         self.texts: list[str] = []
         self.htmls: list[str] = []
         self.defects: list[str] = []
+        self.limits_hit: list[LimitHit] = []
 
-    def walk(self, part: Message, path: str, depth: int) -> None:
-        self.defects.extend(f"{path}: {type(d).__name__}" for d in part.defects)
-        if depth > self.limits.max_depth:
-            self.defects.append(f"{path}: MIME nesting deeper than {self.limits.max_depth}")
-            return
-        if part.is_multipart():
+    def hit(self, limit: str, where: str, detail: str) -> None:
+        """Record a limit reached (once per limit) and say so in the defects."""
+        if all(h.limit != limit for h in self.limits_hit):
+            self.limits_hit.append(LimitHit(limit, where, detail))
+            self.defects.append(f"{where}: limit {limit}: {detail}")
+
+    def walk(self, root: Message) -> None:
+        stack: list[tuple[Message, str, int]] = [(root, "1", 0)]
+        while stack:
+            part, path, depth = stack.pop()
+            self.defects.extend(f"{path}: {type(d).__name__}" for d in part.defects[:20])
+            if depth > self.limits.max_depth:
+                detail = f"nested deeper than {self.limits.max_depth} levels, still read"
+                self.hit("depth", path, detail)
+            if not part.is_multipart():
+                if len(self.parts) >= self.limits.max_parts:
+                    self.hit("parts", path, f"more than {self.limits.max_parts} parts")
+                    return
+                self._leaf(part, path)
+                continue
             children = part.get_payload()
             if isinstance(children, list):
-                for index, child in enumerate(children, 1):
-                    if len(self.parts) >= self.limits.max_parts:
-                        self.defects.append(f"more than {self.limits.max_parts} parts")
-                        return
-                    self.walk(child, f"{path}.{index}" if depth else str(index), depth + 1)
-            return
-        self._leaf(part, path)
+                stack.extend(
+                    (child, f"{path}.{index}" if depth else str(index), depth + 1)
+                    for index, child in reversed(list(enumerate(children, 1)))
+                )
+
+    def raw_body(self, body: bytes) -> None:
+        """Fallback when the tree cannot be built: the whole body as text and as HTML."""
+        text = body.decode("utf-8", "replace")
+        self._text("1", "text/plain", text)
+        if "<" in text:
+            self._text("1", "text/html", text)
 
     def _leaf(self, part: Message, path: str) -> None:
-        payload = _payload_bytes(part)
         ctype = part.get_content_type()
         charset = part.get_content_charset()
+        cte = _cte(part)
+        is_text = ctype in ("text/plain", "text/html") and not _is_attachment(part)
+        if is_text:
+            size, payload = _text_payload(part, cte, self.limits.max_text_chars)
+        else:
+            size = _base64_size(part, cte)
+            payload = _payload_bytes(part) if size is None else b""
         self.parts.append(
             MimePart(
                 path=path,
                 content_type=ctype,
                 charset=charset,
-                transfer_encoding=_cte(part),
+                transfer_encoding=cte,
                 filename=_filename(part),
-                size=len(payload),
+                size=len(payload) if size is None else size,
             )
         )
-        if ctype in ("text/plain", "text/html") and not _is_attachment(part):
+        if is_text:
             self._text(path, ctype, _decode_text(payload, charset, self.defects, path))
 
     def _text(self, path: str, ctype: str, text: str) -> None:
         if len(text) > self.limits.max_text_chars:
-            self.defects.append(f"{path}: text truncated at {self.limits.max_text_chars} chars")
+            self.hit("text", path, f"text cut at {self.limits.max_text_chars} characters")
             text = text[: self.limits.max_text_chars]
         (self.htmls if ctype == "text/html" else self.texts).append(text)
 
@@ -186,6 +244,27 @@ class _Walker:
 def _payload_bytes(part: Message) -> bytes:
     payload = part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""
+
+
+def _text_payload(part: Message, cte: str | None, max_chars: int) -> tuple[int | None, bytes]:
+    """(size, bytes to decode) of a text part. An unencoded payload longer than
+    ``max_chars`` can hold (4 bytes a character) is cut before it is copied and decoded:
+    its text is truncated to ``max_chars`` anyway. Size None: the length of the bytes."""
+    payload = part.get_payload()
+    unencoded = cte in (None, "7bit", "8bit", "binary")
+    if not unencoded or not isinstance(payload, str) or len(payload) <= 4 * max_chars:
+        return None, _payload_bytes(part)
+    return len(payload), payload[: 4 * max_chars].encode("ascii", "surrogateescape")
+
+
+def _base64_size(part: Message, cte: str | None) -> int | None:
+    """Decoded size of a big base64 payload from its length (exact for well-formed
+    base64), so an attachment is never decoded just to be measured; None otherwise."""
+    payload = part.get_payload()
+    if cte != "base64" or not isinstance(payload, str) or len(payload) < BIG_PART:
+        return None
+    data = len(payload) - sum(payload.count(char) for char in _B64_NOT_DATA)
+    return data * 3 // 4
 
 
 def _cte(part: Message) -> str | None:

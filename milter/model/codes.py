@@ -30,6 +30,7 @@ class Code(StrEnum):
     CPF_CANVASSING = "CPF_CANVASSING"
     PHONE_NOT_OFFICIAL = "PHONE_NOT_OFFICIAL"
     MIME_DEFECT = "MIME_DEFECT"
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
     CHECK_ERROR = "CHECK_ERROR"
     BRAND_AUTH_FAIL = "BRAND_AUTH_FAIL"
     DMARC_FAIL = "DMARC_FAIL"
@@ -89,6 +90,9 @@ _ALL = (
     _info(C.PHONE_NOT_OFFICIAL, "phones", "numbers official", "medium",
           "a callback number the claimed brand does not publish (high for 089x premium numbers)"),
     _info(C.MIME_DEFECT, "defects", "count defects", "low", "malformed MIME (score 0.5)"),
+    _info(C.LIMIT_EXCEEDED, "engine", "limit where detail", "low",
+          "a limit (headers, depth, parts, text, links, work) was hit: the message was scanned "
+          "up to it, never accepted unscanned; `limits.on_limit` can tempfail or reject instead"),
     _info(C.CHECK_ERROR, "engine", "check error", "high",
           "a check crashed or timed out; the shipped rule `check-error` tempfails"),
     _info(C.BRAND_AUTH_FAIL, "auth", "from_domain failed expected", "critical",

@@ -245,6 +245,16 @@ class Limits(_Closed):
     max_parts: int = Field(default=500, ge=10, le=10_000)
     max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=64 * 1024, le=1024**3)
     oversize: Literal["accept", "tempfail", "reject"] = "accept"
+    max_headers: int = Field(default=1000, ge=50, le=100_000)
+    max_depth: int = Field(default=20, ge=5, le=1000)
+    # What a message past a limit gets (docs/policy.md "Limits"): "scan" decides on what
+    # fits (a LIMIT_EXCEEDED finding says which limit); "tempfail"/"reject" refuse it.
+    # Unnamed limits scan, except "work" (the per-scan budget): tempfail (DEFAULT_ON_LIMIT).
+    # A limit is never a bypass: there is no "accept unscanned".
+    on_limit: dict[
+        Literal["headers", "depth", "parts", "text", "links", "work"],
+        Literal["scan", "tempfail", "reject"],
+    ] = Field(default_factory=dict)
 
 
 class AllowEntry(_Closed):

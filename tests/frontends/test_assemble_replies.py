@@ -58,11 +58,13 @@ def test_body_over_the_limit_marks_oversize_and_keeps_header_names() -> None:
     assert assembler.size >= len(RAW) - 2
 
 
-def test_header_count_limit() -> None:
+def test_many_headers_are_kept_for_the_scan_not_skipped() -> None:
+    """#17: a header flood is no reason to accept unscanned; the engine records the limit."""
     assembler = MessageAssembler(AssemblyLimits(max_headers=10), leading_space_kept=True)
     for i in range(11):
         assembler.add_header(f"X-H{i}", " v")
-    assert assembler.oversize == "more than 10 headers"
+    assert assembler.oversize is None
+    assert assembler.message().count(b"X-H") == 11
 
 
 WIRE = WireOptions(ActionFlag(0x33), leading_space=True)

@@ -24,7 +24,13 @@ class AssemblyLimits:
 
 
 class MessageAssembler:
-    """Accumulates one message. Past a limit it stops storing and records why."""
+    """Accumulates one message. Past ``max_message_bytes`` it stops storing and records why.
+
+    Many or long header fields are no reason to skip the scan ("a limit is never a
+    bypass", #17): they are kept within ``max_message_bytes``, and the engine records a
+    ``LIMIT_EXCEEDED`` finding (policy ``limits.max_headers``) and decides on them. The
+    ``max_headers``/``max_header_bytes`` settings only count, for the log.
+    """
 
     def __init__(self, limits: AssemblyLimits, *, leading_space_kept: bool) -> None:
         self._limits = limits
@@ -45,10 +51,8 @@ class MessageAssembler:
         self.size += len(line)
         if self.oversize is not None:
             return
-        if len(self._headers) >= self._limits.max_headers:
-            self._overflow(f"more than {self._limits.max_headers} headers")
-        elif self._header_bytes + len(line) > self._limits.max_header_bytes:
-            self._overflow(f"header block over {self._limits.max_header_bytes} bytes")
+        if self._header_bytes + len(line) > self._limits.max_message_bytes:
+            self._overflow(f"header block over {self._limits.max_message_bytes} bytes")
         else:
             self._headers.append(line)
             self.header_names.append(name)

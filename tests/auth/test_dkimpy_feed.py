@@ -1,0 +1,73 @@
+"""The cheaper way of feeding dkimpy gives dkimpy's own results, byte for byte."""
+
+from __future__ import annotations
+
+import dkim
+import dkim.canonicalization as canon
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from milter.auth.dkim import verify_dkim
+from milter.auth.dkimpy_feed import FastRelaxed, load_verifier, prepare, split_message
+from milter.dns.fake import FakeResolver
+from milter.model.auth import AuthStatus
+from tests.auth.test_dkim import MESSAGE, make_key, sign
+
+PIECES = [b"a", b"B", b":", b" ", b"\t", b"\r", b"\n", b"\r\n", b"x: y", b"\n\n", b"From "]
+messages = st.lists(st.sampled_from([*PIECES, b"\r\n\r\n", b"\n\r\n"]), max_size=16).map(b"".join)
+bodies = st.lists(st.sampled_from([b"a", b" ", b"\t", b"\r\n", b"\n", b"b  c", b"\r"]), max_size=24)
+
+
+def _dkimpy(function, message: bytes):  # type: ignore[no-untyped-def]
+    try:
+        return function(message)
+    except (dkim.MessageFormatError, IndexError) as exc:
+        return type(exc).__name__
+
+
+@settings(max_examples=1000)
+@given(messages)
+def test_split_message_is_rfc822_parse(message: bytes) -> None:
+    assert _dkimpy(split_message, message) == _dkimpy(dkim.rfc822_parse, message)
+
+
+@settings(max_examples=1000)
+@given(bodies.map(b"".join))
+def test_fast_relaxed_body_is_dkimpy_relaxed(body: bytes) -> None:
+    assert FastRelaxed.canonicalize_body(body) == canon.Relaxed.canonicalize_body(body)
+
+
+def test_fast_relaxed_is_what_dkimpy_uses_for_c_relaxed() -> None:
+    policy = canon.CanonicalizationPolicy.from_c_value(b"relaxed/relaxed")
+    assert policy.body_algorithm is FastRelaxed
+    assert policy.canonicalize_body(b"a  \tb \r\n\r\n\r\n") == b"a b\r\n"
+
+
+def test_big_body_is_not_split_into_lines() -> None:
+    body = b"x" * 100 + b"\r\n"
+    headers, out = split_message(b"From: a@ameli.fr\r\nSubject: s\r\n\r\n" + body * 1000)
+    assert headers == [[b"From", b" a@ameli.fr\r\n"], [b"Subject", b" s\r\n"]]
+    assert out == body * 1000
+    assert split_message(b"From: a\n\nline\nline\r\n")[1] == b"line\r\nline\r\n"
+
+
+@pytest.mark.parametrize("line_end", [b"\r\n", b"\n"])
+async def test_prepared_message_verifies_like_raw(line_end: bytes) -> None:
+    key = make_key(1024)
+    signed = sign(MESSAGE, "ameli.fr", "s1", key).replace(b"\r\n", line_end)
+    resolver = FakeResolver({("s1._domainkey.ameli.fr", "TXT"): key.record()})
+    (raw,) = await verify_dkim(signed, resolver)
+    (prepared,) = await verify_dkim(prepare(signed), resolver)
+    assert raw == prepared
+    assert prepared.result is AuthStatus.PASS
+    tampered = signed.replace(b"disponible", b"disponib1e")
+    (bad,) = await verify_dkim(prepare(tampered), resolver)
+    assert bad.result is AuthStatus.FAIL
+
+
+def test_unparsable_header_is_left_to_dkimpy() -> None:
+    broken = b" leading fold\r\nFrom: a\r\n\r\nbody"
+    assert prepare(broken) == broken
+    with pytest.raises(IndexError):
+        load_verifier(dkim.DKIM, broken)

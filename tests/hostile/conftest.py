@@ -1,0 +1,3 @@
+from tests.support.milter_fixtures import policy_dir, start_milter
+
+__all__ = ["policy_dir", "start_milter"]
