@@ -34,15 +34,20 @@ from tests.hostile.shapes import generate  # noqa: E402
 CORPUS = ROOT.parent / "shared" / "corpus"
 
 
-def corpus_messages() -> Iterator[tuple[str, bytes]]:
-    for path in sorted(CORPUS.rglob("*")):
+_NOT_MAIL = frozenset({"domains", "auth"})  # corpus folders of lists and test suites
+
+
+def corpus_messages(corpus: Path) -> Iterator[tuple[str, bytes]]:
+    """Every message file of the corpus (ham is stored as .txt, phish as .eml...)."""
+    for path in sorted(corpus.rglob("*")):
+        rel = path.relative_to(corpus)
         if (
             path.is_file()
+            and rel.parts[0] not in _NOT_MAIL
             and not path.name.startswith(".")
-            and path.suffix
-            not in (".tsv", ".txt", ".yml", ".json", ".md", ".py", ".html", ".j2", ".mjml")
+            and path.name not in ("README.md", "index.tsv")
         ):
-            yield str(path.relative_to(CORPUS)), path.read_bytes()
+            yield str(rel), path.read_bytes()
 
 
 async def run(messages: Iterator[tuple[str, bytes]]) -> int:
@@ -80,11 +85,12 @@ def main() -> int:
     parser.add_argument("--adversarial", type=int, default=3000, help="generated messages")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--no-corpus", action="store_true", help="skip the shared corpus")
+    parser.add_argument("--corpus", type=Path, default=CORPUS, help="shared corpus folder")
     args = parser.parse_args()
 
     def messages() -> Iterator[tuple[str, bytes]]:
-        if not args.no_corpus and CORPUS.is_dir():
-            yield from corpus_messages()
+        if not args.no_corpus and args.corpus.is_dir():
+            yield from corpus_messages(args.corpus)
         yield from generate(args.adversarial, args.seed)
 
     return asyncio.run(run(messages()))

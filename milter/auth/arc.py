@@ -94,7 +94,7 @@ def sealer_domains(headers: Sequence[tuple[bytes, bytes]]) -> tuple[int, tuple[s
     by_instance: dict[int, str] = {}
     for _, tags in _arc_fields(headers, (_SEAL,)):
         instance = tags.get(b"i", b"").strip()
-        if instance.isdigit():
+        if instance.isascii() and instance.isdigit():
             by_instance.setdefault(int(instance), _norm(tags.get(b"d", b"")))
     top = max(by_instance, default=0)
     return top, tuple(by_instance[i] for i in sorted(by_instance))

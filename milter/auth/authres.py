@@ -184,7 +184,7 @@ def parse_authres(value: str) -> ParsedAuthres | None:
         return None
     authserv_id = _unescape(head.group(1)) if head.group(1) is not None else head.group(2)
     rest = parts[0][head.end() :].strip()
-    version = int(rest) if rest.isdigit() else None
+    version = int(rest) if rest.isascii() and rest.isdigit() else None  # "¹".isdigit() is True
     results, unparsed = [], []
     for part in parts[1:]:
         if not part.strip() or part.strip().lower() == "none":

@@ -154,7 +154,7 @@ def _uris(value: str) -> tuple[str, ...]:
 
 
 def _pct(value: str | None) -> int | None:
-    if value is None or not value.strip().isdigit():
+    if value is None or not (value.strip().isascii() and value.strip().isdigit()):
         return None
     number = int(value)
     return number if 0 <= number <= 100 else None

@@ -19,7 +19,12 @@ from typing import TYPE_CHECKING
 
 from milter.cli.common import EXIT_OK, EXIT_USAGE, SubParsers
 from milter.quarantine.errors import QuarantineError
-from milter.quarantine.postgres_config import ENV_DATABASE, DatabaseTarget, database_from
+from milter.quarantine.postgres_config import (
+    ENV_DATABASE,
+    DatabaseTarget,
+    database_from,
+    load_driver,
+)
 
 if TYPE_CHECKING:
     from milter.frontends.settings import ServeSettings
@@ -104,6 +109,7 @@ def database_store(args: argparse.Namespace, settings: ServeSettings) -> Postgre
     target = target_of(args, settings)
     if target is None:
         return None
+    load_driver()
     from milter.quarantine.postgres import PostgresStore
 
     q = settings.quarantine
@@ -127,6 +133,14 @@ def _target_or_usage(args: argparse.Namespace) -> DatabaseTarget | int:
 
 def run_migrate(args: argparse.Namespace) -> int:
     """Apply the missing schema migrations (or, with --dry-run, list them)."""
+    target = _target_or_usage(args)
+    if isinstance(target, int):
+        return target
+    try:
+        load_driver()
+    except QuarantineError as exc:
+        _error(str(exc))
+        return EXIT_STORE
     import psycopg
 
     from milter.quarantine.postgres_schema import (
@@ -138,9 +152,6 @@ def run_migrate(args: argparse.Namespace) -> int:
         migrate,
     )
 
-    target = _target_or_usage(args)
-    if isinstance(target, int):
-        return target
     try:
         with psycopg.connect(target.dsn, **target.connect_kwargs()) as conn:
             found = database_version(conn)
@@ -177,13 +188,18 @@ def _first_line(exc: BaseException) -> str:
 
 def run_import(args: argparse.Namespace) -> int:
     """Copy every record of a local store into the database (idempotent)."""
+    target = _target_or_usage(args)
+    if isinstance(target, int):
+        return target
+    try:
+        load_driver()
+    except QuarantineError as exc:
+        _error(str(exc))
+        return EXIT_STORE
     from milter.quarantine.postgres import DatabaseUnavailable, PostgresStore
     from milter.quarantine.postgres_schema import SchemaMismatch
     from milter.quarantine.store import QuarantineStore
 
-    target = _target_or_usage(args)
-    if isinstance(target, int):
-        return target
     if not args.source.is_dir():
         _error(f"no quarantine directory at {args.source}")
         return EXIT_STORE

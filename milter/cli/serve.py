@@ -15,11 +15,12 @@ from pydantic import ValidationError
 from milter.policy.loader import error_message, loc_to_path
 
 if TYPE_CHECKING:
-    from milter.frontends.service import MessageService, QuarantineSink
+    from milter.frontends.service import MessageService
     from milter.frontends.settings import ServeSettings
     from milter.frontends.workers import Listener
     from milter.ops.daemon import DaemonExtras
     from milter.policy.store import PolicyStore
+    from milter.quarantine.backend import QuarantineBackend
 
 EXIT_OK, EXIT_USAGE, EXIT_BAD_POLICY, EXIT_CANNOT_START = 0, 2, 4, 5
 
@@ -104,6 +105,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except PolicyInvalid as exc:
         print(f"tocsin: invalid policy:\n{exc}", file=sys.stderr)
         return EXIT_BAD_POLICY
+    if (refused := _probe_database(settings, log)) is not None:
+        return refused
     quarantine_dir = settings.quarantine.directory
     listeners: list[Listener] = []
     try:
@@ -120,8 +123,6 @@ def run_serve(args: argparse.Namespace) -> int:
         ", ".join(policies.current.files),
         _quarantine_label(settings),
     )
-    if settings.quarantine.database is not None:
-        _probe_database(settings, log)
 
     def make_service() -> MessageService:
         return _make_service(settings, policies, no_dns=args.no_dns)
@@ -259,7 +260,7 @@ def _prepare_quarantine(directory: Path) -> None:
     prepare_quarantine_dir(directory)
 
 
-def _open_quarantine(settings: ServeSettings, *, connect_now: bool = False) -> QuarantineSink:
+def _open_quarantine(settings: ServeSettings, *, connect_now: bool = False) -> QuarantineBackend:
     from milter.quarantine.postgres_config import open_store
 
     q = settings.quarantine
@@ -282,20 +283,26 @@ def _quarantine_label(settings: ServeSettings) -> str:
     return redact(settings.quarantine.database)
 
 
-def _probe_database(settings: ServeSettings, log: logging.Logger) -> None:
-    """Say at start-up whether the shared quarantine is usable (the milter starts either
-    way: until it is, quarantined mail is answered 4xx and the pools keep retrying)."""
+def _probe_database(settings: ServeSettings, log: logging.Logger) -> int | None:
+    """With a shared quarantine, say at start-up whether it is usable. A missing client
+    library stops the start (exit code returned); an unreachable or unmigrated database
+    does not: until it is usable, quarantined mail is answered 4xx and the pools retry."""
+    if settings.quarantine.database is None:
+        return None
     from milter.quarantine.errors import QuarantineError
-    from milter.quarantine.postgres import PostgresStore
 
-    store = _open_quarantine(settings)
-    assert isinstance(store, PostgresStore)
+    try:
+        store = _open_quarantine(settings)
+    except QuarantineError as exc:
+        print(f"tocsin: cannot start: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_START
     try:
         store.schema_version()
     except QuarantineError as exc:
         log.error("quarantine database not usable yet (mail to quarantine gets 4xx): %s", exc)
     finally:
-        store.close()  # before the workers fork: each opens its own pool
+        store.close()  # before the workers fork their own pools
+    return None
 
 
 def _make_service(

@@ -57,7 +57,7 @@ def _empty(kind: type[Reply]) -> Callable[[bytes], Reply]:
 def _read_replycode(payload: bytes) -> ReplyCode:
     (text,) = exact_cstrings(payload, 1)
     code, sep, rest = text.partition(" ")
-    if not sep or not code.isdigit() or len(code) != 3:
+    if not sep or not (code.isascii() and code.isdigit()) or len(code) != 3:
         raise ValueError(f"malformed reply code {text!r}")
     parts = rest.split("%%")
     if any("%" in part for part in parts):

@@ -56,11 +56,16 @@ def reason_text(finding: Finding, texts: BannerTexts, policy: Policy) -> str:
     return fill(template, {**brand_forms(brand), **finding.evidence})
 
 
+WEAK_CLAIMS = frozenset({Code.SUBJECT_BRAND, Code.BODY_BRAND})
+
+
 def is_canvassing(verdict: Verdict) -> bool:
-    """CPF canvassing and no sign of a forged sender or disguised link."""
+    """CPF canvassing and no sign of a forged sender or disguised link (a seller that
+    names the CPF in its subject or text is canvassing, not impersonating)."""
     serious = [f for f in verdict.findings if f.severity >= Severity.MEDIUM]
-    return any(f.code is Code.CPF_CANVASSING for f in serious) and not any(
-        f.code in UNPROVEN_BRAND or f.code in DISGUISED_LINKS for f in serious
+    forged = [f for f in serious if f.code in UNPROVEN_BRAND and f.code not in WEAK_CLAIMS]
+    return any(f.code is Code.CPF_CANVASSING for f in serious) and not (
+        forged or any(f.code in DISGUISED_LINKS for f in serious)
     )
 
 
@@ -88,7 +93,7 @@ def banner_blocks(
     blocks = []
     for lang in languages:
         texts = doc.banners[lang]
-        reasons = list(dict.fromkeys(reason_text(f, texts, policy) for f in serious))
+        reasons = list(dict.fromkeys(reason_text(f, texts, policy) for f in _one_per_code(serious)))
         reasons = [defang_links_text(r, targets) for r in reasons[:MAX_REASONS]]
         if canvassing and texts.canvassing_title and texts.canvassing_intro:
             title, intro = texts.canvassing_title, texts.canvassing_intro
@@ -113,6 +118,15 @@ def banner_blocks(
             )
         )
     return blocks
+
+
+def _one_per_code(found: Sequence[Finding]) -> list[Finding]:
+    """The most severe finding of each code first, then the rest (already by severity):
+    five reasons say five different things before any repeats."""
+    firsts: dict[str, Finding] = {}
+    for finding in found:
+        firsts.setdefault(finding.code, finding)
+    return [*firsts.values(), *(f for f in found if firsts[f.code] is not f)]
 
 
 def failed_to_prove(verdict: Verdict) -> bool:

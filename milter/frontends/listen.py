@@ -92,7 +92,7 @@ def _host(spec: str, host: str) -> str:
 
 
 def _port(spec: str, text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
         raise ListenError(f"{spec!r}: port must be a number from 1 to 65535")
     return int(text)
 

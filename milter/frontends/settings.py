@@ -38,6 +38,12 @@ class MilterSettings(_Closed):
     on_failure: Literal["tempfail", "accept"] = "tempfail"
     drain_seconds: float = Field(default=30.0, ge=0, le=3_600)
     max_frame_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    # Slow clients (#17): from MAIL FROM to the end of the message, at most
+    # message_seconds, and after slow_grace_seconds at least min_bytes_per_second on
+    # average; past either, the message gets a 4xx and the connection is closed.
+    message_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    min_bytes_per_second: float = Field(default=128.0, ge=0, le=1024**3)
+    slow_grace_seconds: float = Field(default=30.0, ge=0, le=3_600)
     max_headers: int = Field(default=1000, ge=10, le=100_000)
     max_header_bytes: int = Field(default=1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
     socket_mode: Annotated[str, Field(pattern=r"^0?[0-7]{3}$")] = "660"

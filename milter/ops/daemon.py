@@ -94,7 +94,7 @@ def _reads_pid(path: Path) -> int | None:
         text = path.read_text().strip()
     except OSError:
         return None
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def is_alive(pid: int) -> bool:

@@ -34,7 +34,7 @@ def parse_address(spec: str) -> tuple[str, int]:
     """``127.0.0.1:9464``, ``[::1]:9464`` or ``localhost:9464`` → (host, port)."""
     host, sep, port = spec.rpartition(":")
     host = host.strip("[]")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise MetricsAddressError(f"{spec!r}: expected HOST:PORT, e.g. 127.0.0.1:9464")
     return host, int(port)
 

@@ -40,9 +40,9 @@ def load_policy(directory: Path | None = None, *, defaults: bool = True) -> Poli
             raise PolicyInvalid([PolicyError(str(directory), 0, "", "not a directory")])
         files += admin_files(directory)
     tree = _read_all(files, errors)
+    errors += reference_errors(tree)  # before resolution: a refused rule's codes count too
     resolve_rules(tree, errors)
     document = _validate(tree, errors)
-    errors += reference_errors(tree)
     if errors or document is None:
         order = {name: i for i, name in enumerate(tree.files)}
         raise PolicyInvalid(sorted(errors, key=lambda e: (order.get(e.file, -1), e.line)))

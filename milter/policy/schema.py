@@ -35,7 +35,7 @@ def check_domain(value: str) -> str:
     labels = ascii_name.split(".")
     if len(labels) < 2 or len(ascii_name) > 253 or not all(_LABEL.fullmatch(x) for x in labels):
         raise ValueError(f"{value!r} is not a domain name")
-    if labels[-1].isdigit():
+    if labels[-1].isascii() and labels[-1].isdigit():
         raise ValueError(f"{value!r} is an address, not a domain name")
     return ascii_name
 

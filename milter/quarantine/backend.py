@@ -29,6 +29,9 @@ States (``State``) and the only allowed transitions::
              └──finish_release(not accepted: 4xx/5xx/network)─┘
     held | released ──delete / purge──▶ (gone; the audit trail keeps the action)
 
+Optional, used when present: ``brands() -> list[str]`` (the brands present, for the
+review page's filter menu).
+
 ``releasing`` is won by exactly one caller (a conditional update / row lock: the loser
 gets ``QuarantineBusy``). A process that dies while ``releasing`` leaves the item in
 that state: the relay may or may not have taken the message, so only

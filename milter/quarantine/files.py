@@ -357,11 +357,17 @@ class FileStore:
                     unlink_quietly(Path(entry.path))
                     removed += 1
         with contextlib.suppress(OSError):
+            messages: dict[str, os.DirEntry[str]] = {}
+            records: set[str] = set()
             for entry in os.scandir(self.directory):
-                stem, dot, ext = entry.name.rpartition(".")
-                if not (dot and ext == "eml" and is_id(stem)) or not _older(entry, limit):
-                    continue
-                if not (self.directory / f"{stem}.json").exists():
+                stem, _, ext = entry.name.rpartition(".")
+                if ext == "eml":
+                    messages[stem] = entry
+                elif ext == "json":
+                    records.add(stem)
+            for stem in messages.keys() - records:  # stat only the orphans, not every file
+                entry = messages[stem]
+                if is_id(stem) and _older(entry, limit) and not self.meta_path(stem).exists():
                     unlink_quietly(Path(entry.path))
                     removed += 1
         return removed

@@ -30,6 +30,23 @@ SCHEMES = ("postgresql://", "postgres://")
 _QUERY_PASSWORD = re.compile(r"((?:^|[?&\s])password=)[^&\s]*", re.IGNORECASE)
 
 
+def load_driver() -> None:
+    """Import psycopg now, or raise QuarantineError saying how to install libpq.
+
+    psycopg is pure Python here and loads the system's libpq (Debian: ``libpq5``, which
+    the ``postgresql`` packages pull in; a gateway needs only ``apt-get install libpq5``).
+    """
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QuarantineError(
+            f"the PostgreSQL client library cannot be loaded ({reason}); install it with "
+            "`apt-get install libpq5` (or `pip install 'psycopg[binary]'`)"
+        ) from None
+
+
 def is_postgres_dsn(text: str) -> bool:
     """True when ``text`` is a PostgreSQL URI (the only DSN form the settings accept)."""
     return text.startswith(SCHEMES)
@@ -153,6 +170,7 @@ def open_store(
         from milter.quarantine.store import QuarantineStore
 
         return QuarantineStore(directory)
+    load_driver()
     from milter.quarantine.postgres import PostgresStore
 
     target = DatabaseTarget(database, password_file, application_name)

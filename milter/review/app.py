@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from milter.quarantine.backend import QuarantineBackend
 from milter.review import views
 from milter.review.inspect import clean
+from milter.review.meanings import meaning
 from milter.review.sessions import LoginLimiter, SessionStore
 
 CSP = (
@@ -110,6 +111,7 @@ def templates() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["clean"] = clean
+    env.globals["meaning"] = meaning
     return env
 
 

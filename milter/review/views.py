@@ -9,6 +9,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -261,8 +262,9 @@ async def list_page(request: Request, session: Session) -> Response:
         brands=brands,
         states=STATES,
         allow=state.config.allowlist_file is not None,
-        next_url=_next_url(request, page.next_before),
-        first_url=_next_url(request, None) if query.before else None,
+        here=_page_url(request, query.before),
+        next_url=_page_url(request, page.next_before) if page.next_before else None,
+        first_url=_page_url(request, None) if query.before else None,
     )
 
 
@@ -271,16 +273,11 @@ def _brands(state: ReviewState) -> list[str]:
     return list(brands()) if callable(brands) else []
 
 
-def _next_url(request: Request, before: str | None) -> str | None:
-    params = {k: v for k, v in request.query_params.items() if k != "before" and v}
-    if "state" not in params and "state" in request.query_params:
-        params["state"] = ""
+def _page_url(request: Request, before: str | None) -> str:
+    """This list page's URL with the same filters, starting before ``before``."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "before"]
     if before:
-        params["before"] = before
-    elif before is None and "before" not in request.query_params:
-        return None
-    from urllib.parse import urlencode
-
+        params.append(("before", before))
     return "/?" + urlencode(params)
 
 
@@ -311,6 +308,7 @@ async def message_page(request: Request, session: Session) -> Response:
         why=explain(record.verdict),
         trail=trail,
         allow=state.config.allowlist_file is not None,
+        here=f"/m/{record.id}",
     )
 
 

@@ -46,7 +46,7 @@ def _ipv4_part(part: str) -> int | None:
             return int(part[2:] or "0", 16)
         if len(part) > 1 and part[0] == "0":
             return int(part, 8)
-        return int(part, 10) if part.isdigit() else None
+        return int(part, 10) if part.isascii() and part.isdigit() else None
     except ValueError:
         return None
 
@@ -71,7 +71,7 @@ def parse_ipv4(host: str) -> tuple[str, bool] | None:
     parts = host.split(".")
     if len(parts) > 1 and not parts[-1]:
         parts.pop()  # one trailing dot is allowed
-    if len(parts) > 4 or not parts[-1] or not parts[-1][0].isdigit():
+    if len(parts) > 4 or not parts[-1] or parts[-1][0] not in "0123456789":
         return None
     values = [_ipv4_part(p) for p in parts]
     if any(v is None for v in values):

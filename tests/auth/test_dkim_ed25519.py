@@ -16,6 +16,7 @@ from milter.dns.stub import DnsResolver
 from milter.model.auth import AuthStatus
 from tests.auth.test_dkim import MESSAGE, make_key, sign
 from tests.support.dnsserver import DnsTestServer
+from tests.support.fixtures import TEST_DNS_TIMEOUT
 
 SIGNED_HEADERS = [b"from", b"to", b"subject", b"date", b"message-id"]
 
@@ -45,14 +46,14 @@ def sign_ed25519(message: bytes, domain: str, selector: str, seed: int = 1) -> b
 
 async def _verify(raw: bytes, zone: dict[str, list[tuple[str, str]]]) -> list[AuthStatus]:
     with DnsTestServer(zone) as server:
-        resolver = DnsResolver([server.address], timeout=0.5)
+        resolver = DnsResolver([server.address], timeout=TEST_DNS_TIMEOUT)
         return [r.result for r in await verify_dkim(raw, resolver)]
 
 
 async def test_ed25519_signature_passes_over_dns() -> None:
     raw = sign_ed25519(MESSAGE, "ameli.fr", "ed")
     with DnsTestServer({"ed._domainkey.ameli.fr": [("TXT", ed25519_record(1))]}) as server:
-        (result,) = await verify_dkim(raw, DnsResolver([server.address], timeout=0.5))
+        (result,) = await verify_dkim(raw, DnsResolver([server.address], timeout=TEST_DNS_TIMEOUT))
     assert result.result is AuthStatus.PASS, result.reason
     assert result.props["header.a"] == "ed25519-sha256"
     assert result.props["header.d"] == "ameli.fr"
@@ -101,6 +102,6 @@ async def test_dual_signed_rsa_and_ed25519_both_reported() -> None:
         "rsa._domainkey.ameli.fr": [("TXT", rsa.record())],
     }
     with DnsTestServer(zone) as server:
-        results = await verify_dkim(raw, DnsResolver([server.address], timeout=0.5))
+        results = await verify_dkim(raw, DnsResolver([server.address], timeout=TEST_DNS_TIMEOUT))
     by_alg = {r.props["header.a"]: r.result for r in results}
     assert by_alg == {"rsa-sha256": AuthStatus.PASS, "ed25519-sha256": AuthStatus.PASS}

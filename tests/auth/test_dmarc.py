@@ -19,6 +19,7 @@ from milter.dns.resolver import DnsServFail, DnsTimeout
 from milter.dns.stub import DnsResolver
 from milter.model.auth import AuthResult, AuthStatus
 from tests.support.dnsserver import DnsTestServer
+from tests.support.fixtures import TEST_DNS_TIMEOUT
 
 
 def dns(records: Mapping[str, str | list[str] | Exception], **hosts: str) -> FakeResolver:
@@ -271,7 +272,7 @@ async def test_real_dns_psd_walk_and_servfail() -> None:
         "info.impots.gouv.fr": [("A", "192.0.2.7")],
     }
     with DnsTestServer(zone) as server:
-        resolver = DnsResolver([server.address], timeout=0.5)
+        resolver = DnsResolver([server.address], timeout=TEST_DNS_TIMEOUT)
         ok = await check_dmarc(resolver, "info.impots.gouv.fr", None, [dkim_pass("impots.gouv.fr")])
         fake = await check_dmarc(resolver, "impots-gouv.gouv.fr", None, [])
         server.fault("_dmarc.ameli.fr", "servfail")

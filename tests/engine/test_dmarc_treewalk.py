@@ -16,6 +16,7 @@ from milter.model.verdict import Disposition
 from tests.auth.test_dkim import MESSAGE, make_key, sign
 from tests.engine.test_brand_auth import ENVELOPE
 from tests.support.dnsserver import DnsTestServer
+from tests.support.fixtures import TEST_DNS_TIMEOUT
 
 REJECT = "v=DMARC1; p=reject"
 
@@ -29,7 +30,7 @@ async def test_failure_above_the_author_domain_record_is_no_record(fault: str) -
     zone = {"_dmarc.ameli.fr": [("TXT", REJECT)], "mail.ameli.fr": [("A", "192.0.2.5")]}
     with DnsTestServer(zone) as server:
         server.fault("_dmarc.fr", fault)
-        resolver = DnsResolver([server.address], timeout=0.5)
+        resolver = DnsResolver([server.address], timeout=TEST_DNS_TIMEOUT)
         own = await check_dmarc(resolver, "ameli.fr", None, [dkim_pass("ameli.fr")])
         sub = await check_dmarc(resolver, "mail.ameli.fr", None, [dkim_pass("ameli.fr")])
         forged = await check_dmarc(resolver, "ameli.fr", None, [dkim_pass("evil.example")])
@@ -47,7 +48,7 @@ async def test_failure_at_or_before_the_policy_record_is_temperror(fault: str) -
     zone = {"_dmarc.ameli.fr": [("TXT", REJECT)], "mail.ameli.fr": [("A", "192.0.2.5")]}
     with DnsTestServer(zone) as server:
         server.fault("_dmarc.ameli.fr", fault)
-        resolver = DnsResolver([server.address], timeout=0.5)
+        resolver = DnsResolver([server.address], timeout=TEST_DNS_TIMEOUT)
         own = await check_dmarc(resolver, "ameli.fr", None, [dkim_pass("ameli.fr")])
         below = await check_dmarc(resolver, "mail.ameli.fr", None, [dkim_pass("ameli.fr")])
     assert own.status is AuthStatus.TEMPERROR

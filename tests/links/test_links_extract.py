@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from milter.links import Link, LinkFlag, LinkSet, extract_links
@@ -174,12 +172,9 @@ def test_malformed_html_does_not_raise() -> None:
 def test_100k_distinct_links_bounded() -> None:
     text = " ".join(f"https://host{i}.example/p" for i in range(100_000))
     html = "".join(f'<a href="https://h{i}.example/">l{i}</a>' for i in range(100_000))
-    start = time.perf_counter()
     links = extract_links([text], [html], max_links=2000)
-    elapsed = time.perf_counter() - start
     assert links.truncated
     assert len(links) == 2000
-    assert elapsed < 5  # generous: the real cost is ~0.1 s
 
 
 def test_100k_duplicate_links_not_truncated() -> None:
@@ -189,8 +184,8 @@ def test_100k_duplicate_links_not_truncated() -> None:
     assert _urls(links) == ["https://same.example/"]
 
 
+@pytest.mark.timeout(120)  # a hang fence, not a speed claim: quadratic work never ends here
 def test_pathological_text_is_linear() -> None:
     text = "a" * 500_000 + ". " + "x." * 200_000 + " " + "h" * 100_000 + "://"
-    start = time.perf_counter()
-    extract_links([text], ["<" + text])
-    assert time.perf_counter() - start < 5
+    links = extract_links([text], ["<" + text])
+    assert not links.truncated

@@ -193,7 +193,11 @@ def test_policy_change_reloads_and_reload_command(tmp_path: Path, daemon_factory
     assert len(second) == 1  # both workers run the new policy
     final, edits = asyncio.run(_final_and_headers(daemon.port, LURE))
     assert final == Accept()  # monitor mode: delivered
-    assert any("would=quarantine" in edit for edit in edits)
+    # unchanged but for the verdict header: no body, subject, A-R or other header edit
+    assert len(edits) == 1
+    assert edits[0].startswith("AddHeader(")
+    assert "X-Tocsin-Verdict" in edits[0]
+    assert "verdict=accept; would=quarantine;" in edits[0]
     assert total(daemon.samples(), "tocsin_policy_reloads_total", result="ok") >= 2
 
     (policies / "monitor.yaml").write_text("monitor: maybe\n")  # invalid: refused, kept
@@ -208,4 +212,5 @@ def test_policy_change_reloads_and_reload_command(tmp_path: Path, daemon_factory
     assert daemon.stop() == 0
     log = daemon.log_path.read_text()
     assert "policy files changed (monitor.yaml): reloading" in log
+    assert "action=deliver verdict=accept would=quarantine brand=cpf" in log
     assert "Traceback" not in log

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from milter.model.envelope import Envelope
 from milter.quarantine.backend import ListQuery
@@ -123,3 +125,34 @@ def test_import_stops_cleanly_when_the_database_is_unusable(
     assert "tocsin quarantine migrate" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(QuarantineStore(tmp_path / "q").ids()) == 1  # nothing removed locally
+
+
+def test_a_missing_client_library_is_named_with_its_remedy(tmp_path: Path) -> None:
+    # PSYCOPG_IMPL=c asks psycopg for its C build, absent here: psycopg then fails to
+    # import exactly as it does on a gateway without libpq5.
+    env = {"PSYCOPG_IMPL": "c"}
+    probe = subprocess.run(
+        [sys.executable, "-c", "import psycopg"], env={**os.environ, **env}, check=False,
+        capture_output=True,
+    )  # fmt: skip
+    if probe.returncode == 0:
+        pytest.skip("psycopg's C implementation is installed: cannot simulate a missing libpq")
+    result = tocsin("migrate", "--database", "postgresql://tocsin@127.0.0.1:1/tocsin", env=env)
+    assert result.returncode == 6
+    assert "apt-get install libpq5" in result.stderr
+    assert "Traceback" not in result.stderr
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = tmp_path / "tocsin.yaml"
+    settings.write_text("quarantine:\n  database: postgresql://tocsin@127.0.0.1:1/tocsin\n")
+    serve = subprocess.run(
+        [sys.executable, "-m", "milter", "serve", "--no-dns", "--config", str(settings),
+         "--milter", f"inet:127.0.0.1:{port}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, **env},
+    )  # fmt: skip
+    assert serve.returncode == 5
+    assert "cannot start" in serve.stderr
+    assert "libpq5" in serve.stderr
+    assert "Traceback" not in serve.stderr

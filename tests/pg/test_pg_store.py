@@ -112,6 +112,7 @@ def test_filters_paging_and_total(pg_store: PostgresStore) -> None:
     assert last.next_before is None
 
     assert pg_store.search(ListQuery(brand="AMELI")).total == 4
+    assert pg_store.brands() == ["ameli", "cpf"]
     assert pg_store.search(ListQuery(recipient="@one.test")).total == 12
     assert pg_store.search(ListQuery(recipient="B@TWO.test")).total == 6
     assert pg_store.search(ListQuery(sender="ZQ1")).total == 3  # zq1q, zq10q, zq11q

@@ -168,3 +168,17 @@ def test_the_store_compiles_each_policy_before_it_is_in_force(tmp_path: Path) ->
     assert second is not first
     assert isinstance(second.derived.get(KEY), CompiledPolicy)
     assert ("arneli", "ameli") in [(k.strip(), b) for k, b in compiled(second).name_keys]
+
+
+def test_a_refused_rule_still_has_its_codes_checked(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "local.yaml",
+        "rules:\n  - {name: check-error, when: {any: [CHECK_EROR]}, verdict: accept}\n",
+    )
+    errors = errors_of(tmp_path)
+    assert any(e.startswith(f"{path}:2: rules[{N}].name: rule 'check-error'") for e in errors)
+    assert any(
+        e.startswith(f"{path}:2: rules[{N}].when.any[0]: no finding code named 'CHECK_EROR'")
+        for e in errors
+    )

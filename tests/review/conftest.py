@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -45,7 +46,12 @@ LURE_ENV = Envelope(
     mail_from="s12345@school.example",
     rcpts=("salarie@example.fr",),
 )
-SCREENSHOTS = ROOT / "docs" / "img"
+#: Where the browser tests save their screenshots. A test run must not dirty the checkout,
+#: so they go to a temporary folder unless TOCSIN_SCREENSHOTS names one (to refresh
+#: docs/img: ``TOCSIN_SCREENSHOTS=docs/img .venv/bin/python -m pytest tests/review``).
+SCREENSHOTS = Path(
+    os.environ.get("TOCSIN_SCREENSHOTS") or Path(tempfile.gettempdir()) / "tocsin-screenshots"
+)
 
 
 def free_port() -> int:

@@ -300,3 +300,38 @@ def test_logins_are_rate_limited_and_audited(browser: Any, site: ReviewSite) -> 
         assert results == ["blocked"] + ["failed"] * 5
     finally:
         context.close()
+
+
+def test_filters_and_paging_walk_every_item_once(browser: Any, site: ReviewSite) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from milter.model.envelope import Envelope
+
+    start = datetime.now(UTC) - timedelta(hours=5)
+    made = []
+    for n in range(120):
+        brand = "ameli" if n % 3 == 0 else "cpf"
+        raw = f"From: Service <s{n}@lure.example>\r\nSubject: dossier {n}\r\n\r\nx\r\n".encode()
+        env = Envelope(mail_from=f"b{n}@lure.example", rcpts=(f"u{n % 4}@ville.fr",))
+        verdict = {"verdict": "quarantine", "brand": brand, "score": 9.0}
+        made.append(site.store.put(raw, env, verdict, received_at=start + timedelta(minutes=n)))
+    context = browser.new_context(locale="en-GB")
+    try:
+        page = context.new_page()
+        login(page, site.url)
+        seen: list[str] = []
+        while True:
+            seen += page.locator("input[name=ids]").evaluate_all("els => els.map(e => e.value)")
+            older = page.locator("a[rel=next]")
+            if older.count() == 0:
+                break
+            older.click()
+            page.wait_for_load_state()
+        assert seen == sorted(made, reverse=True)
+        assert "120 message(s)" in page.locator("h1").inner_text()
+
+        page.goto(f"{site.url}/?state=held&brand=ameli&rcpt=u0%40ville.fr")
+        rows = page.locator("input[name=ids]").evaluate_all("els => els.map(e => e.value)")
+        assert rows == [q for n, q in enumerate(made) if n % 3 == 0 and n % 4 == 0][::-1]
+    finally:
+        context.close()

@@ -110,3 +110,15 @@ def test_every_text_exists_in_french_and_english() -> None:
     assert en("release") == "Release"
     assert i18n.pick("en-GB,en;q=0.9", "fr") == "en"
     assert i18n.pick("de-DE", "fr") == "fr"
+
+
+def test_every_finding_code_has_a_french_meaning() -> None:
+    from milter.model.codes import CODES
+    from milter.review.meanings import meaning
+
+    for code, info in CODES.items():
+        assert meaning(code, "en") == info.doc
+        french = meaning(code, "fr")
+        assert french
+        assert french != info.doc, f"{code} has no French meaning"
+    assert meaning("NOT_A_CODE", "fr") == ""

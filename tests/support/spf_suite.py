@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SUITE_PATH = REPO_ROOT.parent / "shared" / "corpus" / "auth" / "rfc7208-tests.yml"
 TIMEOUT_TYPES = ("A", "AAAA", "MX", "TXT", "PTR", "CNAME", "SPF")
 #: Per-query timeout while running the suite; TIMEOUT cases cost this much each.
-SUITE_DNS_TIMEOUT = 0.25
+SUITE_DNS_TIMEOUT = 1.0  # a loaded machine must not turn a slow answer into a timeout
 
 
 #: Cases whose expected explanation is compared case-insensitively, with the reason.

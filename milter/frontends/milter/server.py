@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from dataclasses import dataclass, field
 
 from milter.codec import (
@@ -31,6 +32,7 @@ from milter.codec import (
     Reply,
 )
 from milter.frontends.milter.assemble import AssemblyLimits
+from milter.frontends.milter.pace import Pace, SlowClient
 from milter.frontends.milter.replies import WireOptions, final_reply, outcome_replies
 from milter.frontends.milter.session import MilterSession
 from milter.frontends.service import Action, MessageService
@@ -128,6 +130,11 @@ class MilterServer:
                     writer.write(final_reply(Action.TEMPFAIL, CANNOT_CHECK).encode())
                     await writer.drain()
                     await self._discard(reader)
+        except SlowClient as exc:
+            log.warning("%s: slow client, message tempfailed and connection closed: %s", peer, exc)
+            with contextlib.suppress(Exception):
+                writer.write(final_reply(Action.TEMPFAIL, CANNOT_CHECK).encode())
+                await writer.drain()
         except TimeoutError:
             log.info("%s: idle for %gs, closing", peer, self.settings.idle_timeout_seconds)
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
@@ -163,14 +170,27 @@ class MilterServer:
         conn = MilterConnection(max_frame_size=self.settings.max_frame_bytes)
         session = MilterSession(self._limits())
         client.session = session
+        settings = self.settings
+        pace = Pace(
+            settings.message_seconds, settings.min_bytes_per_second, settings.slow_grace_seconds
+        )
         while not (client.closing and client.idle):
             event = conn.next_event()
             if event is NEED_DATA:
-                data = await asyncio.wait_for(
-                    reader.read(READ_SIZE), self.settings.idle_timeout_seconds
-                )
+                timeout = settings.idle_timeout_seconds
+                if session.in_message:
+                    timeout = pace.read_timeout(timeout, time.monotonic())
+                try:
+                    data = await asyncio.wait_for(reader.read(READ_SIZE), timeout)
+                except TimeoutError:
+                    if session.in_message:
+                        pace.read_timeout(timeout, time.monotonic())  # raises when too slow
+                    raise
+                pace.received(len(data))
                 conn.receive_data(data)
                 continue
+            if not session.in_message:
+                pace.start(time.monotonic())  # the clock runs from MAIL FROM to EOM
             if isinstance(event, ConnectionClosed | Quit):
                 return
             if isinstance(event, OptNeg):

@@ -92,7 +92,7 @@ def _check(key: str, value: str | None) -> None:
         raise ParamError(f"501 5.5.4 {key} needs a value")
     if value is None:
         return
-    if key == "SIZE" and not value.isdigit():
+    if key == "SIZE" and not (value.isascii() and value.isdigit()):
         raise ParamError("501 5.5.4 SIZE must be a number")
     if key == "BODY" and value.upper() not in ("7BIT", "8BITMIME"):
         raise ParamError("501 5.5.4 BODY must be 7BIT or 8BITMIME")
