@@ -1,0 +1,47 @@
+"""The fast paths of folding give exactly what the plain definitions give."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from milter.text import confusables
+from milter.text.confusables import fold, phrase_key, strip_accents
+
+
+def _reference_strip(text: str) -> str:
+    decomposed = unicodedata.normalize("NFD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _reference_fold(text: str) -> str:
+    stripped = _reference_strip(unicodedata.normalize("NFKD", text)).casefold()
+    return "".join(
+        c if c.isascii() or not c.isalpha() else confusables.prototype(c) for c in stripped
+    )
+
+
+@given(st.text(max_size=200))
+def test_strip_accents_matches_the_definition(text: str) -> None:
+    assert strip_accents(text) == (text if text.isascii() else _reference_strip(text))
+
+
+@given(st.text(max_size=200))
+def test_fold_matches_the_definition(text: str) -> None:
+    assert fold(text) == _reference_fold(text)
+
+
+def test_french_and_greek_text_fold_to_ascii() -> None:
+    assert (
+        fold("Ré-gularisez vótre Αmazοn — échéance ŝ") == "re-gularisez votre amazon — echeance s"
+    )
+    assert strip_accents("Caisse des Dépôts") == "Caisse des Depots"
+
+
+def test_phrase_key_is_cached_and_stable() -> None:
+    text = "Votre compte personnel de formation (CPF) expire bientôt"
+    first = phrase_key(text)
+    assert phrase_key(text) is first  # the second check asking gets the same key, not a refold
+    assert first == " votre compte personnel de formation cpf expire bientot "
