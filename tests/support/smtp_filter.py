@@ -8,6 +8,7 @@ offers DSN, can refuse, stall or hang up on a command) and a recording aiosmtpd 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import smtplib
@@ -69,8 +70,24 @@ class SmtpSink:
             time.sleep(0.05)
         raise AssertionError(f"smtp-sink got {len(list(self.directory.iterdir()))}, not {count}")
 
-    def count(self) -> int:
-        return len(list(self.directory.iterdir()))
+    def count(self, settle: float = 3.0) -> int:
+        """Messages delivered: dumps holding a DATA transaction.
+
+        smtp-sink opens its dump file at MAIL and unlinks it when the transaction is
+        aborted, a moment after the client hung up; only a completed DATA adds the
+        ``Received:`` line. So an aborted transaction is not counted, and while a dump
+        without DATA is still there the count waits (at most ``settle`` seconds) for the
+        sink to finish with it."""
+        deadline = time.monotonic() + settle
+        while True:
+            dumps = []
+            for path in self.directory.iterdir():
+                with contextlib.suppress(FileNotFoundError):  # unlinked while we look
+                    dumps.append(path.read_bytes())
+            delivered = sum(1 for d in dumps if b"\nReceived: " in b"\n" + d)
+            if delivered == len(dumps) or time.monotonic() >= deadline:
+                return delivered
+            time.sleep(0.05)
 
 
 def smtp_sink_missing() -> str | None:
