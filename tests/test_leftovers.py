@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 from tests.support.leftovers import RUN_MARKER, find_leftovers
 
@@ -13,7 +14,11 @@ def test_a_process_with_this_runs_marker_is_found_until_it_stops() -> None:
     # a stand-in named like a watched program: bash's exec -a sets its argv[0]
     proc = subprocess.Popen(["bash", "-c", "exec -a smtp-sink sleep 60"])
     try:
-        assert proc.pid in {p.pid for p in find_leftovers(marker)}
+        # until bash has exec'd, the process is still named bash: wait for the new name
+        deadline = time.monotonic() + 10
+        while proc.pid not in {p.pid for p in find_leftovers(marker)}:
+            assert time.monotonic() < deadline, "the stand-in was never found"
+            time.sleep(0.05)
         assert proc.pid not in {p.pid for p in find_leftovers("another-run")}
     finally:
         proc.terminate()
