@@ -44,6 +44,8 @@ def clean(text: str, multiline: bool = False) -> str:
     ``multiline``; single-line fields show them escaped too, so a header value cannot
     forge extra lines.
     """
+    if multiline:
+        text = text.replace("\r\n", "\n")  # CRLF line ends are line ends, not a stray \x0d
     out: list[str] = []
     for char in text:
         if (multiline and char in "\n\t") or (

@@ -122,3 +122,11 @@ def test_every_finding_code_has_a_french_meaning() -> None:
         assert french
         assert french != info.doc, f"{code} has no French meaning"
     assert meaning("NOT_A_CODE", "fr") == ""
+
+
+def test_crlf_line_ends_are_line_ends_but_a_lone_cr_stays_visible() -> None:
+    from milter.review.inspect import clean
+
+    assert clean("Bonjour,\r\nligne deux\r\n", multiline=True) == "Bonjour,\nligne deux\n"
+    assert "\\x0d" in clean("a\rb", multiline=True)
+    assert "\\x0d" in clean("a\r\nb")  # a single-line field never gains a line
