@@ -54,7 +54,8 @@ def test_body_over_the_limit_keeps_its_first_bytes_for_the_scan() -> None:
     assembler = _assemble(RAW, leadspc=True, limits=limits)
     message = assembler.finish()
     assert message.to_bytes() == RAW[: len(RAW) - 5]
-    assert message.truncated and message.received == len(RAW)
+    assert message.truncated
+    assert message.received == len(RAW)
     assert assembler.header_names == ["From", "Subject", "X-Tight", "Received"]
 
 

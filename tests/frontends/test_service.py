@@ -12,10 +12,10 @@ import pytest
 
 from milter.frontends.service import Action, MessageRequest, MessageService, Outcome
 from milter.mime.spool import RawMessage
-from milter.model.limits import LIMIT_EXCEEDED
-from milter.model.verdict import Disposition
 from milter.model.envelope import Envelope
+from milter.model.limits import LIMIT_EXCEEDED
 from milter.model.plan import CANNOT_CHECK, QuarantineMode, SmtpReply
+from milter.model.verdict import Disposition
 from milter.policy.loader import load_policy
 from milter.policy.store import PolicyStore
 from milter.quarantine.store import QuarantineStore
@@ -148,7 +148,7 @@ async def test_oversize_lure_is_scanned_on_what_fits_and_held_whole(tmp_path: Pa
     assert outcome.verdict is not None
     assert outcome.verdict.disposition is Disposition.QUARANTINE
     size_hits = [f for f in outcome.verdict.findings if f.evidence.get("limit") == "size"]
-    assert size_hits and size_hits[0].code == LIMIT_EXCEEDED
+    assert [f.code for f in size_hits] == [LIMIT_EXCEEDED]
     assert outcome.action is Action.HOLD
     assert QuarantineStore(tmp_path / "q").list() == []
     refused = await service.process(_cut(padded, 65536), deadline_seconds=30, can_hold=False)
