@@ -17,7 +17,7 @@ from prometheus_client import REGISTRY
 from milter.codec import Accept, BodyChunk, Data, EndOfHeaders, Header, MailFrom, Rcpt, ReplyCode
 from milter.codec.mta import encode_command
 from milter.dns.stub import DnsResolver
-from milter.frontends.service import MessageRequest, MessageService
+from milter.frontends.service import LARGE_MESSAGE_BYTES, MessageRequest, MessageService
 from milter.model.envelope import Envelope
 from milter.policy.loader import load_policy
 from milter.policy.store import PolicyStore
@@ -129,9 +129,15 @@ async def test_milter_disconnect_mid_message_leaks_nothing(start_milter: Start) 
         assert type((await one_message(milter.port, HAM)).final) is Accept  # still serving
 
 
+@pytest.mark.parametrize("size", ["small", "large"])
 async def test_milter_disconnect_while_scanning_cancels_the_scan(
-    start_milter: Start, tmp_path: Path
+    start_milter: Start, tmp_path: Path, size: str
 ) -> None:
+    """ "large" goes through the service's one-large-scan-at-a-time semaphore, which must
+    be free again after the cancelled scan."""
+    raw = BRAND_MAIL
+    if size == "large":
+        raw += b"Bonjour, votre attestation est disponible.\r\n" * (LARGE_MESSAGE_BYTES // 40)
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "local.yaml").write_text("limits:\n  dns_budget_seconds: 30\n")
     policy = load_policy(tmp_path / "p")
@@ -146,9 +152,10 @@ async def test_milter_disconnect_while_scanning_cancels_the_scan(
             await client.negotiate()
             await client.connect(address="192.0.2.9")
             await client.helo("mx.ameli.fr")
-            task = asyncio.create_task(client.message(BRAND_MAIL, mail_from="noreply@ameli.fr"))
+            task = asyncio.create_task(client.message(raw, mail_from="noreply@ameli.fr"))
             await _until(lambda: len(dns.queries) > 0, "the scan asks DNS")
             await _until(lambda: milter.server.busy_connections == 1, "scan running")
+            assert service._large_scan.locked() is (size == "large")
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -156,6 +163,7 @@ async def test_milter_disconnect_while_scanning_cancels_the_scan(
             await _until(lambda: milter.server.open_connections == 0, "connection dropped")
             await _until(lambda: not _other_tasks(before), "scan cancelled, no task left")
             assert service.messages == 0  # the cancelled scan was never answered/counted
+            assert not service._large_scan.locked()  # the semaphore was given back
 
 
 # --- SMTP front-end ----------------------------------------------------------------
