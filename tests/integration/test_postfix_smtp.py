@@ -31,6 +31,7 @@ from tests.support.postfix import (
     postfix_missing_reason,
     strip_sink_headers,
 )
+from tests.support.sinkdump import settled
 from tests.support.smtp_filter import wait_port
 
 pytestmark = pytest.mark.system
@@ -181,21 +182,10 @@ def _delivered(stack: Wirings, tag: str, timeout: float = 30) -> bytes:
         for path in stack.postfix.sink_dir.iterdir():
             data = path.read_bytes()
             if f"X-Test-Case: {tag}\n".encode() in data:
-                return strip_sink_headers(_written(path, data))
+                return strip_sink_headers(settled(path, data))
         stack.postfix.flush()
         time.sleep(0.2)
     raise AssertionError(f"{tag} not delivered\n{stack.postfix.log()[-3000:]}")
-
-
-def _written(path: Path, data: bytes) -> bytes:
-    """The dump once smtp-sink has finished writing it: it writes the file while the
-    message streams in, so a dump is read until two reads 0.3 s apart agree."""
-    while True:
-        time.sleep(0.3)
-        again = path.read_bytes()
-        if again == data:
-            return data
-        data = again
 
 
 def _not_delivered(stack: Wirings, tag: str, wait: float = 3) -> bool:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.support.leftovers import POSTFIX_ROOTS
+from tests.support.sinkdump import settled
 
 POSTFIX = Path("/usr/sbin/postfix")
 
@@ -173,8 +174,7 @@ class PostfixInstance:
         while time.monotonic() < deadline:
             files = sorted(self.sink_dir.iterdir(), key=lambda p: p.stat().st_mtime_ns)
             if len(files) >= count:
-                time.sleep(0.2)  # let the last write finish
-                return [p.read_bytes() for p in files]
+                return [settled(p) for p in files]
             self.flush()
             time.sleep(0.2)
         raise AssertionError(f"{count} message(s) not delivered; log:\n{self.log()[-3000:]}")

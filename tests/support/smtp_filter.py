@@ -32,6 +32,7 @@ from milter.frontends.smtp.server import SmtpFilterServer
 from milter.policy.loader import load_policy
 from milter.policy.store import PolicyStore
 from milter.quarantine.store import QuarantineStore
+from tests.support.sinkdump import settled
 
 
 def free_port() -> int:
@@ -65,8 +66,7 @@ class SmtpSink:
         while time.monotonic() < deadline:
             files = sorted(self.directory.iterdir(), key=lambda p: p.stat().st_mtime_ns)
             if len(files) >= count:
-                time.sleep(0.1)
-                return [p.read_bytes() for p in files]
+                return [settled(p) for p in files]
             time.sleep(0.05)
         raise AssertionError(f"smtp-sink got {len(list(self.directory.iterdir()))}, not {count}")
 
