@@ -112,15 +112,18 @@ def test_every_text_exists_in_french_and_english() -> None:
     assert i18n.pick("de-DE", "fr") == "fr"
 
 
-def test_every_finding_code_has_a_french_meaning() -> None:
+def test_every_finding_code_has_a_french_and_a_plain_english_meaning() -> None:
     from milter.model.codes import CODES
     from milter.review.meanings import meaning
 
     for code, info in CODES.items():
-        assert meaning(code, "en") == info.doc
-        french = meaning(code, "fr")
-        assert french
+        french, english = meaning(code, "fr"), meaning(code, "en")
+        assert french, code
+        assert english, code
         assert french != info.doc, f"{code} has no French meaning"
+        assert len(english) < 100, f"{code}: a reader's line, not the admin doc"
+        assert "`" not in english + french, code  # no policy markup for readers
+        assert "](" not in english + french, code
     assert meaning("NOT_A_CODE", "fr") == ""
 
 
