@@ -46,6 +46,7 @@ from milter.quarantine.backend import (
 
 if TYPE_CHECKING:
     from milter.frontends.settings import ServeSettings
+    from milter.quarantine.release import ReleaseTransform
 
 EXIT_OK, EXIT_USAGE, EXIT_NOT_FOUND, EXIT_STORE, EXIT_RELEASE = 0, 2, 3, 6, 7
 DEFAULT_DIR = "/var/lib/tocsin/quarantine"
@@ -85,6 +86,41 @@ def relay(text: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
     return host, int(port)
+
+
+def _add_release_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    rel = commands.add_parser("release", parents=[common], help="re-inject held messages")
+    rel.add_argument("ids", nargs="+", metavar="ID", help="quarantine ids")
+    rel.add_argument(
+        "--relay",
+        type=relay,
+        default=None,
+        metavar="HOST:PORT",
+        help=f"where to re-inject (default: the settings' quarantine.relay, {DEFAULT_RELAY})",
+    )
+    rel.add_argument("--delete", action="store_true", help="delete once the relay accepted")
+    rel.add_argument("--force", action="store_true", help="release again an already released one")
+    rel.add_argument(
+        "--false-positive",
+        action="store_true",
+        help="the hold was a mistake: deliver as received, without the warning banner "
+        "(by default a message held for impersonation keeps the banner)",
+    )
+    rel.add_argument(
+        "--policy",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="policy directory for the banner (default: the settings' policy_dir)",
+    )
+    rel.add_argument("--retries", type=int, default=0, metavar="N", help="retries on 4xx")
+    rel.add_argument(
+        "--retry-delay", type=float, default=5.0, metavar="SECONDS", help="between retries"
+    )
+    rel.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per SMTP step")
+    rel.set_defaults(run=run_release)
 
 
 def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -137,23 +173,7 @@ def add_quarantine_parser(sub: argparse._SubParsersAction[argparse.ArgumentParse
     show.add_argument("--full", action="store_true", help="do not shorten long text parts")
     show.set_defaults(run=run_show)
 
-    rel = commands.add_parser("release", parents=[common], help="re-inject held messages")
-    rel.add_argument("ids", nargs="+", metavar="ID", help="quarantine ids")
-    rel.add_argument(
-        "--relay",
-        type=relay,
-        default=None,
-        metavar="HOST:PORT",
-        help=f"where to re-inject (default: the settings' quarantine.relay, {DEFAULT_RELAY})",
-    )
-    rel.add_argument("--delete", action="store_true", help="delete once the relay accepted")
-    rel.add_argument("--force", action="store_true", help="release again an already released one")
-    rel.add_argument("--retries", type=int, default=0, metavar="N", help="retries on 4xx")
-    rel.add_argument(
-        "--retry-delay", type=float, default=5.0, metavar="SECONDS", help="between retries"
-    )
-    rel.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS", help="per SMTP step")
-    rel.set_defaults(run=run_release)
+    _add_release_parser(commands, common)
 
     delete = commands.add_parser("delete", parents=[common], help="delete held messages")
     delete.add_argument("ids", nargs="+", metavar="ID", help="quarantine ids")
@@ -339,7 +359,9 @@ def run_show(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _release_all(store: QuarantineBackend, args: argparse.Namespace) -> int:
+async def _release_all(
+    store: QuarantineBackend, args: argparse.Namespace, transform: ReleaseTransform | None
+) -> int:
     host, port = args.relay or relay(args.settings.quarantine.relay)
     status = EXIT_OK
     for qid in args.ids:
@@ -355,6 +377,8 @@ async def _release_all(store: QuarantineBackend, args: argparse.Namespace) -> in
                 retries=max(0, args.retries),
                 retry_delay=args.retry_delay,
                 actor=actor(),
+                transform=transform,
+                false_positive=args.false_positive,
             )
         except QuarantineError as failure:
             held = isinstance(failure, ReleaseError)
@@ -362,16 +386,39 @@ async def _release_all(store: QuarantineBackend, args: argparse.Namespace) -> in
             status = max(status, _code(failure))
             continue
         done = "released and deleted" if result.deleted else "released"
-        print(f"{qid}: {done} via {result.relay}: {result.reply}")
+        how = " with the warning banner" if result.edited else ""
+        print(f"{qid}: {done}{how} via {result.relay}: {result.reply}")
     return status
 
 
+def _banner(args: argparse.Namespace) -> ReleaseTransform | None:
+    """The banner transform from the policy, or None for a false-positive release.
+
+    Raises CliError when the policy does not load (nothing is released then)."""
+    if args.false_positive:
+        return None
+    from milter.cli.common import load_or_fail
+    from milter.cli.release_banner import banner_transform
+
+    return banner_transform(load_or_fail(args.policy or args.settings.policy_dir))
+
+
 def run_release(args: argparse.Namespace) -> int:
-    """Re-inject each id; a failure leaves that message held and sets the exit code."""
+    """Re-inject each id; a failure leaves that message held and sets the exit code.
+
+    A message held for impersonation keeps Tocsin's banner unless ``--false-positive``."""
     store = _open(args)
     if store is None:
         return EXIT_STORE
-    return asyncio.run(_release_all(store, args))
+    from milter.cli.common import CliError
+
+    try:
+        transform = _banner(args)
+    except CliError as exc:
+        _error(f"{exc} (nothing released; --false-positive releases without the banner)")
+        store.close()
+        return EXIT_USAGE
+    return asyncio.run(_release_all(store, args, transform))
 
 
 def run_delete(args: argparse.Namespace) -> int:

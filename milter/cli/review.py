@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from milter.frontends.settings import ReviewSettings, ServeSettings
+    from milter.policy.model import Policy
 
 EXIT_OK, EXIT_USAGE, EXIT_STORE = 0, 2, 6
 LOOPBACK = ("127.", "::1", "[::1]", "localhost")
@@ -158,6 +159,23 @@ def run_review(args: argparse.Namespace) -> int:
     return _serve(args, settings, listen, relay, users)
 
 
+def _check_redirect_path(policy: Policy) -> None:
+    """Warn when a policy's ``redirect_url`` does not point at this app's warning page."""
+    from urllib.parse import urlsplit
+
+    from milter.review.warning import PATH
+
+    doc = policy.document
+    for actions in (doc.actions, *(o.actions for o in doc.recipient_domains.values())):
+        url = actions.redirect_url if actions else None
+        redirecting = bool(url) and actions is not None and actions.link_rewrite == "redirect"
+        if url and redirecting and not urlsplit(url).path.endswith(PATH):
+            _error(
+                f"warning: actions.redirect_url {url} does not end in {PATH}, the path of "
+                "the link warning page this review app serves"
+            )
+
+
 def _serve(
     args: argparse.Namespace,
     settings: ServeSettings,
@@ -167,6 +185,8 @@ def _serve(
 ) -> int:
     import uvicorn
 
+    from milter.cli.common import CliError, load_or_fail
+    from milter.cli.release_banner import banner_transform, link_keys
     from milter.quarantine import QuarantineError
     from milter.quarantine.postgres_config import open_store, redact
     from milter.review.app import ReviewConfig, build_app
@@ -186,6 +206,13 @@ def _serve(
     except QuarantineError as exc:
         _error(str(exc))
         return EXIT_STORE
+    try:
+        policy = load_or_fail(settings.policy_dir)
+    except CliError as exc:
+        _error(str(exc))
+        store.close()
+        return EXIT_USAGE
+    _check_redirect_path(policy)
     config = ReviewConfig(
         users=users,
         relay=relay,
@@ -193,6 +220,8 @@ def _serve(
         session_seconds=review.session_hours * 3600,
         language=review.language,
         allowlist_file=review.allowlist_file,
+        link_keys=link_keys(policy),
+        release_transform=banner_transform(policy),
     )
     app = build_app(config, store)
     scheme = "https" if tls else "http"

@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from milter.policy.loader import error_message, loc_to_path
-
 if TYPE_CHECKING:
     from milter.frontends.service import MessageService
     from milter.frontends.settings import ServeSettings
@@ -215,6 +213,8 @@ def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> Serve
     try:
         return type(settings).model_validate(data)
     except ValidationError as exc:
+        from milter.policy.loader import error_message, loc_to_path
+
         problems = [f"{loc_to_path(e['loc'])}: {error_message(e)}" for e in exc.errors()]
         raise ValueError("bad option: " + "; ".join(problems)) from None
 

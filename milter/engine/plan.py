@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from milter.actions.banner import Banner, render_blocks
 from milter.actions.compose import edit_body
 from milter.actions.defang import LinkRewrite
 from milter.actions.headers import remove_all, subject_tag_edit, verdict_header_value
-from milter.actions.redirect import redirect_url
+from milter.actions.redirect import RedirectSigner
 from milter.actions.targets import LinkTargets, targets_from_findings
 from milter.auth.authres import format_authres, sort_authres
 from milter.engine.banner_text import banner_blocks, failed_to_prove
@@ -45,7 +46,8 @@ def plan(
             verdict.disposition, smtp_reply=_reply(text), **completion(verdict, actions)
         )
     untouched = brand_proven(verdict, policy)
-    new_body = None if untouched else body_edit(verdict, mime, policy, actions)
+    rcpts = envelope.rcpts if envelope else ()
+    new_body = None if untouched else body_edit(verdict, mime, policy, actions, rcpts)
     edits: list[HeaderEdit] = authres_edits(verdict, mime, policy)
     edits += remove_all(mime.headers, actions.verdict_header)
     edits.append(HeaderEdit(HeaderOp.ADD, actions.verdict_header, verdict_header_value(verdict)))
@@ -80,25 +82,34 @@ def monitor_plan(verdict: Verdict, mime: MimeView, actions: Actions) -> ActionPl
     return ActionPlan(Disposition.ACCEPT, header_edits=tuple(edits))
 
 
-def body_edit(verdict: Verdict, mime: MimeView, policy: Policy, actions: Actions) -> bytes | None:
+def body_edit(
+    verdict: Verdict, mime: MimeView, policy: Policy, actions: Actions, rcpts: Sequence[str] = ()
+) -> bytes | None:
     """The body with suspicious links neutralised and the banner on top, as the verdict's
-    actions ask; None when nothing changes (signed or encrypted mail, already done)."""
+    actions ask; None when nothing changes (signed or encrypted mail, already done).
+    ``rcpts``: the envelope recipients redirect-mode links are bound to."""
     targets = targets_from_findings(verdict.findings)
     if actions.unproven_brand_links == "all" and failed_to_prove(verdict):
         targets = targets.with_every_link()  # a lure's "harmless" tracker leads to it too
-    links = link_rewrite(targets, actions) if LINK_ACTIONS & verdict.actions else None
+    wanted = LINK_ACTIONS & verdict.actions
+    links = link_rewrite(targets, actions, verdict, rcpts) if wanted else None
     banner = banner_for(verdict, policy, actions, targets) if BANNER in verdict.actions else None
     return edit_body(mime.raw, banner=banner, links=links)
 
 
-def link_rewrite(targets: LinkTargets, actions: Actions) -> LinkRewrite | None:
-    """How to neutralise ``targets`` under ``actions.link_rewrite`` (defang or redirect)."""
+def link_rewrite(
+    targets: LinkTargets, actions: Actions, verdict: Verdict, rcpts: Sequence[str] = ()
+) -> LinkRewrite | None:
+    """How to neutralise ``targets`` under ``actions.link_rewrite`` (defang, or signed
+    links to the warning page that expire and name ``rcpts``)."""
     if not targets:
         return None
     key = actions.redirect_key
     if actions.link_rewrite == "redirect" and actions.redirect_url and key:
         base = actions.redirect_url
-        return LinkRewrite(targets.keeping(base), partial(redirect_url, base_url=base, key=key))
+        lifetime = timedelta(days=actions.redirect_lifetime_days)
+        signer = RedirectSigner.for_message(base, key, rcpts, verdict.findings, lifetime=lifetime)
+        return LinkRewrite(targets.keeping(base), signer)
     return LinkRewrite(targets)
 
 

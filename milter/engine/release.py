@@ -11,7 +11,7 @@ positive, it is delivered as it arrived. The quarantine's release code
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from milter.engine.plan import BANNER, body_edit
@@ -46,10 +46,16 @@ def verdict_from_record(data: Mapping[str, Any]) -> Verdict:
 
 
 def release_body(
-    raw: bytes, stored: Mapping[str, Any], policy: Policy, *, false_positive: bool
+    raw: bytes,
+    stored: Mapping[str, Any],
+    policy: Policy,
+    *,
+    false_positive: bool,
+    rcpts: Sequence[str] = (),
 ) -> bytes | None:
     """The new body to deliver on release, or None to deliver ``raw`` unchanged (a false
-    positive, a verdict that was not about impersonation, or a body we must not edit)."""
+    positive, a verdict that was not about impersonation, or a body we must not edit).
+    ``rcpts``: the held message's envelope recipients (their policy; redirect links)."""
     if false_positive:
         return None
     verdict = verdict_from_record(stored)
@@ -59,4 +65,5 @@ def release_body(
         Disposition.TAG, verdict.brand, verdict.score, verdict.findings, (), (), RELEASE_ACTIONS
     )
     mime = parse_message(raw)
-    return body_edit(tagged, mime, policy, policy.document.actions)
+    actions = policy.effective(tuple(rcpts)).actions
+    return body_edit(tagged, mime, policy, actions, rcpts)

@@ -201,6 +201,7 @@ class Actions(_Closed):
     unproven_brand_links: Literal["all", "suspicious"] = "all"
     redirect_url: Annotated[str, Field(pattern=r"^https://[^/?#\s]+\S*$")] | None = None
     redirect_secret_file: Annotated[Path, AfterValidator(check_secret_file)] | None = None
+    redirect_lifetime_days: Annotated[int, Field(ge=1, le=366)] = 30
     replies: Replies = Replies()
     _redirect_key: bytes | None = PrivateAttr(default=None)
 

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiosmtplib
 
 from milter.quarantine.backend import AuditEntry, QuarantineBackend, ReleaseClaim
 from milter.quarantine.errors import QuarantineError
 from milter.quarantine.token import TOKEN_HEADER, make_token
+from milter.text.headers import split_message
 
 RELEASED_HEADER = "X-Tocsin-Released"
 DEFAULT_RELAY = ("127.0.0.1", 10026)
@@ -48,9 +50,32 @@ class ReleaseError(QuarantineError):
         self.refused = dict(refused or {})
 
 
+class ReleaseTransform(Protocol):
+    """The body to release instead of the held one, or None to release it as held.
+
+    Given the held message, the verdict its record stored, its envelope recipients and
+    whether the admin says the hold was a false positive. The engine knows how (the
+    banner stays on a message held for impersonation); this package may not import it,
+    so ``tocsin quarantine`` and ``tocsin review`` inject one
+    (``milter.cli.release_banner``).
+    """
+
+    def __call__(
+        self,
+        raw: bytes,
+        verdict: Mapping[str, Any],
+        rcpts: tuple[str, ...],
+        *,
+        false_positive: bool,
+    ) -> bytes | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ReleaseResult:
-    """A successful release: the relay's reply and what happened to the record."""
+    """A successful release: the relay's reply and what happened to the record.
+
+    ``edited``: the body released was the transform's (the banner), not the held one.
+    """
 
     qid: str
     relay: str
@@ -58,6 +83,7 @@ class ReleaseResult:
     deleted: bool
     released_at: datetime
     attempts: int = 1
+    edited: bool = False
 
 
 def released_header(
@@ -155,6 +181,8 @@ async def release(
     retry_delay: float = 5.0,
     local_hostname: str | None = None,
     actor: str = "-",
+    transform: ReleaseTransform | None = None,
+    false_positive: bool = False,
 ) -> ReleaseResult:
     """Re-inject held message ``qid`` to ``relay_host:relay_port``.
 
@@ -165,7 +193,8 @@ async def release(
     nothing is sent. Only after the relay accepted the data (2xx) is the record marked
     released (or deleted when ``delete``); anything else puts it back to held. Temporary
     failures (4xx, network) are retried ``retries`` times. Every attempt is audited as
-    ``actor``.
+    ``actor``. ``transform`` (with ``false_positive``) may replace the body, e.g. to keep
+    the warning banner on an impersonation; if it fails the message stays held.
 
     Raises ReleaseError (message still held), QuarantineNotFound, QuarantineBusy
     (another release in progress), QuarantineConflict (already released, or an
@@ -178,9 +207,12 @@ async def release(
         if not record.envelope.rcpts:
             raise ReleaseError(f"{qid} has no envelope recipient", temporary=False)
         raw = store.read_message(qid)
+        edited = _transformed(raw, record.verdict, record.envelope.rcpts, transform, false_positive)
     except QuarantineError as exc:
         _finish(store, claim, _attempt("", datetime.now(UTC), False, str(exc)), False, False)
         raise
+    if edited is not None:
+        raw = edited
     mail_from = record.envelope.mail_from or ""  # None (unknown) → null sender
     tries = 0
     while True:
@@ -205,7 +237,28 @@ async def release(
             raise
         break
     _finish(store, claim, _attempt(relay.name, now, True, reply), True, delete)
-    return ReleaseResult(qid, relay.name, reply, delete, now, tries)
+    return ReleaseResult(qid, relay.name, reply, delete, now, tries, edited is not None)
+
+
+def _transformed(
+    raw: bytes,
+    verdict: Mapping[str, Any],
+    rcpts: tuple[str, ...],
+    transform: ReleaseTransform | None,
+    false_positive: bool,
+) -> bytes | None:
+    """The whole message to release when ``transform`` gives a new body, else None."""
+    if transform is None:
+        return None
+    try:
+        body = transform(raw, verdict, rcpts, false_positive=false_positive)
+    except Exception as exc:  # noqa: BLE001 - engine code on attacker bytes: keep it held
+        raise ReleaseError(
+            f"cannot add the warning banner ({type(exc).__name__}: {exc}); still held "
+            "(release it as a false positive to deliver it unchanged)",
+            temporary=False,
+        ) from None
+    return None if body is None else split_message(raw)[0] + body
 
 
 def _attempt(

@@ -22,9 +22,10 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from milter.quarantine.backend import QuarantineBackend
-from milter.review import views
+from milter.quarantine.release import ReleaseTransform
+from milter.review import views, warning
 from milter.review.inspect import clean
-from milter.review.meanings import meaning
+from milter.review.meanings import meaning, reason_line
 from milter.review.sessions import LoginLimiter, SessionStore
 
 CSP = (
@@ -56,6 +57,11 @@ class ReviewConfig:
         page_size: items per list page.
         allowlist_file: YAML policy file "release and allow sender" appends to (None:
             the action is not offered).
+        link_keys: the policy's redirect keys; the link warning page (``/link``) accepts
+            links signed with any of them (none: every link is refused).
+        release_transform: given the held message, its stored verdict and whether the
+            admin says it was a false positive, the new body to release (None: as held);
+            built by ``tocsin review`` from the engine, which this package may not import.
     """
 
     users: dict[str, str]
@@ -67,6 +73,8 @@ class ReviewConfig:
     allowlist_file: Path | None = None
     login_attempts: int = 5
     login_window_seconds: float = 300.0
+    link_keys: tuple[bytes, ...] = ()
+    release_transform: ReleaseTransform | None = None
 
 
 @dataclass
@@ -112,11 +120,13 @@ def templates() -> Environment:
     )
     env.filters["clean"] = clean
     env.globals["meaning"] = meaning
+    env.globals["reason_line"] = reason_line
     return env
 
 
 ROUTES: list[BaseRoute] = [
     Route("/", views.list_page, methods=["GET"], name="list"),
+    Route(warning.PATH, warning.link_warning, methods=["GET"], name="link"),
     Route("/login", views.login_form, methods=["GET"], name="login"),
     Route("/login", views.login_submit, methods=["POST"]),
     Route("/logout", views.logout, methods=["POST"], name="logout"),

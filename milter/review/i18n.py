@@ -79,6 +79,14 @@ _TEXT: dict[str, tuple[str, str]] = {
         "Non libéré, toujours retenu : {error}",
         "Not released, still held: {error}",
     ),
+    "released_banner": (
+        "Le message garde l'avertissement de Tocsin (usurpation d'identité).",
+        "The message keeps Tocsin's warning (impersonation).",
+    ),
+    "false_positive": (
+        "Faux positif : livrer sans l'avertissement",
+        "False positive: deliver without the warning",
+    ),
     "deleted_ok": ("Supprimé.", "Deleted."),
     "failed": ("Échec : {error}", "Failed: {error}"),
     "allowed_ok": (

@@ -1,10 +1,16 @@
-"""What each finding code means, in the reader's language, for the message page.
+"""What each finding code means, in the reader's language, for the message page and the
+link warning page.
 
-English comes from the one vocabulary (``milter.model.codes``); French is written here,
-in the review page's words. A code without a French line falls back to English.
+The documentation of each code (``milter.model.codes``) is written for admins (rules,
+severities, policy keys); the lines here are for whoever reads the page, in French and in
+plain English. A code without a line here falls back to its documentation.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
 
 from milter.model.codes import CODES, Code
 
@@ -44,12 +50,68 @@ _FR: dict[str, str] = {
 }
 
 
+_EN: dict[str, str] = {
+    "BRAND_CLAIM": "the message claims to come from a protected brand",
+    "DISPLAY_NAME_BRAND": "the sender's display name names a brand, but the address is not "
+    "the brand's",
+    "LOCAL_PART_BRAND": "the part before the @ of the address names a brand, on a foreign domain",
+    "SUBJECT_BRAND": "the subject names a brand, but the sender is not the brand",
+    "BODY_BRAND": "only the body names a brand, with a call to action and links to other sites",
+    "FROM_MULTIPLE": "the From header holds several addresses (DMARC cannot evaluate it)",
+    "DISPLAY_NAME_MIXED_SCRIPT": "the display name mixes alphabets (homoglyph disguise)",
+    "REPLY_TO_FOREIGN": "replies go to a domain that is not the brand's",
+    "BRAND_NEVER_ASKS": "asks for something the brand never asks for by email",
+    "URGENCY": "urgency pressure in a message claiming to come from a brand",
+    "CPF_CANVASSING": "canvassing to spend CPF training credits, illegal since loi n° 2022-1587",
+    "PHONE_NOT_OFFICIAL": "a callback number the brand does not publish",
+    "MIME_DEFECT": "malformed MIME structure",
+    "LIMIT_EXCEEDED": "a scanning limit was reached; the message was scanned up to it",
+    "CHECK_ERROR": "a check failed or timed out",
+    "BRAND_AUTH_FAIL": "a brand claimed without the required proof (aligned DMARC, expected "
+    "DKIM signature)",
+    "DMARC_FAIL": "DMARC failure",
+    "AUTH_TEMPERROR": "temporary DNS failure during authentication",
+    "AUTH_SKIPPED": "offline scan: nothing was verified",
+    "AUTH_UPSTREAM": "result taken from a trusted upstream Authentication-Results",
+    "LINK_LOOKALIKE": "a link to a lookalike of a brand's domain",
+    "LINK_TEXT_MISMATCH": "the link text shows a brand's domain, but the link goes elsewhere",
+    "LINK_TRICK": "trapped link: credentials in the URL, IP address, data:, invisible or "
+    "bidi characters",
+    "FROM_LOOKALIKE": "the sender's domain is a lookalike of a brand's domain",
+}
+
+
 def meaning(code: object, lang: str) -> str:
     """One line saying what ``code`` means, in French or English ("" if unknown)."""
     name = str(code)
-    if lang == "fr" and name in _FR:
-        return _FR[name]
+    lines = _EN if lang == "en" else _FR
+    if name in lines:
+        return lines[name]
     try:
         return CODES[Code(name)].doc
     except ValueError:
         return ""
+
+
+# The score reason of ``milter.engine.decide.score_text``, said in French for the page.
+_AT_LEAST = re.compile(r"score (\S+) ≥ (tag|quarantine|reject) threshold (\S+)")
+_BELOW = re.compile(r"score (\S+) below every threshold \((tag|quarantine|reject) (\S+)\)")
+_NO_THRESHOLD = re.compile(r"score (\S+) \(no score thresholds set\)")
+_LEVEL_FR = {"tag": "d'étiquetage", "quarantine": "de quarantaine", "reject": "de rejet"}
+
+
+def reason_line(reason: Mapping[str, Any], lang: str) -> str:
+    """A verdict reason's text in ``lang``: the score reason ("score 6 ≥ tag threshold 5")
+    is said in French ("score 6 ≥ seuil d'étiquetage 5"); a rule's text is the admin's own."""
+    text = str(reason.get("text", ""))
+    if lang != "fr" or reason.get("rule") != "score":
+        return text
+    if match := _AT_LEAST.fullmatch(text):
+        score, level, at = match.groups()
+        return f"score {score} ≥ seuil {_LEVEL_FR[level]} {at}"
+    if match := _BELOW.fullmatch(text):
+        score, level, at = match.groups()
+        return f"score {score} sous tous les seuils (seuil {_LEVEL_FR[level]} {at})"
+    if match := _NO_THRESHOLD.fullmatch(text):
+        return f"score {match.group(1)} (aucun seuil de score défini)"
+    return text

@@ -326,8 +326,20 @@ async def _act(request: Request, session: Session, qid: str, action: str) -> tup
             await _audit(request, AuditEntry.now(session.user, "delete", qid, "ok"))
             return True, t("deleted_ok")
         host, port = state.config.relay
-        result = await release(state.store, qid, host, port, actor=session.user)
+        # allowing the sender says the hold was a mistake: no banner then either
+        mistaken = action == "release-allow" or request.state.form.get("false_positive") == "1"
+        result = await release(
+            state.store,
+            qid,
+            host,
+            port,
+            actor=session.user,
+            transform=state.config.release_transform,
+            false_positive=mistaken,
+        )
         message = t("released_ok", reply=result.reply)
+        if result.edited:
+            message += " " + t("released_banner")
         if action == "release-allow" and state.config.allowlist_file is not None:
             record = await run_in_threadpool(state.store.get, qid)
             sender = await run_in_threadpool(

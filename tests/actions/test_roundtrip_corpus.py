@@ -11,7 +11,6 @@ import re
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
-from functools import partial
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from milter.actions.banner import HTML_START, PLAIN_START, render_banner
 from milter.actions.compose import edit_body
 from milter.actions.defang import LinkRewrite
-from milter.actions.redirect import redirect_url
+from milter.actions.redirect import RedirectSigner
 from milter.actions.targets import LinkTargets
 from milter.mime.headers import split_message
 from milter.policy.model import Policy
@@ -79,7 +78,7 @@ def round_trip(raw: bytes, banner, key: bytes, *, redirect: bool) -> str:
     """Returns a failure description, or "" when the message survived."""
     old = message_from_bytes(raw, policy=compat32)
     targets = LinkTargets.of(hosts=linked_hosts(old))
-    how = partial(redirect_url, base_url=BASE, key=key) if redirect else None
+    how = RedirectSigner.for_message(BASE, key, ["r@example.fr"]) if redirect else None
     links = LinkRewrite(targets.keeping(BASE), how)
     body = edit_body(raw, banner=banner, links=links)
     if body is None:

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 
 from milter.actions.apply import apply_plan
-from milter.actions.redirect import verify_redirect
+from milter.actions.redirect import verify_link
 from milter.engine.plan import plan
 from milter.mime.parse import parse_message
 from milter.model.auth import AuthResult, AuthStatus
@@ -170,7 +170,8 @@ def test_redirect_mode_points_the_bad_link_at_the_signed_warning_page(tmp_path: 
     assert href is not None
     query = parse_qs(urlsplit(href.group(1).replace("&amp;", "&")).query)
     key = secret.read_bytes().strip()
-    assert verify_redirect(query["u"][0], query["s"][0], key) == "https://evil.example/login"
+    token = verify_link({k: v[0] for k, v in query.items()}, [key])
+    assert token.url == "https://evil.example/login"
     assert "allez sur hxxps://evil[.]example/login" in plain  # written URLs: defanged
     assert "warn.example" not in plain
     # a second pass over our own output does not wrap the warning link again

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from milter.actions.banner import HTML_START, PLAIN_START
 from milter.model.envelope import Envelope
 from milter.quarantine import QuarantineStore
 from milter.quarantine.ids import new_id
@@ -209,16 +210,38 @@ async def run_cli(*args: str) -> tuple[int, str, str]:
 async def test_release_through_the_cli(store: QuarantineStore, sink: Sink) -> None:
     qid = store.put(HOSTILE, ENV, VERDICT)
     relay = f"127.0.0.1:{sink.port}"
-    code, out, err = await run_cli("release", qid, "--relay", relay, "--dir", str(store.directory))
+    code, out, err = await run_cli(
+        "release", qid, "--false-positive", "--relay", relay, "--dir", str(store.directory)
+    )
     assert code == 0, err
     assert f"{qid}: released via {relay}: 250" in out
     assert sink.received[0].mail_from == "<>"
-    assert sink.received[0].content.endswith(HOSTILE)
+    assert sink.received[0].content.endswith(HOSTILE)  # a false positive: as it arrived
     assert store.get(qid).status == "released"
 
     code, out, err = await run_cli("release", qid, "--relay", relay, "--dir", str(store.directory))
     assert code == 7
     assert "already released" in err
+
+
+async def test_an_impersonation_released_through_the_cli_keeps_the_banner(
+    store: QuarantineStore, sink: Sink
+) -> None:
+    qid = store.put(HOSTILE, ENV, VERDICT)
+    relay = f"127.0.0.1:{sink.port}"
+    code, out, err = await run_cli("release", qid, "--relay", relay, "--dir", str(store.directory))
+    assert code == 0, err
+    assert f"{qid}: released with the warning banner via {relay}: 250" in out
+    content = sink.received[0].content
+    head, _, body = content.partition(b"\r\n\r\n")
+    assert b"X-Tocsin-Release-Token: " + qid.encode() in head
+    assert head.endswith(HOSTILE.partition(b"\r\n\r\n")[0])  # headers as held
+    assert PLAIN_START.encode() in body
+    assert HTML_START.encode() in body
+    assert b"Assurance Maladie" in body
+    assert b"JVBERi0xLjQK\r\n" in body  # the attachment untouched
+    [entry] = [e for e in store.audit_trail(qid, 10) if e.action == "release"]
+    assert entry.result == "ok"
 
 
 async def test_a_refused_release_through_the_cli_is_exit_7_and_held(

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,10 +132,11 @@ def _wait_listening(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("tocsin review did not start listening within 30 s")
 
 
-@pytest.fixture
-def site(tmp_path: Path, sink: tuple[SinkHandler, int]) -> Iterator[ReviewSite]:
+@contextmanager
+def review_site(
+    tmp_path: Path, relay_port: int, policy_dir: Path | None = None
+) -> Iterator[ReviewSite]:
     """``tocsin review`` as its own process on a free loopback port, stopped at the end."""
-    _handler, relay_port = sink
     store = QuarantineStore(tmp_path / "quarantine")
     users = tmp_path / "review-users"
     users.write_text(f"{USER}:{hash_password(PASSWORD)}\n")
@@ -143,7 +145,8 @@ def site(tmp_path: Path, sink: tuple[SinkHandler, int]) -> Iterator[ReviewSite]:
     port = free_port()
     config = tmp_path / "tocsin.yaml"
     config.write_text(
-        f"quarantine:\n  directory: {store.directory}\n  relay: 127.0.0.1:{relay_port}\n"
+        (f"policy_dir: {policy_dir}\n" if policy_dir else "")
+        + f"quarantine:\n  directory: {store.directory}\n  relay: 127.0.0.1:{relay_port}\n"
         f"review:\n  listen: 127.0.0.1:{port}\n  users_file: {users}\n"
         f"  allowlist_file: {allowlist}\n  language: fr\n"
     )
@@ -167,6 +170,13 @@ def site(tmp_path: Path, sink: tuple[SinkHandler, int]) -> Iterator[ReviewSite]:
         for pipe in (process.stdout, process.stderr):
             if pipe is not None:
                 pipe.close()
+
+
+@pytest.fixture
+def site(tmp_path: Path, sink: tuple[SinkHandler, int]) -> Iterator[ReviewSite]:
+    """The review page with the shipped policy."""
+    with review_site(tmp_path, sink[1]) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

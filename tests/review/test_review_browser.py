@@ -10,6 +10,7 @@ from urllib.parse import urlparse
 
 import pytest
 
+from milter.actions.banner import HTML_START
 from tests.review.conftest import (
     LURE_ENV,
     PASSWORD,
@@ -126,11 +127,14 @@ def test_log_in_see_the_cpf_lure_with_its_reasons_and_release_it(
         page.wait_for_load_state()
         assert "Libéré" in page.locator("p.flash.ok").inner_text()
         assert "250 2.0.0" in page.locator("p.flash.ok").inner_text()
+        # held for impersonation: released with the banner (no "faux positif" ticked)
+        assert "garde l'avertissement" in page.locator("p.flash.ok").inner_text()
         assert len(handler.received) == 1
         got = handler.received[0]
         assert got.rcpts == list(LURE_ENV.rcpts)
         assert got.content.startswith(b"X-Tocsin-Released: " + lure.encode())
         assert re.search(rb"X-Tocsin-Release-Token: " + lure.encode() + rb"; exp=", got.content)
+        assert HTML_START.encode() in got.content
         assert site.store.get(lure).status == "released"
         trail = site.store.audit_trail(lure)
         assert (trail[0].actor, trail[0].action, trail[0].result) == ("alice", "release", "ok")

@@ -112,15 +112,18 @@ def test_every_text_exists_in_french_and_english() -> None:
     assert i18n.pick("de-DE", "fr") == "fr"
 
 
-def test_every_finding_code_has_a_french_meaning() -> None:
+def test_every_finding_code_has_a_french_and_a_plain_english_meaning() -> None:
     from milter.model.codes import CODES
     from milter.review.meanings import meaning
 
     for code, info in CODES.items():
-        assert meaning(code, "en") == info.doc
-        french = meaning(code, "fr")
-        assert french
+        french, english = meaning(code, "fr"), meaning(code, "en")
+        assert french, code
+        assert english, code
         assert french != info.doc, f"{code} has no French meaning"
+        assert len(english) < 100, f"{code}: a reader's line, not the admin doc"
+        assert "`" not in english + french, code  # no policy markup for readers
+        assert "](" not in english + french, code
     assert meaning("NOT_A_CODE", "fr") == ""
 
 
@@ -130,3 +133,22 @@ def test_crlf_line_ends_are_line_ends_but_a_lone_cr_stays_visible() -> None:
     assert clean("Bonjour,\r\nligne deux\r\n", multiline=True) == "Bonjour,\nligne deux\n"
     assert "\\x0d" in clean("a\rb", multiline=True)
     assert "\\x0d" in clean("a\r\nb")  # a single-line field never gains a line
+
+
+def test_the_score_reason_is_said_in_french_on_the_page() -> None:
+    from milter.engine.decide import score_text
+    from milter.policy.schema import Scoring
+    from milter.review.meanings import reason_line
+
+    scoring = Scoring.model_validate({"thresholds": {"tag": 5, "quarantine": 10, "reject": None}})
+
+    def fr(score: float) -> str:
+        return reason_line({"rule": "score", "text": score_text(score, scoring)}, "fr")
+
+    assert fr(6) == "score 6 ≥ seuil d'étiquetage 5"
+    assert fr(12.5) == "score 12.5 ≥ seuil de quarantaine 10"
+    assert fr(2) == "score 2 sous tous les seuils (seuil d'étiquetage 5)"
+    english = {"rule": "score", "text": score_text(6, scoring)}
+    assert reason_line(english, "en") == "score 6 ≥ tag threshold 5"
+    rule = {"rule": "brand-impersonation", "text": "Impersonation of a protected brand"}
+    assert reason_line(rule, "fr") == rule["text"]  # the admin's own words stay
