@@ -6,7 +6,7 @@ request the brand never makes in order to deny it or warn about it: they must no
 as the request itself. A phrase counts when at least one sentence holding it is neither
 negated (a negation governing a verb of asking or giving) nor a warning.
 
-Matching is done on folded words (:func:`milter.mime.fold.phrase_key`), so accents, case
+Matching is done on folded words (:func:`milter.text.confusables.phrase_key`), so accents, case
 and punctuation do not matter ("n'envoyez" is "n envoyez").
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from milter.text.confusables import phrase_key
+from milter.text.confusables import phrase_key_uncached
 
 # Sentence ends in the raw text; dots inside names (ameli.fr) split harmlessly.
 _SENTENCE_END = re.compile(r"[.!?;\n\r•|]+")
@@ -39,7 +39,7 @@ _WARNING = re.compile(r" (?:mefiez|mefier|hameconnage|phishing|beware|vigilant\w
 def sentences(text: str) -> Iterable[str]:
     """The folded sentences of ``text`` (each padded with spaces, as phrase keys are)."""
     for part in _SENTENCE_END.split(text):
-        key = phrase_key(part)
+        key = phrase_key_uncached(part)  # not cached: sentences would evict the body's key
         if key.strip():
             yield key
 

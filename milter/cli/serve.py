@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from milter.policy.loader import error_message, loc_to_path
-
 if TYPE_CHECKING:
     from milter.frontends.service import MessageService
     from milter.frontends.settings import ServeSettings
@@ -136,7 +134,9 @@ def run_serve(args: argparse.Namespace) -> int:
             listener.sock.close()
         return EXIT_CANNOT_START
     try:
-        return run_workers(listeners, settings.workers, make_service)
+        return run_workers(
+            listeners, settings.workers, make_service, stall_seconds=settings.worker_stall_seconds
+        )
     finally:
         if os.getpid() == _MAIN_PID:
             extras.close()
@@ -213,6 +213,8 @@ def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> Serve
     try:
         return type(settings).model_validate(data)
     except ValidationError as exc:
+        from milter.policy.loader import error_message, loc_to_path
+
         problems = [f"{loc_to_path(e['loc'])}: {error_message(e)}" for e in exc.errors()]
         raise ValueError("bad option: " + "; ".join(problems)) from None
 

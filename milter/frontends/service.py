@@ -22,9 +22,11 @@ from typing import Any, Literal, Protocol
 
 from milter.dns.resolver import Resolver
 from milter.engine import scan
+from milter.engine.oversize import RULE as OVERSIZE_RULE
 from milter.engine.oversize import oversize_plan, oversize_verdict
 from milter.mime.spool import RawMessage, SpoolConfig
 from milter.model.envelope import Envelope
+from milter.model.limits import LIMIT_EXCEEDED
 from milter.model.plan import CANNOT_CHECK, ActionPlan, QuarantineMode, SmtpReply
 from milter.model.verdict import Disposition, Verdict
 from milter.ops.logs import log_fields
@@ -192,7 +194,7 @@ class MessageService:
         """The decision for ``request``. Exceptions propagate to `process`'s failure rule."""
         policy = self.policies.current
         envelope = request.envelope
-        message = request.message
+        message = request.message.counted(request.size)
         limits = policy.document.limits
         if request.unreadable is not None:
             return failure_outcome(request, request.unreadable, "tempfail")
@@ -267,7 +269,21 @@ def observe(outcome: Outcome) -> None:
         codes=fields["codes"],
         seconds=outcome.elapsed_ms / 1000,
         failed=outcome.failure is not None,
+        limits=limits_hit(outcome),
     )
+
+
+def limits_hit(outcome: Outcome) -> list[str]:
+    """The limits the message went past (``LIMIT_EXCEEDED`` findings; ``size`` also when
+    the policy's ``oversize`` refused or passed it unscanned)."""
+    verdict = outcome.verdict
+    found = [
+        str(f.evidence.get("limit"))
+        for f in (verdict.findings if verdict else ())
+        if f.code == LIMIT_EXCEEDED
+    ]
+    unscanned = verdict is not None and any(r.rule == OVERSIZE_RULE for r in verdict.reasons)
+    return [*found, "size"] if unscanned else found
 
 
 def outcome_fields(outcome: Outcome) -> dict[str, Any]:

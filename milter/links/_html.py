@@ -12,7 +12,7 @@ import re
 from typing import Protocol
 
 from milter.model.budget import checkpoint
-from milter.text.html import Tag, Text, tokenize
+from milter.text.html import Tag, Text, tokens
 from milter.text.url import ParsedUrl, parse_url
 
 _SRC_TAGS = frozenset(
@@ -37,9 +37,9 @@ class LinkSink(Protocol):
         """True when this written URL was already recorded (cheap dedupe before parsing)."""
 
 
-def _href(tag: Tag) -> str | None:
+def _href(attrs: dict[str, str]) -> str | None:
     for name in _HREF_NAMES:
-        value = tag.get(name)
+        value = attrs.get(name)
         if value is not None:
             return value
     return None
@@ -72,39 +72,40 @@ class _Collector:
             self.hidden_depth += 1
         elif name == "body":
             self.hidden_depth = 0
-        background = tag.get("background")
+        attrs = {attr.name: attr.value for attr in tag.attrs}
+        background = attrs.get("background")
         if background is not None:
             self._emit(background, "html-src")
         if name == "a":
             self.close_anchor()
-            self.open_href = _href(tag)
-        else:
-            self._other_tag(tag)
+            self.open_href = _href(attrs)
+        elif attrs:  # every other case reads an attribute
+            self._other_tag(name, attrs)
 
-    def _other_tag(self, tag: Tag) -> None:
-        name, href = tag.name, _href(tag)
+    def _other_tag(self, name: str, attrs: dict[str, str]) -> None:
+        href = _href(attrs)
         if name == "base" and href is not None:
             if not self.base and href.strip():
                 self._emit(href, "html-base")
                 self.base = parse_url(href.strip()).target
         elif name == "area" and href is not None:
-            self._emit(href, "html-href", tag.get("alt") or "")
+            self._emit(href, "html-href", attrs.get("alt") or "")
         elif name == "link" and href is not None:
             self._emit(href, "html-src")
-        elif name == "form" and tag.get("action") is not None:
-            self._emit(tag.get("action") or "", "html-form")
-        elif name in _SRC_TAGS and tag.get("src") is not None:
-            self._emit(tag.get("src") or "", "html-src")
-        elif name == "meta" and (tag.get("http-equiv") or "").lower() == "refresh":
-            match = _REFRESH_RE.match(tag.get("content") or "")
+        elif name == "form" and attrs.get("action") is not None:
+            self._emit(attrs.get("action") or "", "html-form")
+        elif name in _SRC_TAGS and attrs.get("src") is not None:
+            self._emit(attrs.get("src") or "", "html-src")
+        elif name == "meta" and (attrs.get("http-equiv") or "").lower() == "refresh":
+            match = _REFRESH_RE.match(attrs.get("content") or "")
             if match and not match.group(1).strip().isdigit():
                 self._emit(match.group(1), "html-meta-refresh")
         elif href is not None:  # e.g. Outlook VML buttons: <v:roundrect href="...">
             self._emit(href, "html-href")
-        formaction = tag.get("formaction")
+        formaction = attrs.get("formaction")
         if formaction is not None:
             self._emit(formaction, "html-form")
-        alt = tag.get("alt")
+        alt = attrs.get("alt")
         if name == "img" and self.open_href is not None and alt:
             self.text(" " + alt + " ")
 
@@ -126,14 +127,14 @@ class _Collector:
 def scan_html(html: str, sink: LinkSink) -> None:
     """Collect the links of one HTML part into ``sink``."""
     collector = _Collector(sink)
-    for count, token in enumerate(tokenize(html)):
+    for count, token in enumerate(tokens(html)):  # shared with visible text (cached)
         if not count % 256:
             checkpoint("html links")
-        if isinstance(token, Tag):
+        if type(token) is Tag:
             if token.end_tag:
                 collector.end_tag(token)
             else:
                 collector.start_tag(token)
-        elif isinstance(token, Text) and token.kind in ("data", "cdata"):
+        elif type(token) is Text and token.kind in ("data", "cdata"):
             collector.text(token.data)
     collector.close_anchor()

@@ -80,8 +80,12 @@ class _Full(Exception):
 _MAX_TOKEN = 8192
 # At most max_links * _WORK_FACTOR written URLs are parsed (duplicates included).
 _WORK_FACTOR = 25
-# Tokens: runs of characters that may appear in a URL written in text.
-_TOKEN_RE = re.compile(r"[^\s<>\"'`\x00-\x1f\x7f]+")
+# Tokens: runs of characters that may appear in a URL written in text. Only tokens with
+# "://" or a dot followed by another token character can hold one (a scheme, "www.x" or
+# a dotted host): the pattern finds just those, each token read once (the lookbehind
+# anchors it at the token's first character), so ordinary words never reach Python.
+_CHAR = r"[^\s<>\"'`\x00-\x1f\x7f]"
+_CANDIDATE_RE = re.compile(rf"(?<!{_CHAR}){_CHAR}*?(?://|\.[^\s<>\"'`\x00-\x1f\x7f.]){_CHAR}*")
 _START_RE = re.compile(r"(?i)(?:(?:https?|ftp|hxxps?)://|\bwww\d{0,3}\.[^.])")
 _BARE_RE = re.compile(r"(?:[\w-]{1,63}\.){1,12}[^\W\d_]{2,63}\.?(?:[:/?#].*)?")
 _LEADING = "([{<«\"'*_|"
@@ -112,9 +116,11 @@ def _bare_domain_ok(candidate: str) -> bool:
 
 def find_text_urls(text: str) -> Iterator[tuple[str, bool]]:
     """Yield ``(url, has_scheme)`` for URLs written in plain text, trailing punctuation trimmed."""
-    for match in _TOKEN_RE.finditer(text):
+    if "." not in text and "://" not in text:  # the filter below, for the whole text
+        return
+    for match in _CANDIDATE_RE.finditer(text):
         token = match.group()
-        if len(token) > _MAX_TOKEN or ("." not in token and "://" not in token):
+        if len(token) > _MAX_TOKEN:
             continue
         start = _START_RE.search(token)
         if start is not None:

@@ -198,6 +198,13 @@ class RawMessage:
         header_end = self.body_offset if self.body_offset < self.size else None
         return RawMessage(self._store, size, header_end, self.received, self.directory)
 
+    def counted(self, received: int) -> RawMessage:
+        """This message, known to be the first bytes of ``received`` sent."""
+        if received <= self.received:
+            return self
+        header_end = self.body_offset if self.body_offset < self.size else None
+        return RawMessage(self._store, self.size, header_end, received, self.directory)
+
     def read(self, start: int, end: int) -> bytes:
         """Bytes ``start``..``end`` (clamped to ``size``)."""
         end = min(end, self.size)

@@ -15,22 +15,45 @@ Why written here: every token keeps its source offsets, which the rewriter needs
 change one attribute and leave every other byte alone; ``html.parser`` (not WHATWG, and
 quadratic on unclosed ``<a``, and raises on ``<![end if]>``), ``html5lib`` (unmaintained,
 no offsets) and the compiled parsers (lexbor/selectolax, html5-parser: a tree, no token
-offsets) do not give them. The tokenizer is one pass: each state consumes input, every
-search starts where the previous one ended, so its cost is linear in the document.
+offsets) do not give them. Checked again in session 4: selectolax/lexbor, html5-parser,
+lxml and markupever build trees; html5ever's token sink reports a line number, not a
+span; the Rust ``html5tokenizer`` crate has spans but no Python binding on PyPI. The
+tokenizer is one pass: each state consumes input, every search starts where the previous
+one ended, so its cost is linear in the document.
+
+Speed: the tag, attribute and comment states are regular languages, so a well-formed tag
+(``<name attr="v" …>``, ``</name>``) is consumed by one compiled pattern (``_FAST_TAG``)
+written with possessive quantifiers, so that it reads exactly as the states do and never
+backtracks into another reading; anything it does not match whole (a tag cut by the end,
+an unclosed quoted value, comments, markup declarations, raw text…) goes through the
+state machine below, which stays the reference (:func:`reference_tokenize`; a property
+test checks that both give the same tokens with the same offsets). Tokens are small
+named tuples (immutable, cheap to build), and the tokens of the last few documents are
+cached (:func:`tokens`): visible text, link extraction and the rewriter read the same
+HTML part once.
 """
 
 from __future__ import annotations
 
+import functools
 import html as _html
 import re
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
 from html.entities import html5 as _ENTITIES
-from typing import Literal
+from typing import Literal, NamedTuple
 
-__all__ = ["Attr", "Comment", "Tag", "Text", "Token", "tokenize", "visible_text"]
+__all__ = [
+    "Attr",
+    "Comment",
+    "Tag",
+    "Text",
+    "Token",
+    "reference_tokenize",
+    "tokenize",
+    "tokens",
+    "visible_text",
+]
 
-_WS = "\t\n\f\r "
 _TAG_NAME = re.compile(r"[^\t\n\f\r />]*")
 _SEPARATORS = re.compile(r"[\t\n\f\r /]*")
 # One attribute, as the WHATWG states read it: a name (its first character may be "="),
@@ -40,17 +63,35 @@ _ATTRIBUTE = re.compile(
     r"(?:[\t\n\f\r ]*=[\t\n\f\r ]*"
     r"(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>[^\t\n\f\r >]*)))?"
 )
+# A whole well-formed start or end tag, read as the tag states read it: possessive
+# quantifiers and atomic groups, so the pattern never backtracks into a reading the
+# states would not make. It refuses what the states treat specially (the end of the
+# document inside the tag, an unquoted value starting with a quote: both drop the tag),
+# which then goes through the state machine (``_Tokenizer._tag``).
+_FAST_ATTRIBUTE = (
+    r"[^\t\n\f\r />][^\t\n\f\r />=]*+"
+    r"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
+    r"(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)"
+    r"|(?![\t\n\f\r ]*=))"
+)
+_FAST_TAG = re.compile(
+    r"<(/?)([A-Za-z][^\t\n\f\r />]*+)"
+    r"((?:[\t\n\f\r /]*+(?>" + _FAST_ATTRIBUTE + r"))*+)"
+    r"([\t\n\f\r /]*+)>"
+)
 _ATTR_REF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
 _RAWTEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes"})
 _RCDATA = frozenset({"title", "textarea"})
 _FOREIGN = frozenset({"svg", "math"})
+# Start tags after which the state changes (raw text, foreign content, plaintext).
+_STATEFUL = _RAWTEXT | _RCDATA | _FOREIGN | {"plaintext"}
+_CLOSING = {name: re.compile(r"</" + name + r"[\t\n\f\r />]", re.I) for name in _RAWTEXT | _RCDATA}
 _CONDITIONAL = re.compile(r"\[if[^\]]*\]>", re.I)
 _CONDITIONAL_END = re.compile(r"<!\[endif\]\s*\Z", re.I)
 _MAX_CONDITIONAL_DEPTH = 2
 
 
-@dataclass(frozen=True, slots=True)
-class Attr:
+class Attr(NamedTuple):
     """One attribute: lower-case name, value with character references decoded, and the
     source span of the whole attribute (``start``/``end``) and of its raw value."""
 
@@ -62,8 +103,7 @@ class Attr:
     value_end: int
 
 
-@dataclass(frozen=True, slots=True)
-class Tag:
+class Tag(NamedTuple):
     """A start or end tag; duplicate attributes after the first are dropped, as browsers do."""
 
     name: str
@@ -75,11 +115,13 @@ class Tag:
 
     def get(self, name: str) -> str | None:
         """Value of attribute ``name`` (lower-case), None when absent."""
-        return next((a.value for a in self.attrs if a.name == name), None)
+        for attr in self.attrs:
+            if attr.name == name:
+                return attr.value
+        return None
 
 
-@dataclass(frozen=True, slots=True)
-class Text:
+class Text(NamedTuple):
     """Character data. ``kind`` is "data" (visible, entities apply), "rcdata" (``title``/
     ``textarea``: entities apply) or "rawtext" (``script``/``style``…: no markup, no entities).
     ``parent`` names the element of rcdata/rawtext text."""
@@ -98,8 +140,7 @@ class Text:
         return _html.unescape(self.raw)
 
 
-@dataclass(frozen=True, slots=True)
-class Comment:
+class Comment(NamedTuple):
     """A comment, a bogus comment (``<!…>``, ``<?…>``, ``</1…>``) or a doctype."""
 
     data: str
@@ -134,33 +175,55 @@ def _attr_value(raw: str) -> str:
 
 
 class _Tokenizer:
-    """The state machine; ``offset`` shifts spans when tokenizing a comment's contents."""
+    """The state machine; ``offset`` shifts spans when tokenizing a comment's contents.
 
-    def __init__(self, doc: str, offset: int, depth: int) -> None:
+    With ``fast`` (the default) well-formed tags are read by ``_FAST_TAG``; without it
+    every tag goes through :meth:`_tag`, the reference the fast path is tested against.
+    """
+
+    def __init__(self, doc: str, offset: int, depth: int, fast: bool = True) -> None:
         self.doc = doc
         self.size = len(doc)
         self.offset = offset
         self.depth = depth
+        self.fast = fast
         self.foreign = 0  # open svg/math elements (CDATA sections are allowed inside)
 
     def run(self) -> Iterator[Token]:
-        doc, pos, text_start = self.doc, 0, 0
+        doc, size, offset, pos, text_start = self.doc, self.size, self.offset, 0, 0
+        find, fast = doc.find, _FAST_TAG.match if self.fast else None
         while True:
-            lt = doc.find("<", pos)
-            if lt < 0 or lt + 1 >= self.size:
+            lt = find("<", pos)
+            if lt < 0 or lt + 1 >= size:
                 break
-            nxt = doc[lt + 1]
-            if nxt.isascii() and nxt.isalpha():
-                tag, end = self._tag(lt, lt + 1, end_tag=False)
-            elif nxt == "/":
-                tag, end = self._end_tag_open(lt)
-            elif nxt == "!":
-                tag, end = self._markup_declaration(lt)
-            elif nxt == "?":
-                tag, end = self._bogus(lt, lt + 1)
-            else:
+            found = fast(doc, lt) if fast is not None else None
+            if found is not None:  # a whole well-formed tag: the common case, kept inline
+                end = found.end()
+                if text_start < lt:
+                    yield Text(doc[text_start:lt], offset + text_start, offset + lt)
+                pos = text_start = end
+                slash, name, attrs, tail = found.groups()
+                name = name.lower()
+                tag = Tag(
+                    name,
+                    self._attrs(*found.span(3)) if attrs else (),
+                    offset + lt,
+                    offset + end,
+                    bool(slash),
+                    tail[-1:] == "/",
+                )
+                yield tag
+                if slash:
+                    if self.foreign and name in _FOREIGN:
+                        self.foreign -= 1
+                elif self.foreign or name in _STATEFUL:
+                    pos = text_start = yield from self._after_start_tag(tag, end)
+                continue
+            read = self._markup(lt)
+            if read is None:  # "<" followed by anything else is text
                 pos = lt + 1
                 continue
+            token, end = read
             if end < 0:  # a tag cut by the end of the document is dropped
                 if text_start < lt:
                     yield self._text(text_start, lt)
@@ -168,15 +231,30 @@ class _Tokenizer:
             if text_start < lt:
                 yield self._text(text_start, lt)
             pos = text_start = end
-            if tag is None:  # "</>": nothing at all
+            if token is None:  # "</>": nothing at all
                 continue
-            yield tag
-            if isinstance(tag, Comment) and tag.conditional:
-                yield from self._conditional(tag, lt + 4)
-            if isinstance(tag, Tag) and not tag.end_tag:
-                pos = text_start = yield from self._after_start_tag(tag, end)
-        if text_start < self.size:
-            yield self._text(text_start, self.size)
+            yield token
+            if type(token) is Tag:
+                if not token.end_tag and (self.foreign or token.name in _STATEFUL):
+                    pos = text_start = yield from self._after_start_tag(token, end)
+            elif type(token) is Comment and token.conditional:
+                yield from self._conditional(token, lt + 4)
+        if text_start < size:
+            yield self._text(text_start, size)
+
+    def _markup(self, lt: int) -> tuple[Token | None, int] | None:
+        """The token starting at ``lt`` by the state machine (end -1: cut by the end of
+        the document), None when this ``<`` starts no markup."""
+        nxt = self.doc[lt + 1]
+        if nxt.isascii() and nxt.isalpha():
+            return self._tag(lt, lt + 1, end_tag=False)
+        if nxt == "/":
+            return self._end_tag_open(lt)
+        if nxt == "!":
+            return self._markup_declaration(lt)
+        if nxt == "?":
+            return self._bogus(lt, lt + 1)
+        return None
 
     def _conditional(self, token: Comment, data_start: int) -> Iterator[Token]:
         match = _CONDITIONAL.match(token.data)
@@ -187,7 +265,7 @@ class _Tokenizer:
         if end_match is not None:
             body = body[: end_match.start()]
         start = data_start + match.end()
-        inner = _Tokenizer(body, self.offset + start, self.depth + 1)
+        inner = _Tokenizer(body, self.offset + start, self.depth + 1, self.fast)
         yield from inner.run()
 
     def _text(self, start: int, end: int) -> Text:
@@ -204,9 +282,9 @@ class _Tokenizer:
             if pos < self.size:
                 yield Text(self.doc[pos:], self.offset + pos, self.offset + self.size)
             return self.size
-        if name not in _RAWTEXT and name not in _RCDATA:
+        closing = _CLOSING.get(name)
+        if closing is None:
             return pos
-        closing = re.compile(r"</" + re.escape(name) + r"[\t\n\f\r />]", re.I)
         match = closing.search(self.doc, pos)
         end = match.start() if match else self.size
         if end > pos:
@@ -259,6 +337,19 @@ class _Tokenizer:
         comment = Comment(data, self.offset + lt, self.offset + end, conditional)
         return comment, end
 
+    def _attrs(self, start: int, end: int) -> tuple[Attr, ...]:
+        """The attributes of a tag ``_FAST_TAG`` matched whole, from the span of its
+        attribute list: inside it the attributes sit between separators, so a search
+        finds exactly those the tag states read, one after the other."""
+        kept: list[Attr] = []
+        seen: set[str] = set()
+        for found in _ATTRIBUTE.finditer(self.doc, start, end):
+            name = found.group("name").lower()
+            if name not in seen:
+                seen.add(name)
+                kept.append(self._attr(found, name))
+        return tuple(kept)
+
     def _tag(self, lt: int, name_start: int, *, end_tag: bool) -> tuple[Token | None, int]:
         doc = self.doc
         match = _TAG_NAME.match(doc, name_start)
@@ -292,16 +383,33 @@ class _Tokenizer:
 
     def _attr(self, found: re.Match[str], name: str) -> Attr:
         off = self.offset
-        for group in ("dq", "sq", "bare"):
-            raw = found.group(group)
-            if raw is not None:
-                start, end = found.span(group)
-                value = _attr_value(raw)
-                return Attr(
-                    name, value, off + found.start(), off + found.end(), off + start, off + end
-                )
+        group = found.lastgroup  # "dq", "sq" or "bare" when a value follows, else "name"
+        if group is not None and group != "name":
+            start, end = found.span(group)
+            value = _attr_value(found.group(group))
+            return Attr(name, value, off + found.start(), off + found.end(), off + start, off + end)
         end = found.end("name")
         return Attr(name, "", off + found.start(), off + end, -1, -1)
+
+
+# Documents up to this size are tokenized once and their tokens kept (a few at a time)
+# for the next reader of the same HTML part; larger ones are streamed every time, so a
+# hostile part never holds all its tokens in memory at once.
+_CACHED_CHARS = 256 * 1024
+_CACHED_DOCS = 4
+
+
+@functools.lru_cache(maxsize=_CACHED_DOCS)
+def _cached_tokens(doc: str) -> tuple[Token, ...]:
+    return tuple(_Tokenizer(doc, 0, 0).run())
+
+
+def tokens(doc: str) -> tuple[Token, ...] | Iterator[Token]:
+    """The tokens of ``doc``: a tuple shared with earlier callers when ``doc`` is small
+    enough to keep (the last few documents are cached), else a fresh stream."""
+    if len(doc) <= _CACHED_CHARS:
+        return _cached_tokens(doc)
+    return _Tokenizer(doc, 0, 0).run()
 
 
 def tokenize(doc: str) -> Iterator[Token]:
@@ -309,7 +417,13 @@ def tokenize(doc: str) -> Iterator[Token]:
 
     Tokens inside an Outlook conditional comment follow that comment's token.
     """
-    return _Tokenizer(doc, 0, 0).run()
+    return iter(tokens(doc))
+
+
+def reference_tokenize(doc: str) -> Iterator[Token]:
+    """The same tokens as :func:`tokenize`, read by the state machine alone (no compiled
+    fast path, no cache): what the fast path is tested against."""
+    return _Tokenizer(doc, 0, 0, fast=False).run()
 
 
 _BLOCK_TAGS = frozenset(
@@ -324,18 +438,20 @@ def visible_text(doc: str) -> str:
     """The text a reader sees in ``doc`` (Outlook conditional blocks included), one space
     between inline runs and a line break at block boundaries."""
     out: list[str] = []
+    append = out.append
     hidden = 0
-    for token in tokenize(doc):
-        if isinstance(token, Tag):
-            if token.name in _HIDDEN:
+    for token in tokens(doc):
+        if type(token) is Tag:
+            name = token.name
+            if name in _HIDDEN:
                 hidden = max(hidden - 1, 0) if token.end_tag else hidden + 1
-            elif token.name == "body" and not token.end_tag:
+            elif name == "body" and not token.end_tag:
                 hidden = 0
-            out.append("\n" if token.name in _BLOCK_TAGS else " ")
-        elif isinstance(token, Text) and not hidden:
-            if token.kind in ("data", "cdata") or token.parent == "textarea":
-                out.append(token.data)
+            append("\n" if name in _BLOCK_TAGS else " ")
+        elif type(token) is Text:
+            if not hidden and (token.kind in ("data", "cdata") or token.parent == "textarea"):
+                append(token.data)
         else:
-            out.append(" ")
+            append(" ")
     text = _SPACE_RUN.sub(" ", "".join(out))
     return _BLANK_LINES.sub("\n", text).strip()

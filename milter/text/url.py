@@ -23,8 +23,10 @@ use) and the ``invalid`` flag, so that a check can still judge it.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import unquote_to_bytes, urljoin
 
 from milter.text.host import (
@@ -100,8 +102,7 @@ class ParsedUrl:
     authority: tuple[int, int] = (0, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class _Authority:
+class _Authority(NamedTuple):
     start: int  # index of the first authority character
     end: int  # index just past the authority
     backslash: bool  # a backslash sat among the slashes or ended the authority
@@ -113,23 +114,23 @@ def _clean(raw: str, flags: set[LinkFlag]) -> str:
         flags.add(LinkFlag.INVISIBLE)
     if bidi:
         flags.add(LinkFlag.BIDI)
-    return strip_hidden(raw).translate(_TAB_NEWLINE).strip(_C0_SPACE)
+    text = strip_hidden(raw)
+    if "\t" in text or "\n" in text or "\r" in text:
+        text = text.translate(_TAB_NEWLINE)
+    return text.strip(_C0_SPACE)
+
+
+_SPECIAL_AUTHORITY = re.compile(r"([/\\]*)([^/\\?#]*)")
 
 
 def _special_authority(text: str, after_scheme: int) -> _Authority:
     """Authority span of a special-scheme URL: slashes of either kind skipped, then up to
     the first ``/ \\ ? #``."""
-    pos = after_scheme
-    backslash = False
-    while pos < len(text) and text[pos] in "/\\":
-        backslash = backslash or text[pos] == "\\"
-        pos += 1
-    end = pos
-    while end < len(text) and text[end] not in "/\\?#":
-        end += 1
-    if end < len(text) and text[end] == "\\":
-        backslash = True
-    return _Authority(pos, end, backslash)
+    match = _SPECIAL_AUTHORITY.match(text, after_scheme)
+    assert match is not None  # the pattern matches the empty string
+    start, end = match.end(1), match.end()
+    backslash = "\\" in match.group(1) or text[end : end + 1] == "\\"
+    return _Authority(start, end, backslash)
 
 
 def _plain_authority(text: str, after_scheme: int) -> _Authority | None:
@@ -169,6 +170,26 @@ def _split_hostport(hostport: str, flags: set[LinkFlag]) -> str:
 
 def _host_forms(host: str, special: bool, flags: set[LinkFlag]) -> tuple[str, str]:
     """Return (unicode, ascii) host forms, adding IP / IDN / punycode / invalid flags."""
+    forms = _host_forms_of if len(host) <= _CACHED_HOST_CHARS else _host_forms_of.__wrapped__
+    unicode_host, ascii_host, added = forms(host, special)
+    flags |= added
+    return unicode_host, ascii_host
+
+
+_CACHED_HOST_CHARS = 255  # longer written hosts are read every time (bounded memory)
+
+
+@functools.lru_cache(maxsize=8192)
+def _host_forms_of(host: str, special: bool) -> tuple[str, str, frozenset[LinkFlag]]:
+    """:func:`_host_forms` for one written host, cached across messages: the same hosts
+    come back in every newsletter (trackers, image servers), and the answer depends on
+    the host alone."""
+    flags: set[LinkFlag] = set()
+    unicode_host, ascii_host = _read_host(host, special, flags)
+    return unicode_host, ascii_host, frozenset(flags)
+
+
+def _read_host(host: str, special: bool, flags: set[LinkFlag]) -> tuple[str, str]:
     if host.startswith("["):
         v6 = parse_ipv6(host[1:-1] if host.endswith("]") else host[1:])
         if v6 is None:

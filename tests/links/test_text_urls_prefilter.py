@@ -1,0 +1,103 @@
+"""The text URL scan only looks at tokens that can hold a URL; it finds what reading
+every token would find (the plain definition below)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from milter.links import extract as extract_module
+from milter.links.extract import find_text_urls
+
+_EVERY_TOKEN = re.compile(r"[^\s<>\"'`\x00-\x1f\x7f]+")
+
+
+def _plain(text: str) -> Iterator[tuple[str, bool]]:
+    """Every whitespace-delimited token read, as before the pre-filter."""
+    for match in _EVERY_TOKEN.finditer(text):
+        token = match.group()
+        if len(token) > extract_module._MAX_TOKEN or ("." not in token and "://" not in token):
+            continue
+        start = extract_module._START_RE.search(token)
+        if start is not None:
+            url = extract_module._trim(token[start.start() :])
+            if len(url) > 4:
+                yield url, "://" in url[:12]
+            continue
+        candidate = extract_module._trim(token)
+        if extract_module._BARE_RE.fullmatch(candidate) and extract_module._bare_domain_ok(
+            candidate
+        ):
+            yield candidate, False
+
+
+_PIECES = st.sampled_from(
+    [
+        " ",
+        "\n",
+        "\t",
+        "\u00a0",
+        ".",
+        "..",
+        ",",
+        ")",
+        "(",
+        "«",
+        "»",
+        "'",
+        '"',
+        "<",
+        ">",
+        "://",
+        ":",
+        "/",
+        "?",
+        "#",
+        "@",
+        "www",
+        "www1",
+        "http",
+        "https",
+        "hxxp",
+        "ftp",
+        "ameli",
+        "fr",
+        "gouv",
+        "x",
+        "é",
+        "py",
+        "setup",
+        "3",
+        "14",
+        "-",
+        "_",
+        "…",
+        "*",
+        "localhost",
+        "https://localhost/x",
+        "impots.gouv.fr",
+        "www.x.fr",
+        "a.b.c.d.e",
+    ]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=30).map("".join))
+def test_prefiltered_scan_finds_what_reading_every_token_finds(text: str) -> None:
+    assert list(find_text_urls(text)) == list(_plain(text))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=80))
+def test_prefiltered_scan_on_any_text(text: str) -> None:
+    assert list(find_text_urls(text)) == list(_plain(text))
+
+
+def test_a_long_dotless_token_is_read_once() -> None:
+    """1 MB without a usable dot: no candidate, and the pattern stays linear."""
+    text = ("a" * 500_000 + ". ") * 2
+    assert list(find_text_urls(text)) == []
