@@ -134,7 +134,9 @@ def run_serve(args: argparse.Namespace) -> int:
             listener.sock.close()
         return EXIT_CANNOT_START
     try:
-        return run_workers(listeners, settings.workers, make_service)
+        return run_workers(
+            listeners, settings.workers, make_service, stall_seconds=settings.worker_stall_seconds
+        )
     finally:
         if os.getpid() == _MAIN_PID:
             extras.close()

@@ -24,6 +24,7 @@ from milter.dns.resolver import Resolver
 from milter.engine import scan
 from milter.engine.oversize import oversize_plan, oversize_verdict
 from milter.model.envelope import Envelope
+from milter.model.limits import LIMIT_EXCEEDED
 from milter.model.plan import CANNOT_CHECK, ActionPlan, QuarantineMode, SmtpReply
 from milter.model.verdict import Disposition, Verdict
 from milter.ops.logs import log_fields
@@ -231,7 +232,18 @@ def observe(outcome: Outcome) -> None:
         codes=fields["codes"],
         seconds=outcome.elapsed_ms / 1000,
         failed=outcome.failure is not None,
+        limits=limits_hit(outcome),
     )
+
+
+def limits_hit(outcome: Outcome) -> list[str]:
+    """The limits the message went past (``LIMIT_EXCEEDED`` findings, or oversize)."""
+    found = [
+        str(f.evidence.get("limit"))
+        for f in (outcome.verdict.findings if outcome.verdict else ())
+        if f.code == LIMIT_EXCEEDED
+    ]
+    return [*found, "oversize"] if outcome.request.oversize is not None else found
 
 
 def outcome_fields(outcome: Outcome) -> dict[str, Any]:

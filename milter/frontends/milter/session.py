@@ -67,6 +67,11 @@ class MilterSession:
         return reply
 
     @property
+    def client_ip(self) -> str | None:
+        """The SMTP client's address from the last CONNECT (None for local submissions)."""
+        return self._client_ip
+
+    @property
     def in_message(self) -> bool:
         """True between MAIL FROM and the end of that message (or its abort)."""
         return self._mail_from is not None
