@@ -208,7 +208,7 @@ def _fold_run_for_key(error: UnicodeError) -> tuple[str, int]:
     folded = error.object[error.start : error.end].translate(_FOLD_CHAR)
     if not folded.isascii():
         folded = folded.encode("ascii", "replace").decode("ascii")
-    return folded, error.end
+    return folded.replace("\n", " "), error.end  # (a line end stays the text's own)
 
 
 _KEY_ERRORS = "tocsin-phrase-key"
@@ -222,6 +222,28 @@ def phrase_key_uncached(text: str) -> str:
     # bytes.lower/translate/split run in C too. A regex over a 40 KB body costs ~1-2 ms.
     folded = text.encode("ascii", _KEY_ERRORS).lower().translate(_WORD_BYTES)
     return " " + b" ".join(folded.split()).decode("ascii") + " "
+
+
+LINE_MARK = "\x01"
+"""Separates the lines' keys in :func:`phrase_key_lines` (no letter, no digit, no space)."""
+_LINE_BYTES = bytes(0x01 if c == 0x0A else b for c, b in enumerate(_WORD_BYTES))
+
+
+def phrase_key_lines(text: str) -> str:
+    """The phrase keys of every line of ``text`` in one string, in one pass: each line's
+    folded words space-separated, lines separated by ``" \x01 "``, the whole padded with
+    spaces. A key found in it lies within one line (:func:`line_key_at` gives that line's
+    key), as if each line's :func:`phrase_key` had been searched."""
+    folded = text.encode("ascii", _KEY_ERRORS).lower().translate(_LINE_BYTES)
+    folded = folded.replace(b"\x01", b" \x01 ")
+    return " " + b" ".join(folded.split()).decode("ascii") + " "
+
+
+def line_key_at(lines: str, index: int) -> str:
+    """The phrase key of the line of :func:`phrase_key_lines`'s ``lines`` holding ``index``."""
+    begin = lines.rfind(LINE_MARK, 0, index) + 1
+    end = lines.find(LINE_MARK, index)
+    return " " + lines[begin : end if end >= 0 else len(lines)].strip(" ") + " "
 
 
 @functools.lru_cache(maxsize=16)

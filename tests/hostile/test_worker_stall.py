@@ -20,19 +20,12 @@ import urllib.request
 from pathlib import Path
 
 from milter.codec import Accept
+from tests.hostile.shapes import many_parts
 from tests.support.milter_client import MilterClient, MilterClosed, one_message
 from tests.support.smtp_filter import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 HAM = b"From: a@example.org\r\nTo: b@example.net\r\nSubject: hello\r\n\r\nHello.\r\n"
-
-
-def many_parts(count: int) -> bytes:
-    """A flat multipart/mixed message of ``count`` tiny parts."""
-    part = b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n"
-    head = b"From: a@example.org\r\nTo: b@example.net\r\nSubject: parts\r\n"
-    head += b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
-    return head + part * count + b"--b--\r\n"
 
 
 async def _dropped(port: int, raw: bytes) -> str:
