@@ -160,18 +160,16 @@ def _skip(pattern: re.Pattern[str], doc: str, pos: int) -> int:
 def _attr_value(raw: str) -> str:
     """Character references in an attribute value, decoded as browsers do: a legacy named
     reference without ``;`` stays literal before ``=`` or an alphanumeric (``?a=1&copy=2``)."""
-    if "&" not in raw:
-        return raw
+    return raw if "&" not in raw else _ATTR_REF.sub(_decode_attr_ref, raw)
 
-    def decode(match: re.Match[str]) -> str:
-        ref = match.group(0)
-        if ref.endswith(";") or ref[1] == "#":
-            return _html.unescape(ref)
-        if raw[match.end() : match.end() + 1] == "=" or ref[1:] not in _ENTITIES:
-            return ref
+
+def _decode_attr_ref(match: re.Match[str]) -> str:
+    ref, after = match.group(0), match.end()
+    if ref.endswith(";") or ref[1] == "#":
         return _html.unescape(ref)
-
-    return _ATTR_REF.sub(decode, raw)
+    if match.string[after : after + 1] == "=" or ref[1:] not in _ENTITIES:
+        return ref
+    return _html.unescape(ref)
 
 
 class _Tokenizer:
@@ -430,7 +428,8 @@ _BLOCK_TAGS = frozenset(
     {"br", "p", "div", "tr", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "table"}
 )
 _HIDDEN = frozenset({"head", "template"})
-_SPACE_RUN = re.compile(r"[ \t\r\f\v\u00a0]+")
+# Runs of spaces become one space; a single plain space is already that (not replaced).
+_SPACE_RUN = re.compile(r"[ \t\r\f\v\u00a0]{2,}|[\t\r\f\v\u00a0]")
 _BLANK_LINES = re.compile(r"\n\s*\n+")
 
 
