@@ -14,7 +14,7 @@ import binascii
 import codecs
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from email import message_from_bytes
 from email.message import Message
 from email.parser import BytesHeaderParser
@@ -114,21 +114,20 @@ def _walk_multipart(
     body: bytes, boundary: bytes, eol: bytes, edit_plain: Edit, edit_html: Edit, *, digest: bool
 ) -> bytes | None:
     """Split at the boundary lines (as the stdlib feed parser does), rewrite the parts."""
-    delimiter = re.compile(rb"(?m)(\r?\n)?^--" + re.escape(boundary) + rb"(--)?[ \t]*(\r?\n|\Z)")
     out: list[bytes] = []
     pos = 0
     in_part = False
     changed = False
-    for match in delimiter.finditer(body):
-        chunk = body[pos : match.start()]
+    for start, end, close in delimiters(body, boundary):
+        chunk = body[pos:start]
         if in_part:
             new = _rewrite_part(chunk, eol, edit_plain, edit_html, digest=digest)
             if new is not None:
                 chunk, changed = new, True
-        out += [chunk, match.group(0)]
-        pos = match.end()
-        in_part = match.group(2) is None
-        if not in_part:  # close delimiter: the rest is the epilogue
+        out += [chunk, body[start:end]]
+        pos = end
+        in_part = not close
+        if close:  # close delimiter: the rest is the epilogue
             break
     rest = body[pos:]
     if in_part:  # no close delimiter: the last part runs to the end
@@ -137,6 +136,28 @@ def _walk_multipart(
             rest, changed = new, True
     out.append(rest)
     return b"".join(out) if changed else None
+
+
+def delimiters(body: bytes, boundary: bytes) -> Iterator[tuple[int, int, bool]]:
+    r"""(start, end, is close delimiter) of every boundary line of ``body``, the line end
+    before it included, as ``(?m)(\r?\n)?^--B(--)?[ \t]*(\r?\n|\Z)`` matches them.
+
+    The pattern starts with the literal ``--B`` so the regex engine jumps from one
+    occurrence to the next; that line-start test and the optional line end before it are
+    done here (a leading optional group and ``^`` made the engine try every offset:
+    ~20 ms over a 100 KB newsletter). A property test compares the two."""
+    pattern = re.compile(b"--" + re.escape(boundary) + rb"(--)?[ \t]*(?:\r?\n|\Z)")
+    pos = 0
+    for match in pattern.finditer(body):
+        start = match.start()
+        if start > 0 and body[start - 1] != 0x0A:  # not at the start of a line
+            continue
+        if start > pos and body[start - 1] == 0x0A:
+            start -= 1
+            if start > pos and body[start - 1] == 0x0D:
+                start -= 1
+        pos = match.end()
+        yield start, pos, match.group(1) is not None
 
 
 def _rewrite_part(

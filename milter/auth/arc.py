@@ -34,6 +34,7 @@ __all__ = [
 
 METHOD = "arc"
 MAX_INSTANCES = 50  # RFC 8617 §4.2.1: i= is 1 to 50; a longer chain fails without DNS work
+NOT_SEALED = "message is not ARC sealed"
 _SEAL = b"arc-seal"
 _SIGNATURES = (b"arc-seal", b"arc-message-signature")
 
@@ -148,7 +149,7 @@ def evaluate_chain(
         # makes the status fail.
         return ArcResult(AuthStatus.FAIL, instances, domains, f"chain terminated: {why}")
     status = {dkim.CV_Pass: AuthStatus.PASS, dkim.CV_None: AuthStatus.NONE}.get(cv, AuthStatus.FAIL)
-    reason = "message is not ARC sealed" if status is AuthStatus.NONE else str(why)
+    reason = NOT_SEALED if status is AuthStatus.NONE else str(why)
     return ArcResult(status, instances, domains, reason)
 
 
@@ -161,6 +162,9 @@ async def check_arc(
         verifier = load_verifier(dkim.ARC, message, minkey=min_key_bits, logger=DKIMPY_LOG)
     except dkim.DKIMException as exc:
         return ArcResult(AuthStatus.FAIL, 0, (), f"unparsable message header: {exc}")
+    if not any(name.lower().rstrip() in dkim.ARC.ARC_HEADERS for name, _ in verifier.headers):
+        # What dkimpy answers without ARC fields, without its canonicalising every header.
+        return ArcResult(AuthStatus.NONE, 0, (), NOT_SEALED)
     sealers = sealer_domains(verifier.headers)
     if sealers[0] > MAX_INSTANCES:
         reason = f"{sealers[0]} ARC sets, more than {MAX_INSTANCES} (RFC 8617 §4.2.1)"

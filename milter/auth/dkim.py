@@ -14,6 +14,7 @@ verifies but is reported ``policy`` (RFC 8301).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -24,6 +25,7 @@ from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
+from milter.auth.dkimpy_rsa import install as install_int_conversions
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
 from milter.model.auth import AuthResult, AuthStatus
 
@@ -37,6 +39,7 @@ class _ResultsNotErrors(logging.LoggerAdapter):  # type: ignore[type-arg]
         self.debug(msg, *args, **kwargs)  # type: ignore[arg-type]
 
 
+install_int_conversions()  # dkimpy's byte-by-byte int/bytes loops → int.to_bytes/from_bytes
 DKIMPY_LOG = _ResultsNotErrors(logging.getLogger("tocsin.dkimpy"), {})
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_SIGNATURES = 5  # bound on the DNS and CPU work one message can cause
+KEY_CACHE_SIZE = 1024  # parsed key records kept across messages (bounded: DNS text)
 DEFAULT_MIN_KEY_BITS = 1024  # RFC 8301 §3.2: verifiers MUST NOT accept RSA keys < 1024 bits
 METHOD = "dkim"
 _WSP = re.compile(r"\s+")
@@ -203,25 +207,42 @@ def _unsigned_octets(verifier: dkim.DKIM, sig: DkimSignature) -> int:
 
 def _check_key(sig: DkimSignature, text: str) -> tuple[str, int] | AuthResult:
     """Parse the key record (RFC 6376 §3.6.1); return (key type, bits) or the failure."""
-    raw = text.encode("utf-8", errors="replace")
-    try:
-        tags = parse_tag_value(raw)
-    except InvalidTagValueList as exc:
-        return AuthResult(METHOD, AuthStatus.PERMERROR, f"bad key record: {exc}")
-    if tags.get(b"p", b"x").strip() == b"":
-        return AuthResult(METHOD, AuthStatus.PERMERROR, "key revoked (empty p=)")
-    key_type = _text(tags.get(b"k", b"rsa")).lower()  # RFC 6376 §3.6.1: k= defaults to rsa
+    facts = _key_facts(sig.key_name, text)
+    if isinstance(facts, str):
+        return AuthResult(METHOD, AuthStatus.PERMERROR, facts)
+    key_type, bits = facts
     if not sig.algorithm.startswith(key_type + "-"):
         # RFC 6376 §6.1.2 step 6: k= must match the signature algorithm
         reason = f"key type {key_type} does not match a={sig.algorithm}"
         return AuthResult(METHOD, AuthStatus.PERMERROR, reason)
-    try:
-        _, bits, _, _ = dkim.evaluate_pk(sig.key_name.encode(), raw)
-    except dkim.NaClNotFoundError:  # PyNaCl is a dependency; only a broken install lands here
+    if isinstance(bits, str):
+        return AuthResult(METHOD, AuthStatus.PERMERROR, bits)
+    if bits is None:  # PyNaCl is a dependency; only a broken install lands here
         reason = "ed25519 key not checked: PyNaCl is not installed"
         return AuthResult(METHOD, AuthStatus.NEUTRAL, reason)
+    return key_type, bits
+
+
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
+def _key_facts(key_name: str, text: str) -> tuple[str, int | str | None] | str:
+    """What a key record says: why it is unusable as a whole, or (key type, bits) where
+    the bits are why the key itself is unreadable, or None without PyNaCl. Cached: a pure
+    function of the record, and the same keys sign message after message (dkimpy parses an
+    RSA key's ASN.1 in pure Python)."""
+    raw = text.encode("utf-8", errors="replace")
+    try:
+        tags = parse_tag_value(raw)
+    except InvalidTagValueList as exc:
+        return f"bad key record: {exc}"
+    if tags.get(b"p", b"x").strip() == b"":
+        return "key revoked (empty p=)"
+    key_type = _text(tags.get(b"k", b"rsa")).lower()  # RFC 6376 §3.6.1: k= defaults to rsa
+    try:
+        _, bits, _, _ = dkim.evaluate_pk(key_name.encode(), raw)
+    except dkim.NaClNotFoundError:
+        return key_type, None
     except dkim.KeyFormatError as exc:
-        return AuthResult(METHOD, AuthStatus.PERMERROR, f"bad key record: {exc}")
+        return key_type, f"bad key record: {exc}"
     return key_type, int(bits)
 
 

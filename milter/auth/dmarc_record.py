@@ -7,6 +7,7 @@ are ignored, as RFC 9989 §4.7 requires of unknown tags.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -78,6 +79,7 @@ def is_dmarc_record(text: str) -> bool:
     return _VERSION.match(text) is not None
 
 
+@functools.lru_cache(maxsize=4096)  # pure; the same records come back (errors raise again)
 def parse_record(text: str) -> DmarcRecord:
     """Parse one DMARC record; raise ``RecordError`` on any syntax error.
 

@@ -7,6 +7,7 @@ macro expansion for one ``MacroContext``; the evaluator in ``milter.auth.spf`` d
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ _EXP_ONLY = frozenset("crt")  # §7.3: only allowed in explanation strings
 
 class SpfSyntaxError(ValueError):
     """The record (or a macro string) violates RFC 7208 syntax: ``permerror``."""
+
+
+RECORD_CACHE_SIZE = 4096  # parsed records kept across messages (bounded: DNS text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +98,12 @@ def is_spf_record(text: str) -> bool:
     return text[:6].lower() == "v=spf1" and (len(text) == 6 or text[6] == " ")
 
 
+@functools.lru_cache(maxsize=RECORD_CACHE_SIZE)
 def parse_record(text: str) -> SpfRecord:
-    """Parse a whole record; any syntax error anywhere raises ``SpfSyntaxError`` (§4.6)."""
+    """Parse a whole record; any syntax error anywhere raises ``SpfSyntaxError`` (§4.6).
+
+    Cached (a pure function of the text, and the same few records come back message after
+    message); errors are not cached, they are raised again."""
     if not is_spf_record(text):
         raise SpfSyntaxError("not an SPF version 1 record")
     if not text.isascii():  # §3.1 / §4.6.1: records are 7-bit ASCII

@@ -43,7 +43,7 @@ class CanvassingCheck:
         haystack = phrase_key(text)
         if not any(key in haystack for key, bid in compiled.name_keys if bid == BRAND):
             return ()
-        pitch = asserted(text, haystack, compiled.phrase_keys[PHRASES])
+        pitch = asserted(text, haystack, compiled.phrases_in(PHRASES, haystack))
         if pitch is None:
             return ()
         seller = next((a.domain for a in ctx.mime.from_addresses if a.domain), "")

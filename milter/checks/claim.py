@@ -63,10 +63,8 @@ def named_brand(text: str, policy: Policy) -> tuple[str, str] | None:
     """(brand id, matched name) when ``text`` names a brand as whole words."""
     if not text:
         return None
-    haystack = phrase_key(text)
-    for key, brand_id in compiled(policy).name_keys:
-        if key.strip() and key in haystack:
-            return brand_id, key.strip()
+    for key, brand_id in compiled(policy).names_in(phrase_key(text)):
+        return brand_id, key.strip()
     return None
 
 
@@ -88,8 +86,7 @@ def named_brands(text: str, policy: Policy) -> list[str]:
     """Every brand ``text`` names as whole words, longest name first, each once."""
     if not text:
         return []
-    haystack = phrase_key(text)
-    found = [bid for key, bid in compiled(policy).name_keys if key.strip() and key in haystack]
+    found = [bid for _, bid in compiled(policy).names_in(phrase_key(text))]
     return list(dict.fromkeys(found))
 
 
@@ -146,9 +143,7 @@ def _addressed_as_user(mime: MimeView, index: CompiledPolicy) -> tuple[str, str]
     match = index.possessive.search(phrase_key(text)) if index.possessive else None
     if match is None:
         return None
-    keys = index.phrase_keys.get(CALL_TO_ACTION, ())
-    haystack = phrase_key(text)
-    if not any(key in haystack for key, _ in keys):
+    if not index.phrases_in(CALL_TO_ACTION, phrase_key(text)):
         return None
     name = match.group("name")
     brand_id = next((bid for key, bid in index.name_keys if key.strip() == name), None)

@@ -9,14 +9,14 @@ policy instance itself, so it lives and dies with the policy — no module-level
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from milter.links.lookalike import BrandIndex
 from milter.links.registry import policy_brands
 from milter.policy.model import Policy
-from milter.text.confusables import phrase_key, skeleton, words
+from milter.text.confusables import key_words, phrase_key, skeleton, words
 
 KEY = "checks.compiled"
 
@@ -42,6 +42,31 @@ class CompiledPolicy:
     phrase_keys: Mapping[str, PhraseKeys]
     skeleton_keys: tuple[tuple[str, str], ...] = ()
     possessive: re.Pattern[str] | None = None
+    name_words: tuple[frozenset[str], ...] = ()
+    phrase_words: Mapping[str, tuple[frozenset[str], ...]] = field(default_factory=dict)
+
+    def names_in(self, haystack: str) -> Iterator[tuple[str, str]]:
+        """(folded name, brand id) of every non-empty name key found in ``haystack`` (a
+        phrase key), in ``name_keys`` order. A key can only occur where all its words do:
+        that set test skips most of the substring searches over a long body."""
+        present = key_words(haystack)
+        for (key, brand_id), needed in zip(self.name_keys, self.name_words, strict=True):
+            if needed and needed <= present and key in haystack:
+                yield key, brand_id
+
+    def phrases_in(self, set_id: str, haystack: str) -> PhraseKeys:
+        """The (key, phrase) pairs of phrase set ``set_id`` whose key occurs in
+        ``haystack`` (a phrase key), in order; the same word-set test first."""
+        keys = self.phrase_keys.get(set_id, ())
+        if not keys:
+            return ()
+        present = key_words(haystack)
+        needs = self.phrase_words[set_id]
+        return tuple(
+            item
+            for item, needed in zip(keys, needs, strict=True)
+            if needed <= present and item[0] in haystack
+        )
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:
@@ -63,6 +88,13 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         MappingProxyType(phrases),
         tuple(sorted(skeletons, key=lambda item: (-len(item[0]), item[1]))),
         possessive if alternatives else None,
+        tuple(frozenset(key.split()) for key, _ in name_keys),
+        MappingProxyType(
+            {
+                set_id: tuple(frozenset(k.split()) for k, _ in keys)
+                for set_id, keys in phrases.items()
+            }
+        ),
     )
 
 

@@ -29,10 +29,9 @@ class PhrasesCheck:
         brand = ctx.policy.brand(ctx.claim.brand)
         text = ctx.mime.all_text
         haystack = phrase_key(text)
-        keys = ctx.compiled.phrase_keys
         findings = []
         for set_id in (*brand.never_asks, URGENCY):
-            hit = asserted(text, haystack, keys.get(set_id, ()))
+            hit = asserted(text, haystack, ctx.compiled.phrases_in(set_id, haystack))
             if hit is not None:
                 findings.append(self._finding(ctx, set_id, hit))
         return findings

@@ -6,7 +6,7 @@ request the brand never makes in order to deny it or warn about it: they must no
 as the request itself. A phrase counts when at least one sentence holding it is neither
 negated (a negation governing a verb of asking or giving) nor a warning.
 
-Matching is done on folded words (:func:`milter.mime.fold.phrase_key`), so accents, case
+Matching is done on folded words (:func:`milter.text.confusables.phrase_key`), so accents, case
 and punctuation do not matter ("n'envoyez" is "n envoyez").
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from milter.text.confusables import phrase_key
+from milter.text.confusables import LINE_MARK, line_key_at, phrase_key_lines, phrase_key_uncached
 
 # Sentence ends in the raw text; dots inside names (ameli.fr) split harmlessly.
 _SENTENCE_END = re.compile(r"[.!?;\n\r•|]+")
@@ -39,7 +39,7 @@ _WARNING = re.compile(r" (?:mefiez|mefier|hameconnage|phishing|beware|vigilant\w
 def sentences(text: str) -> Iterable[str]:
     """The folded sentences of ``text`` (each padded with spaces, as phrase keys are)."""
     for part in _SENTENCE_END.split(text):
-        key = phrase_key(part)
+        key = phrase_key_uncached(part)
         if key.strip():
             yield key
 
@@ -51,12 +51,20 @@ def is_denied(sentence_key: str) -> bool:
 
 def asserted(text: str, haystack: str, keys: Iterable[tuple[str, str]]) -> str | None:
     """The first phrase (as written) whose key occurs in ``text`` outside every denied
-    sentence, or None. ``haystack`` is ``phrase_key(text)``, for a cheap first test."""
+    sentence, or None. ``haystack`` is ``phrase_key(text)``, for a cheap first test.
+
+    The sentences are folded in one pass (:func:`phrase_key_lines`, one line per sentence)
+    and only those holding a candidate phrase are judged; the same answer as judging every
+    one of :func:`sentences` (a property test holds it)."""
     candidates = [(key, phrase) for key, phrase in keys if key in haystack]
     if not candidates:
         return None
-    parts = [s for s in sentences(text) if any(key in s for key, _ in candidates)]
+    lines = phrase_key_lines(_SENTENCE_END.sub("\n", text))
     for key, phrase in candidates:
-        if any(key in s and not is_denied(s) for s in parts):
-            return phrase
+        start = lines.find(key)
+        while start >= 0:
+            if not is_denied(line_key_at(lines, start)):
+                return phrase
+            next_line = lines.find(LINE_MARK, start)
+            start = lines.find(key, next_line) if next_line >= 0 else -1
     return None

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from milter.engine import prepare_policy
-from milter.policy.errors import PolicyInvalid
-from milter.policy.loader import load_policy
-from milter.policy.model import Policy
+if TYPE_CHECKING:
+    from milter.policy.model import Policy
 
 EXIT_OK, EXIT_POLICY_ERRORS, EXIT_USAGE, EXIT_INPUT, EXIT_BAD_POLICY = 0, 1, 2, 3, 4
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head -1`
@@ -28,7 +26,15 @@ class CliError(Exception):
 
 
 def load_or_fail(directory: Path | None) -> Policy:
-    """Load the policy or raise CliError listing every error."""
+    """Load the policy or raise CliError listing every error.
+
+    The engine and the policy loader are imported here, not at module level, so that
+    commands which never load a policy (``tocsin quarantine list``, ``tocsin status``)
+    start without importing the whole engine."""
+    from milter.engine import prepare_policy
+    from milter.policy.errors import PolicyInvalid
+    from milter.policy.loader import load_policy
+
     try:
         policy = load_policy(directory)
     except PolicyInvalid as exc:

@@ -6,10 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from milter.links.registry import brand_index
-from milter.policy.model import Policy
+if TYPE_CHECKING:
+    from milter.policy.model import Policy
 
 
 def add_lookalike_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,6 +24,8 @@ def add_lookalike_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser
 
 def classify(domain: str, policy: Policy) -> dict[str, Any]:
     """The lookalike answer for one domain, as the JSON contract shapes it."""
+    from milter.links.registry import brand_index
+
     name = domain.strip().lower().rstrip(".")
     hit = brand_index(policy).classify(name)
     if hit is None:

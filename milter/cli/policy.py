@@ -13,8 +13,6 @@ from milter.cli.common import (
     SubParsers,
     load_or_fail,
 )
-from milter.policy.errors import PolicyInvalid
-from milter.policy.loader import load_policy
 
 
 def add_policy_parser(sub: SubParsers) -> None:
@@ -39,6 +37,9 @@ def add_policy_parser(sub: SubParsers) -> None:
 
 def policy_check(args: argparse.Namespace) -> int:
     """Print every error as file:line: key: message (exit 1), or a summary (exit 0)."""
+    from milter.policy.errors import PolicyInvalid
+    from milter.policy.loader import load_policy
+
     try:
         policy = load_policy(args.directory)
     except PolicyInvalid as exc:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 
 from milter.cli.common import EXIT_INPUT, EXIT_OK, SubParsers, add_dns_options, load_or_fail
 from milter.cli.scan import OFFLINE_NOTE
-from milter.engine import scan
 from milter.model.envelope import Envelope
 from milter.ops.mailsources import iter_messages
 from milter.ops.replay import ReplayRow, ReplaySummary
@@ -91,6 +90,8 @@ async def _replay(
     args: argparse.Namespace, policy: Policy, against: Policy | None, resolver: object | None
 ) -> ReplaySummary:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from milter.engine import scan
 
     summary = ReplaySummary(keep=max(args.slowest, 0))
     progress = Progress(

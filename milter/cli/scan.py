@@ -9,7 +9,6 @@ import logging
 import sys
 from pathlib import Path
 
-from milter.actions.apply import apply_plan
 from milter.cli.common import (
     EXIT_INPUT,
     EXIT_OK,
@@ -18,8 +17,6 @@ from milter.cli.common import (
     add_dns_options,
     load_or_fail,
 )
-from milter.cli.output import print_scan_human, scan_json
-from milter.engine import scan
 from milter.model.envelope import Envelope
 from milter.model.verdict import Disposition
 
@@ -90,6 +87,10 @@ def _make_resolver(args: argparse.Namespace) -> object | None:
 
 
 async def _scan_files(args: argparse.Namespace) -> int:
+    from milter.actions.apply import apply_plan
+    from milter.cli.output import print_scan_human, scan_json
+    from milter.engine import scan
+
     policy = load_or_fail(args.policy)
     resolver = _make_resolver(args)
     if resolver is None:

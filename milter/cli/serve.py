@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from milter.policy.loader import error_message, loc_to_path
-
 if TYPE_CHECKING:
     from milter.frontends.service import MessageService
     from milter.frontends.settings import ServeSettings
@@ -136,7 +134,9 @@ def run_serve(args: argparse.Namespace) -> int:
             listener.sock.close()
         return EXIT_CANNOT_START
     try:
-        return run_workers(listeners, settings.workers, make_service)
+        return run_workers(
+            listeners, settings.workers, make_service, stall_seconds=settings.worker_stall_seconds
+        )
     finally:
         if os.getpid() == _MAIN_PID:
             extras.close()
@@ -213,6 +213,8 @@ def _apply_overrides(settings: ServeSettings, args: argparse.Namespace) -> Serve
     try:
         return type(settings).model_validate(data)
     except ValidationError as exc:
+        from milter.policy.loader import error_message, loc_to_path
+
         problems = [f"{loc_to_path(e['loc'])}: {error_message(e)}" for e in exc.errors()]
         raise ValueError("bad option: " + "; ".join(problems)) from None
 
@@ -309,6 +311,7 @@ def _make_service(
     settings: ServeSettings, policies: PolicyStore, *, no_dns: bool
 ) -> MessageService:
     from milter.frontends.service import MessageService
+    from milter.mime.spool import SpoolConfig
 
     resolver = None
     if not no_dns:
@@ -317,6 +320,11 @@ def _make_service(
         resolver = DnsResolver(
             list(settings.nameservers) or None, timeout=settings.dns_timeout_seconds
         )
+    spool = settings.spool
     return MessageService(
-        policies, resolver=resolver, quarantine=_open_quarantine(settings, connect_now=True)
+        policies,
+        resolver=resolver,
+        quarantine=_open_quarantine(settings, connect_now=True),
+        spool=SpoolConfig(spool.directory, spool.threshold_bytes),
+        large_scans=spool.large_scans,
     )

@@ -47,13 +47,44 @@ def fill(template: str, values: Mapping[str, str]) -> str:
     return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 
-def reason_text(finding: Finding, texts: BannerTexts, policy: Policy) -> str:
-    """One finding as a sentence in the language of ``texts`` (its own text as fallback)."""
+#: Evidence values that are the checks' own words (``LinkFlag`` names of ``LINK_TRICK``),
+#: said in each banner language so that no English is left inside the French block.
+EVIDENCE_WORDS: Mapping[str, Mapping[str, Mapping[str, str]]] = {
+    "tricks": {
+        "fr": {
+            "userinfo": "un faux nom de site placé avant « @ »",
+            "bidi-chars": "des caractères qui inversent le sens du texte",
+            "data-uri": "une adresse « data: » qui contient la page elle-même",
+            "ip-obfuscated": "une adresse IP déguisée",
+        },
+        "en": {
+            "userinfo": 'a fake site name placed before "@"',
+            "bidi-chars": "characters that reverse the text direction",
+            "data-uri": 'a "data:" address holding the page itself',
+            "ip-obfuscated": "a disguised IP address",
+        },
+    },
+}
+
+
+def localised_evidence(evidence: Mapping[str, str], lang: str) -> dict[str, str]:
+    """``evidence`` with the checks' own words (:data:`EVIDENCE_WORDS`) in ``lang``."""
+    out = dict(evidence)
+    for key, languages in EVIDENCE_WORDS.items():
+        words = languages.get(lang)
+        if key in out and words:
+            out[key] = ", ".join(words.get(w, w) for w in out[key].split(", "))
+    return out
+
+
+def reason_text(finding: Finding, texts: BannerTexts, policy: Policy, lang: str = "en") -> str:
+    """One finding as a sentence in ``lang``, the language of ``texts`` (the finding's own
+    English text only for a code the policy has no sentence for)."""
     template = texts.reasons.get(finding.code)
     if template is None:
         return finding.text
     brand = policy.brands.get(finding.brand) if finding.brand else None
-    return fill(template, {**brand_forms(brand), **finding.evidence})
+    return fill(template, {**brand_forms(brand), **localised_evidence(finding.evidence, lang)})
 
 
 WEAK_CLAIMS = frozenset({Code.SUBJECT_BRAND, Code.BODY_BRAND})
@@ -93,7 +124,9 @@ def banner_blocks(
     blocks = []
     for lang in languages:
         texts = doc.banners[lang]
-        reasons = list(dict.fromkeys(reason_text(f, texts, policy) for f in _one_per_code(serious)))
+        reasons = list(
+            dict.fromkeys(reason_text(f, texts, policy, lang) for f in _one_per_code(serious))
+        )
         reasons = [defang_links_text(r, targets) for r in reasons[:MAX_REASONS]]
         if canvassing and texts.canvassing_title and texts.canvassing_intro:
             title, intro = texts.canvassing_title, texts.canvassing_intro

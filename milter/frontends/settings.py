@@ -32,6 +32,9 @@ class MilterSettings(_Closed):
     listen: str = DEFAULT_LISTEN
     workers: int = Field(default=1, ge=1, le=64)
     max_connections: int = Field(default=256, ge=1, le=100_000)
+    # MTA sessions per SMTP client address (the connect macro); more get 421 at connect,
+    # so one client opening many SMTP sessions cannot fill max_connections. 0: no cap.
+    max_connections_per_client: int = Field(default=32, ge=0, le=100_000)
     idle_timeout_seconds: float = Field(default=600.0, gt=0, le=86_400)
     eom_deadline_seconds: float = Field(default=60.0, gt=0, le=3_600)
     progress_interval_seconds: float = Field(default=5.0, gt=0, le=300)
@@ -86,8 +89,17 @@ class SmtpSettings(_Closed):
     hostname: str | None = None  # our EHLO/banner name; the system's FQDN when unset
     workers: int = Field(default=1, ge=1, le=64)
     max_connections: int = Field(default=100, ge=1, le=100_000)
+    # Connections per client: counted by peer address, except for trusted_clients (the
+    # MTA in front), whose transactions count for the client they forward (XFORWARD
+    # ADDR). More get 421. 0: no cap.
+    max_connections_per_client: int = Field(default=20, ge=0, le=100_000)
+    trusted_clients: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     idle_timeout_seconds: float = Field(default=300.0, gt=0, le=86_400)
     transaction_seconds: float = Field(default=900.0, gt=0, le=86_400)
+    # Slow clients: from MAIL FROM to the final dot, after slow_grace_seconds at least
+    # min_bytes_per_second on average; past it: 421 and close.
+    min_bytes_per_second: float = Field(default=128.0, ge=0, le=1024**3)
+    slow_grace_seconds: float = Field(default=30.0, ge=0, le=3_600)
     deadline_seconds: float = Field(default=90.0, gt=0, le=3_600)
     max_message_bytes: int = Field(default=64 * 1024 * 1024, ge=64 * 1024, le=2**31)
     max_line_bytes: int = Field(default=1024 * 1024, ge=1001, le=64 * 1024 * 1024)
@@ -99,6 +111,15 @@ class SmtpSettings(_Closed):
     @classmethod
     def _valid_address(cls, value: str) -> str:
         return _valid_endpoint(value)
+
+    @field_validator("trusted_clients")
+    @classmethod
+    def _valid_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # ValueError names the bad one
+        return value
 
 
 class QuarantineSettings(_Closed):
@@ -127,6 +148,14 @@ class QuarantineSettings(_Closed):
         from milter.quarantine.postgres_config import check_password_file
 
         return None if value is None else check_password_file(value)
+
+
+class SpoolSettings(_Closed):
+    """Where large messages go while they are scanned (docs/performance.md "Memory")."""
+
+    directory: Path | None = None  # None: the system's temporary directory ($TMPDIR)
+    threshold_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=1024**3)
+    large_scans: int = Field(default=1, ge=1, le=64)  # spooled messages scanned at once
 
 
 class LogSettings(_Closed):
@@ -177,11 +206,16 @@ class ServeSettings(_Closed):
     nameservers: tuple[str, ...] = ()
     dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     quarantine: QuarantineSettings = QuarantineSettings()
+    spool: SpoolSettings = SpoolSettings()
     review: ReviewSettings = ReviewSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log: LogSettings = LogSettings()
     metrics: MetricsSettings = MetricsSettings()
     pid_file: Path | None = None  # for tocsin reload / tocsin status
+    # A worker whose event loop has not turned for this long (a scan stuck where no
+    # deadline reaches it) is killed and replaced; the MTA tempfails what it held.
+    # 0: no watchdog (and one worker then runs in the main process).
+    worker_stall_seconds: float = Field(default=30.0, ge=0, le=3_600)
     watch_policy: bool = True  # reload when a file of policy_dir changes
 
     @property

@@ -57,6 +57,9 @@ class _Metrics:
     policy_info: Gauge
     connections: Counter
     connections_open: Gauge
+    connections_refused: Counter
+    limit_hits: Counter
+    worker_restarts: Counter
 
 
 @cache
@@ -105,6 +108,24 @@ def _metrics() -> _Metrics:
             ["frontend"],
             multiprocess_mode="livesum",
         ),
+        connections_refused=Counter(
+            "tocsin_connections_refused",
+            "Connections or sessions refused, by front-end and reason "
+            "(max_connections, per_client, shutting_down)",
+            ["frontend", "reason"],
+        ),
+        limit_hits=Counter(
+            "tocsin_limit_hits",
+            "Messages that went past a scanning limit, by limit (headers, depth, parts, "
+            "text, links, work, size)",
+            ["limit"],
+        ),
+        worker_restarts=Counter(
+            "tocsin_worker_restarts",
+            "Workers replaced by the supervisor, by reason (stalled: event loop stuck past "
+            "worker_stall_seconds, killed; exited: died on its own)",
+            ["reason"],
+        ),
     )
 
 
@@ -117,12 +138,15 @@ def record_message(
     codes: Iterable[str],
     seconds: float,
     failed: bool,
+    limits: Iterable[str] = (),
 ) -> None:
-    """Count one finished message."""
+    """Count one finished message (``limits``: the limits it went past)."""
     m = _metrics()
     m.messages.labels(action, verdict or NONE, would or NONE, brand or NONE).inc()
     for code in set(codes):
         m.findings.labels(code).inc()
+    for limit in set(limits):
+        m.limit_hits.labels(limit).inc()
     m.scan_seconds.observe(seconds)
     if failed:
         m.failures.inc()
@@ -172,6 +196,16 @@ def connection_opened(frontend: str) -> None:
 def connection_closed(frontend: str) -> None:
     """A front-end connection ended."""
     _metrics().connections_open.labels(frontend).dec()
+
+
+def connection_refused(frontend: str, reason: str) -> None:
+    """A front-end refused a connection (or an MTA session) with a 4xx."""
+    _metrics().connections_refused.labels(frontend, reason).inc()
+
+
+def worker_restarted(reason: str) -> None:
+    """The supervisor replaces a worker: ``stalled`` (killed) or ``exited``."""
+    _metrics().worker_restarts.labels(reason).inc()
 
 
 def worker_exited(pid: int) -> None:

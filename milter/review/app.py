@@ -25,7 +25,7 @@ from milter.quarantine.backend import QuarantineBackend
 from milter.quarantine.release import ReleaseTransform
 from milter.review import views, warning
 from milter.review.inspect import clean
-from milter.review.meanings import meaning
+from milter.review.meanings import meaning, reason_line
 from milter.review.sessions import LoginLimiter, SessionStore
 
 CSP = (
@@ -120,6 +120,7 @@ def templates() -> Environment:
     )
     env.filters["clean"] = clean
     env.globals["meaning"] = meaning
+    env.globals["reason_line"] = reason_line
     return env
 
 

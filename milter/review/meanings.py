@@ -8,6 +8,10 @@ plain English. A code without a line here falls back to its documentation.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+from typing import Any
+
 from milter.model.codes import CODES, Code
 
 _FR: dict[str, str] = {
@@ -87,3 +91,27 @@ def meaning(code: object, lang: str) -> str:
         return CODES[Code(name)].doc
     except ValueError:
         return ""
+
+
+# The score reason of ``milter.engine.decide.score_text``, said in French for the page.
+_AT_LEAST = re.compile(r"score (\S+) ≥ (tag|quarantine|reject) threshold (\S+)")
+_BELOW = re.compile(r"score (\S+) below every threshold \((tag|quarantine|reject) (\S+)\)")
+_NO_THRESHOLD = re.compile(r"score (\S+) \(no score thresholds set\)")
+_LEVEL_FR = {"tag": "d'étiquetage", "quarantine": "de quarantaine", "reject": "de rejet"}
+
+
+def reason_line(reason: Mapping[str, Any], lang: str) -> str:
+    """A verdict reason's text in ``lang``: the score reason ("score 6 ≥ tag threshold 5")
+    is said in French ("score 6 ≥ seuil d'étiquetage 5"); a rule's text is the admin's own."""
+    text = str(reason.get("text", ""))
+    if lang != "fr" or reason.get("rule") != "score":
+        return text
+    if match := _AT_LEAST.fullmatch(text):
+        score, level, at = match.groups()
+        return f"score {score} ≥ seuil {_LEVEL_FR[level]} {at}"
+    if match := _BELOW.fullmatch(text):
+        score, level, at = match.groups()
+        return f"score {score} sous tous les seuils (seuil {_LEVEL_FR[level]} {at})"
+    if match := _NO_THRESHOLD.fullmatch(text):
+        return f"score {match.group(1)} (aucun seuil de score défini)"
+    return text

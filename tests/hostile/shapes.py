@@ -101,10 +101,25 @@ def marked_sections() -> bytes:
     )
 
 
+def many_parts(count: int) -> bytes:
+    """A flat multipart/mixed of ``count`` tiny text parts, then the lure's HTML part.
+
+    The stdlib parser reads every part before ``limits.max_parts`` applies: 200,000 parts
+    cost seconds of CPU with no checkpoint (the worker watchdog's case,
+    tests/hostile/test_worker_stall.py).
+    """
+    part = b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n"
+    lure = f'<p>{_TEXT} : <a href="{LURE_URL}">ici</a></p>'.encode()
+    leaf = b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + lure + b"\r\n"
+    head = b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    return _FROM + _BASE + head + part * count + leaf + b"--b--\r\n"
+
+
 _SHAPES = (
     lambda r: never_closed(r.choice(["<a", "<a href=", "<!--", "<a href='", "<![", "</"])),
     lambda r: nested(r.choice([21, 30, 200, 2000])),
     lambda r: header_flood(r.choice([1001, 5000]), before_from=r.random() < 0.3),
+    lambda r: many_parts(r.choice([501, 5_000, 20_000])),
     lambda r: long_header_line(r.choice([100_000, 2_000_000])),
     lambda r: invalid_utf8(),
     lambda r: marked_sections(),

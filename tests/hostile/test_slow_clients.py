@@ -17,7 +17,7 @@ import pytest
 
 from milter.codec import Header, MailFrom, Rcpt
 from milter.codec.mta import encode_command
-from milter.frontends.milter.pace import Pace, SlowClient
+from milter.frontends.pace import Pace, SlowClient
 from tests.support.milter_client import MilterClient, one_message
 
 Start = Callable[..., Any]

@@ -133,3 +133,22 @@ def test_crlf_line_ends_are_line_ends_but_a_lone_cr_stays_visible() -> None:
     assert clean("Bonjour,\r\nligne deux\r\n", multiline=True) == "Bonjour,\nligne deux\n"
     assert "\\x0d" in clean("a\rb", multiline=True)
     assert "\\x0d" in clean("a\r\nb")  # a single-line field never gains a line
+
+
+def test_the_score_reason_is_said_in_french_on_the_page() -> None:
+    from milter.engine.decide import score_text
+    from milter.policy.schema import Scoring
+    from milter.review.meanings import reason_line
+
+    scoring = Scoring.model_validate({"thresholds": {"tag": 5, "quarantine": 10, "reject": None}})
+
+    def fr(score: float) -> str:
+        return reason_line({"rule": "score", "text": score_text(score, scoring)}, "fr")
+
+    assert fr(6) == "score 6 ≥ seuil d'étiquetage 5"
+    assert fr(12.5) == "score 12.5 ≥ seuil de quarantaine 10"
+    assert fr(2) == "score 2 sous tous les seuils (seuil d'étiquetage 5)"
+    english = {"rule": "score", "text": score_text(6, scoring)}
+    assert reason_line(english, "en") == "score 6 ≥ tag threshold 5"
+    rule = {"rule": "brand-impersonation", "text": "Impersonation of a protected brand"}
+    assert reason_line(rule, "fr") == rule["text"]  # the admin's own words stay

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from milter.text import confusables
-from milter.text.confusables import fold, phrase_key, strip_accents
+from milter.text.confusables import fold, phrase_key, phrase_key_uncached, strip_accents, words
 
 
 def _reference_strip(text: str) -> str:
@@ -45,3 +45,13 @@ def test_phrase_key_is_cached_and_stable() -> None:
     first = phrase_key(text)
     assert phrase_key(text) is first  # the second check asking gets the same key, not a refold
     assert first == " votre compte personnel de formation cpf expire bientot "
+
+
+@given(st.text(max_size=200))
+def test_phrase_key_is_the_folded_words_between_spaces(text: str) -> None:
+    assert phrase_key_uncached(text) == " " + " ".join(words(text)) + " "
+
+
+def test_phrase_key_of_french_text_with_symbols() -> None:
+    text = "Payez 12 € « maintenant » — ÉCHÉANCE du\u00a0dossier ﬁscal ẞ"
+    assert phrase_key_uncached(text) == " payez 12 maintenant echeance du dossier fiscal ss "

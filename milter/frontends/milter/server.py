@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from milter.codec import (
     NEED_DATA,
     Accept,
+    Connect,
     ConnectionClosed,
     Continue,
     EndOfMessage,
@@ -30,18 +31,22 @@ from milter.codec import (
     ProtocolFlag,
     Quit,
     Reply,
+    ReplyCode,
 )
+from milter.frontends.caps import PerClient
 from milter.frontends.milter.assemble import AssemblyLimits
-from milter.frontends.milter.pace import Pace, SlowClient
 from milter.frontends.milter.replies import WireOptions, final_reply, outcome_replies
 from milter.frontends.milter.session import MilterSession
-from milter.frontends.service import Action, MessageService
+from milter.frontends.pace import Pace, SlowClient
+from milter.frontends.service import Action, MessageRequest, MessageService
 from milter.frontends.settings import MilterSettings
 from milter.model.plan import CANNOT_CHECK
-from milter.ops.metrics import connection_closed, connection_opened
+from milter.ops.metrics import connection_closed, connection_opened, connection_refused
 
 log = logging.getLogger("tocsin.milter")
 READ_SIZE = 256 * 1024
+# Over max_connections_per_client: Postfix answers the SMTP client 421 and disconnects it.
+TOO_MANY_FROM_CLIENT = ReplyCode(421, "4.7.0 Too many connections from your address, try later")
 
 
 @dataclass(eq=False)
@@ -50,6 +55,7 @@ class _Client:
 
     peer: str
     session: MilterSession | None = None
+    smtp_client: str | None = None  # the SMTP client address this session counts for
     busy: bool = False  # an end-of-message is being worked on
     closing: bool = False
     task: asyncio.Task[None] | None = field(default=None, repr=False)
@@ -67,6 +73,7 @@ class MilterServer:
         self.settings = settings
         self.service = service
         self._clients: set[_Client] = set()
+        self._per_client = PerClient(settings.max_connections_per_client)  # SMTP clients
         self._stop = asyncio.Event()
 
     @property
@@ -111,6 +118,9 @@ class MilterServer:
             log.warning(
                 "%s: refused, %d connections open (max_connections)", peer, len(self._clients)
             )
+            connection_refused(
+                "milter", "shutting_down" if self._stop.is_set() else "max_connections"
+            )
             writer.close()
             return
         sock = writer.get_extra_info("socket")
@@ -146,6 +156,9 @@ class MilterServer:
         except Exception:
             log.exception("%s: internal error, closing (the MTA applies its default action)", peer)
         finally:
+            self._release(client)
+            if client.session is not None:
+                client.session.close()  # a message cut by a disconnect: its spool goes
             self._clients.discard(client)
             connection_closed("milter")
             writer.close()
@@ -203,10 +216,51 @@ class MilterServer:
                     client.busy = False
             else:
                 session.observe(event)
-                out = conn.send(Continue()) if conn.pending_reply is not None else b""
+                reply: Reply = Continue()
+                if isinstance(event, Connect) and not self._claim(client, session.client_ip):
+                    reply = TOO_MANY_FROM_CLIENT
+                out = conn.send(reply) if conn.pending_reply is not None else b""
             if out:
                 writer.write(out)
                 await writer.drain()
+
+    def _claim(self, client: _Client, smtp_client: str | None) -> bool:
+        """Count this MTA session for its SMTP client; False when that client already
+        holds ``max_connections_per_client`` sessions (this one is then not counted)."""
+        self._release(client)  # a connection reused for a new SMTP session
+        if smtp_client is None:
+            return True
+        if not self._per_client.claim(smtp_client):
+            log.warning(
+                "%s: refused %s, %d sessions open for it (max_connections_per_client)",
+                client.peer,
+                smtp_client,
+                self._per_client.held(smtp_client),
+            )
+            connection_refused("milter", "per_client")
+            return False
+        client.smtp_client = smtp_client
+        return True
+
+    def _release(self, client: _Client) -> None:
+        if client.smtp_client is not None:
+            self._per_client.release(client.smtp_client)
+            client.smtp_client = None
+
+    @property
+    def sessions_per_client(self) -> dict[str, int]:
+        """Open MTA sessions per SMTP client address (what max_connections_per_client caps)."""
+        return self._per_client.snapshot()
+
+    @property
+    def open_connections(self) -> int:
+        """MTA connections open now."""
+        return len(self._clients)
+
+    @property
+    def busy_connections(self) -> int:
+        """Connections whose message is being checked now."""
+        return sum(1 for client in self._clients if client.busy)
 
     def _limits(self) -> AssemblyLimits:
         settings = self.settings
@@ -214,6 +268,7 @@ class MilterServer:
             max_headers=settings.max_headers,
             max_header_bytes=settings.max_header_bytes,
             max_message_bytes=self.service.policies.current.document.limits.max_message_bytes,
+            spool=self.service.spool,
         )
 
     async def _end_of_message(
@@ -224,6 +279,14 @@ class MilterServer:
         writer: asyncio.StreamWriter,
     ) -> bytes:
         request = session.end_of_message(event.data, conn.macros)
+        try:
+            return await self._answer(conn, request, writer)
+        finally:
+            request.message.close()  # the spool file goes once the answer is built
+
+    async def _answer(
+        self, conn: MilterConnection, request: MessageRequest, writer: asyncio.StreamWriter
+    ) -> bytes:
         work = asyncio.ensure_future(
             self.service.process(
                 request,
@@ -231,11 +294,18 @@ class MilterServer:
                 on_failure=self.settings.on_failure,
             )
         )
-        while not work.done():
-            done, _ = await asyncio.wait({work}, timeout=self.settings.progress_interval_seconds)
-            if not done:
-                writer.write(conn.send(Progress()))
-                await writer.drain()
+        try:
+            while not work.done():
+                done, _ = await asyncio.wait(
+                    {work}, timeout=self.settings.progress_interval_seconds
+                )
+                if not done:
+                    writer.write(conn.send(Progress()))
+                    await writer.drain()
+        finally:
+            if not work.done():  # the MTA went away mid-scan: nobody waits for the answer
+                work.cancel()
+                await asyncio.wait({work})
         outcome = work.result()
         wire = WireOptions(
             conn.actions,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import socket
 import time
@@ -17,15 +18,17 @@ from dataclasses import replace
 from typing import Any
 
 from milter.actions.apply import apply_plan
+from milter.frontends.caps import PerClient
 from milter.frontends.listen import parse_endpoint
+from milter.frontends.pace import Pace, SlowClient
 from milter.frontends.service import Action, MessageRequest, MessageService, Outcome
 from milter.frontends.settings import SmtpSettings
 from milter.frontends.smtp.params import Params, xforward_value, xtext_encode
 from milter.frontends.smtp.protocol import FilterSMTP
 from milter.frontends.smtp.relay import NextHop, NextHopConfig, NextHopRefused
-from milter.mime.headers import parse_header_block, split_message
 from milter.model.envelope import Envelope
 from milter.model.plan import ActionPlan, HeaderOp, SmtpReply
+from milter.ops.metrics import connection_closed, connection_opened, connection_refused
 
 log = logging.getLogger("tocsin.smtp")
 
@@ -35,6 +38,8 @@ INTERNAL_ERROR = "451 4.3.0 Internal filter error, try again later"
 TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 TRANSACTION_TOO_LONG = "421 4.4.2 Transaction took too long, closing"
+TOO_SLOW = "421 4.7.1 Too slow, closing"
+TOO_MANY_FROM_CLIENT = "421 4.7.0 Too many connections from your address, try again later"
 
 
 class SmtpFilterServer:
@@ -46,6 +51,8 @@ class SmtpFilterServer:
         self.hop_address = _host_port(settings.next_hop)
         self.hostname = settings.hostname or socket.getfqdn()
         self._connections: set[FilterSMTP] = set()
+        self._per_client = PerClient(settings.max_connections_per_client)
+        self._trusted = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_clients]
         self._stop = asyncio.Event()
         self._drained = asyncio.Event()
 
@@ -87,24 +94,73 @@ class SmtpFilterServer:
         await asyncio.sleep(0)  # let the closed transports report connection_lost
 
     def _protocol(self) -> asyncio.Protocol:
+        return _Door(self)
+
+    def open(self, peer: str | None) -> FilterSMTP | str:
+        """A new connection from ``peer``: its protocol, or the 421 refusing it."""
         if len(self._connections) >= self.settings.max_connections or self.stopping:
             log.warning("refused a connection: %d open (max_connections)", len(self._connections))
-            return _Refuse(SHUTTING_DOWN if self.stopping else TOO_MANY_CONNECTIONS)
+            connection_refused("smtp", "shutting_down" if self.stopping else "max_connections")
+            return SHUTTING_DOWN if self.stopping else TOO_MANY_CONNECTIONS
+        key = None if peer is None or self.trusted(peer) else peer
+        if key is not None and not self.claim(key):
+            return TOO_MANY_FROM_CLIENT
         settings = self.settings
-        conn = FilterSMTP(
-            ConnectionHandler(self),
+        handler = ConnectionHandler(self, client_key=key)
+        conn = _CountingSMTP(
+            handler,
             max_line_bytes=settings.max_line_bytes,
             on_lost=self._lost,
+            spool=self.service.spool,
             data_size_limit=settings.max_message_bytes,
             hostname=self.hostname,
             ident="Tocsin",
             timeout=settings.idle_timeout_seconds,
         )
         self._connections.add(conn)
+        connection_opened("smtp")
         return conn
 
+    def trusted(self, address: str) -> bool:
+        """True for the MTA in front (``trusted_clients``): counted by the client it
+        forwards, not by its own address."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self._trusted)
+
+    def claim(self, client: str) -> bool:
+        """Count a connection (or forwarded transaction) for ``client``; False, with a log
+        line, when it already holds ``max_connections_per_client``."""
+        if self._per_client.claim(client):
+            return True
+        log.warning(
+            "refused %s, %d connections open for it (max_connections_per_client)",
+            client,
+            self._per_client.held(client),
+        )
+        connection_refused("smtp", "per_client")
+        return False
+
+    def release(self, client: str) -> None:
+        """One connection (or forwarded transaction) of ``client`` ended."""
+        self._per_client.release(client)
+
+    @property
+    def connections_per_client(self) -> dict[str, int]:
+        """Open connections per client address (what max_connections_per_client caps)."""
+        return self._per_client.snapshot()
+
+    @property
+    def open_connections(self) -> int:
+        """SMTP connections open now."""
+        return len(self._connections)
+
     def _lost(self, conn: FilterSMTP) -> None:
-        self._connections.discard(conn)
+        if conn in self._connections:
+            self._connections.discard(conn)
+            connection_closed("smtp")
         conn.event_handler.lost()
         if self.stopping and not self._connections:
             self._drained.set()
@@ -127,13 +183,16 @@ class SmtpFilterServer:
 class ConnectionHandler:
     """aiosmtpd's event handler for one connection: the transaction and its next hop."""
 
-    def __init__(self, server: SmtpFilterServer) -> None:
+    def __init__(self, server: SmtpFilterServer, client_key: str | None = None) -> None:
         self.server = server
         self.hop: NextHop | None = None
         self.utf8 = False
         self.started = 0.0
         self.busy = False
         self._timer: asyncio.TimerHandle | None = None
+        self._pacer: asyncio.TimerHandle | None = None
+        self._client_key = client_key  # counted for the connection's peer, until lost
+        self._forwarded_key: str | None = None  # counted for the XFORWARD client, per transaction
 
     async def handle_exception(self, error: Exception) -> str:
         """aiosmtpd answers 500 (permanent) to a handler's exception; we keep the mail."""
@@ -168,6 +227,9 @@ class ConnectionHandler:
         if self.server.stopping:  # the next transaction goes elsewhere, or waits
             asyncio.get_running_loop().call_soon(smtp.close_after_reply)
             return SHUTTING_DOWN
+        if not self._claim_forwarded(smtp):
+            asyncio.get_running_loop().call_soon(smtp.close_after_reply)
+            return TOO_MANY_FROM_CLIENT
         self.utf8 = "SMTPUTF8" in params
         hop = self.server.next_hop()
         sender = "" if address == "<>" else address  # aiosmtpd gives the null sender as <>
@@ -183,7 +245,46 @@ class ConnectionHandler:
         self.started = time.monotonic()
         limit = self.server.settings.transaction_seconds
         self._timer = asyncio.get_running_loop().call_later(limit, self._expire, smtp)
+        self._start_pace(smtp)
         return "250 2.1.0 Ok"
+
+    def _claim_forwarded(self, smtp: FilterSMTP) -> bool:
+        """A transaction from the MTA in front counts for the client it forwards."""
+        forwarded = xforward_value(smtp.xforward, "ADDR")
+        if self._client_key is not None or not forwarded:
+            return True
+        if not self.server.claim(forwarded):
+            return False
+        self._forwarded_key = forwarded
+        return True
+
+    def _start_pace(self, smtp: FilterSMTP) -> None:
+        """From MAIL FROM to the final dot, the client must keep a minimum data rate."""
+        settings = self.server.settings
+        if settings.min_bytes_per_second <= 0 or not isinstance(smtp, _CountingSMTP):
+            return
+        loop = asyncio.get_running_loop()
+        pace = Pace(
+            settings.transaction_seconds, settings.min_bytes_per_second, settings.slow_grace_seconds
+        )
+        pace.start(loop.time())
+        base = smtp.received
+        interval = min(1.0, max(0.05, settings.slow_grace_seconds / 4))
+
+        def check() -> None:
+            self._pacer = None
+            if self.busy or self.hop is None:  # past the dot, or the transaction ended
+                return
+            pace.bytes = smtp.received - base
+            try:
+                pace.read_timeout(interval, loop.time())
+            except SlowClient as exc:
+                log.warning("slow client, transaction cut: %s", exc)
+                smtp.abort(TOO_SLOW)
+                return
+            self._pacer = loop.call_later(interval, check)
+
+        self._pacer = loop.call_later(interval, check)
 
     async def handle_RCPT(
         self, smtp: FilterSMTP, session: Any, envelope: Any, address: str, params: Params
@@ -211,8 +312,9 @@ class ConnectionHandler:
 
     async def _data(self, smtp: FilterSMTP, session: Any, envelope: Any) -> str:
         settings = self.server.settings
-        raw: bytes = envelope.original_content
-        request = _request(raw, self._envelope(smtp, session, envelope), settings, self.server)
+        raw = smtp.message  # spooled when large; closed by smtp once DATA is answered
+        assert raw is not None
+        request = MessageRequest(raw, self._envelope(smtp, session, envelope), raw.received)
         remaining = settings.transaction_seconds - (time.monotonic() - self.started)
         outcome = await self.server.service.process(
             request,
@@ -223,7 +325,7 @@ class ConnectionHandler:
         )
         if outcome.action is Action.DELIVER:
             if outcome.next_hop is None:  # on_failure: accept, and the deadline passed
-                return await self._send_unchanged(raw)
+                return await self._send_unchanged(raw.to_bytes())
             return outcome.next_hop
         if outcome.action is Action.QUARANTINE:
             return ACCEPTED
@@ -286,33 +388,36 @@ class ConnectionHandler:
 
     def lost(self) -> None:
         """The client went away: drop the next hop's transaction (nothing is delivered)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timers()
+        if self._client_key is not None:
+            self.server.release(self._client_key)
+            self._client_key = None
         hop, self.hop = self.hop, None
         if hop is not None:
             hop.drop()
 
+    def _stop_timers(self) -> None:
+        for timer in (self._timer, self._pacer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._pacer = None
+        if self._forwarded_key is not None:
+            self.server.release(self._forwarded_key)
+            self._forwarded_key = None
+
+    @property
+    def transaction_open(self) -> bool:
+        """A next hop session or a timer is still held (for tests after a disconnect)."""
+        return self.hop is not None or self._timer is not None or self._pacer is not None
+
     async def _end(self, smtp: FilterSMTP | None = None) -> None:
         """End of a transaction: abandon the next hop's if not delivered, reset XFORWARD."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._stop_timers()
         hop, self.hop = self.hop, None
         if hop is not None:
             await hop.close()
         if smtp is not None:
             smtp.xforward = {}
-
-
-def _request(
-    raw: bytes, envelope: Envelope, settings: SmtpSettings, server: SmtpFilterServer
-) -> MessageRequest:
-    limit = server.service.policies.current.document.limits.max_message_bytes
-    if len(raw) <= limit:
-        return MessageRequest(raw, envelope, len(raw))
-    names = tuple(name for name, _ in parse_header_block(split_message(raw)[0]))
-    return MessageRequest(raw, envelope, len(raw), f"message over {limit} bytes", names)
 
 
 def _below_mta_received(outcome: Outcome) -> ActionPlan:
@@ -323,7 +428,7 @@ def _below_mta_received(outcome: Outcome) -> ActionPlan:
     Shifting the same way keeps both front-ends' output identical.
     """
     plan = outcome.plan
-    if outcome.request.raw[:9].lower() != b"received:":
+    if outcome.request.message.header_block[:9].lower() != b"received:":
         return plan
     edits = tuple(
         replace(e, index=e.index + 1) if e.op is HeaderOp.INSERT else e for e in plan.header_edits
@@ -348,13 +453,32 @@ def _host_port(spec: str) -> tuple[str, int]:
     return address.host, address.port
 
 
-class _Refuse(asyncio.Protocol):
-    """Answers 421 and closes: over max_connections, or shutting down."""
+class _CountingSMTP(FilterSMTP):
+    """FilterSMTP counting the bytes it receives (for the minimum data rate)."""
 
-    def __init__(self, reply: str) -> None:
-        self.reply = reply
+    received = 0
+
+    def data_received(self, data: bytes) -> None:
+        """Count, then let aiosmtpd read it."""
+        self.received += len(data)
+        super().data_received(data)
+
+
+class _Door(asyncio.Protocol):
+    """Sees who connects before any SMTP is spoken: hands the connection to its
+    `FilterSMTP`, or answers 421 and closes (max_connections, per client, stopping)."""
+
+    def __init__(self, server: SmtpFilterServer) -> None:
+        self.server = server
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.WriteTransport)
-        transport.write(self.reply.encode("ascii") + b"\r\n")
-        transport.close()
+        assert isinstance(transport, asyncio.Transport)
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        opened = self.server.open(address)
+        if isinstance(opened, str):
+            transport.write(opened.encode("ascii") + b"\r\n")
+            transport.close()
+            return
+        transport.set_protocol(opened)
+        opened.connection_made(transport)

@@ -1,10 +1,11 @@
-"""Pace of one in-message milter connection: a total time budget and a minimum rate.
+"""Pace of one message on a connection: a total time budget and a minimum data rate.
 
 A slow-loris client (hundreds of connections, a byte every few seconds) would hold every
 connection forever if only an idle timeout applied, since each byte restarts it. From
 the start of a message (MAIL FROM) to its end, a connection gets ``budget`` seconds in
 all, and after ``grace`` seconds it must have sent ``min_rate`` bytes per second on
-average. Pure: the server passes the clock in.
+average. Both front-ends use it (the milter per read, the SMTP filter on a timer).
+Pure: the server passes the clock in.
 """
 
 from __future__ import annotations
