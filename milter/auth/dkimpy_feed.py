@@ -16,24 +16,130 @@ verifier object (one for DKIM, one for ARC) on every message:
   registered in dkimpy's own table of canonicalisation algorithms
   (``dkim.canonicalization.ALGORITHMS``), which is how dkimpy looks ``c=relaxed`` up; the
   same test compares it with dkimpy's implementation.
+
+A message the front-end spooled to disk (`milter.mime.spool`) is never read whole into
+memory: its body goes to dkimpy as a `SpooledBody`, which the registered "simple" and
+"relaxed" algorithms canonicalise a chunk at a time into a temporary file, mapped read-only;
+dkimpy then hashes (and cuts at ``l=``) a ``memoryview`` of that map, as it would bytes.
+Bodies shared by DKIM and ARC are canonicalised once per algorithm.
 """
 
 from __future__ import annotations
 
+import mmap
 import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 import dkim
 import dkim.canonicalization as canon
 
-__all__ = ["DkimpyMessage", "FastRelaxed", "load_verifier", "prepare", "split_message"]
+from milter.mime.spool import RawMessage
+
+__all__ = [
+    "DkimpyMessage",
+    "FastRelaxed",
+    "FastSimple",
+    "SpooledBody",
+    "canonical_chunks",
+    "load_verifier",
+    "prepare",
+    "split_message",
+]
 
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 _TRAILING_BLANKS = re.compile(rb"[\t ]+\r\n")
 _BLANK_RUNS = re.compile(rb"[\t ]{2,}|\t")
 
-DkimpyMessage = tuple[list[list[bytes]], bytes]
+_RELAXED_TAIL = re.compile(rb"[\t ]*\r?\Z")  # may change with the next chunk: carried over
+_SIMPLE_TAIL = re.compile(rb"\r?\Z")
+_CRLF_RUN = 64 * 1024
+
+
+class SpooledBody:
+    """The body of a spooled message, for dkimpy: canonicalised on demand, once per
+    algorithm, into a mapped temporary file (see the module docstring)."""
+
+    def __init__(self, source: RawMessage, start: int) -> None:
+        self.source = source
+        self.start = start
+        self._canonical: dict[bool, memoryview] = {}
+
+    def canonical(self, *, relaxed: bool) -> memoryview:
+        """The canonical body (RFC 6376 §3.4.3 simple, §3.4.4 relaxed), CRLF line ends."""
+        if relaxed not in self._canonical:
+            self._canonical[relaxed] = self._write(relaxed)
+        return self._canonical[relaxed]
+
+    def _write(self, relaxed: bool) -> memoryview:
+        with tempfile.TemporaryFile(dir=self.source.directory) as out:
+            for piece in canonical_chunks(self.source.chunks(self.start), relaxed=relaxed):
+                out.write(piece)
+            out.flush()
+            size = out.tell()
+            if size == 0:
+                return memoryview(b"")
+            return memoryview(mmap.mmap(out.fileno(), size, access=mmap.ACCESS_READ))
+
+
+def canonical_chunks(chunks: Iterable[bytes], *, relaxed: bool) -> Iterator[bytes]:
+    """The canonical form of the body given in ``chunks`` (cut anywhere), in pieces:
+    bare LFs become CRLF (as ``dkim.rfc822_parse`` does), then the simple or relaxed body
+    canonicalisation, equal to dkimpy's on the joined body (tests/auth/test_dkimpy_feed.py).
+
+    What the next chunk may change is carried over: a final CR (it may start a CRLF),
+    final blanks (relaxed: dropped before a line end, one space otherwise), and the empty
+    lines at the end (dropped at the end of the body), which are only counted."""
+    tail = _RELAXED_TAIL if relaxed else _SIMPLE_TAIL
+    carry, held, wrote = b"", 0, False
+    for data in chain(chunks, (None,)):
+        buf = carry + data if data is not None else carry
+        carry = b""
+        if data is not None:
+            cut = tail.search(buf)
+            assert cut is not None
+            carry = buf[cut.start() :]
+            if relaxed and carry[:1] in (b" ", b"\t"):
+                carry = b" " + carry[-1:] if carry.endswith(b"\r") else b" "
+            buf = buf[: cut.start()]
+        if buf.count(b"\n") != buf.count(b"\r\n"):
+            buf = _BARE_LF.sub(b"\r\n", buf)
+        if relaxed:
+            buf = FastRelaxed.canonicalize_lines(buf)
+        head, ending = _split_empty_lines(buf)
+        if head:
+            yield from _crlfs(held)
+            yield head
+            held, wrote = ending, True
+        else:
+            held += ending
+    if wrote or not relaxed:
+        yield b"\r\n"  # one line end after the last non-empty line (or an empty body)
+
+
+def _split_empty_lines(buf: bytes) -> tuple[bytes, int]:
+    """``buf`` without its final run of CRLFs, and how many CRLFs that run held
+    (a CR before it is not part of it: after LF normalisation every LF has its CR)."""
+    stripped = buf.rstrip(b"\r\n")
+    trail = buf[len(stripped) :]
+    if not trail or trail.endswith(b"\r"):
+        return buf, 0
+    lone_cr = trail.rfind(b"\r\r")
+    pairs = trail[lone_cr + 1 :] if lone_cr >= 0 else trail
+    return buf[: len(buf) - len(pairs)], len(pairs) // 2
+
+
+def _crlfs(count: int) -> Iterator[bytes]:
+    for _ in range(count // _CRLF_RUN):
+        yield b"\r\n" * _CRLF_RUN
+    if count % _CRLF_RUN:
+        yield b"\r\n" * (count % _CRLF_RUN)
+
+
+DkimpyMessage = tuple[list[list[bytes]], "bytes | SpooledBody"]
 """dkimpy's view of a message: [[name, value-with-CRLF], ...] and the CRLF body."""
 
 
@@ -54,13 +160,34 @@ def split_message(message: bytes) -> DkimpyMessage:
     return headers, body
 
 
-def prepare(message: bytes) -> DkimpyMessage | bytes:
+def prepare(message: bytes | RawMessage) -> DkimpyMessage | bytes:
     """``split_message(message)`` to share between DKIM and ARC, or ``message`` itself when
-    dkimpy cannot parse its header (the verifiers then report that as they always did)."""
+    dkimpy cannot parse its header (the verifiers then report that as they always did).
+    A spooled message's body stays in its spool file (a `SpooledBody`)."""
+    if isinstance(message, RawMessage):
+        if not message.spooled:
+            return prepare(message.to_bytes())
+        return _prepare_spooled(message)
     try:
         return split_message(message)
     except (dkim.MessageFormatError, IndexError):  # IndexError: dkimpy on a leading fold
         return message
+
+
+def _prepare_spooled(message: RawMessage) -> DkimpyMessage | bytes:
+    """``split_message`` for a spooled message: the header block parsed by dkimpy, the body
+    left in the spool file."""
+    block = message.header_block
+    if block.startswith((b"\n", b"\r\n")):  # an empty first line: no headers at all
+        return [], SpooledBody(message, 1 if block.startswith(b"\n") else 2)
+    found = _END_OF_HEADERS.search(block)
+    if found is None or message.body_offset >= message.size:  # no body (header block capped)
+        return prepare(block)
+    try:
+        headers = dkim.rfc822_parse(block[: found.start()])[0]
+    except (dkim.MessageFormatError, IndexError):
+        return block  # the verifiers parse it again and report it as they always did
+    return headers, SpooledBody(message, message.body_offset)
 
 
 def load_verifier(cls: type[Any], message: DkimpyMessage | bytes, **options: object) -> Any:
@@ -81,13 +208,37 @@ class FastRelaxed:
     canonicalize_headers = staticmethod(canon.Relaxed.canonicalize_headers)
 
     @staticmethod
-    def canonicalize_body(body: bytes) -> bytes:
-        """RFC 6376 §3.4.4: drop blanks before line ends, one space per run, no empty tail."""
+    def canonicalize_lines(body: bytes) -> bytes:
+        """The line-by-line part of RFC 6376 §3.4.4: no blanks before a line end, one
+        space for every other run of blanks."""
         if b" \r\n" in body or b"\t\r\n" in body:
             body = _TRAILING_BLANKS.sub(b"\r\n", body)
         if b"\t" in body or b"  " in body:
             body = _BLANK_RUNS.sub(b" ", body)
+        return body
+
+    @staticmethod
+    def canonicalize_body(body: bytes | SpooledBody) -> bytes | memoryview:
+        """RFC 6376 §3.4.4: drop blanks before line ends, one space per run, no empty tail."""
+        if isinstance(body, SpooledBody):
+            return body.canonical(relaxed=True)
+        body = FastRelaxed.canonicalize_lines(body)
         return bytes(canon.correct_empty_body(canon.strip_trailing_lines(body)))
 
 
+class FastSimple:
+    """dkimpy's "simple" algorithm, which also takes a `SpooledBody`."""
+
+    name = canon.Simple.name
+    canonicalize_headers = staticmethod(canon.Simple.canonicalize_headers)
+
+    @staticmethod
+    def canonicalize_body(body: bytes | SpooledBody) -> bytes | memoryview:
+        """RFC 6376 §3.4.3: no empty lines at the end (one CRLF for an empty body)."""
+        if isinstance(body, SpooledBody):
+            return body.canonical(relaxed=False)
+        return bytes(canon.Simple.canonicalize_body(body))
+
+
 canon.ALGORITHMS[FastRelaxed.name] = FastRelaxed
+canon.ALGORITHMS[FastSimple.name] = FastSimple

@@ -58,7 +58,7 @@ class AuthCheck:
         block = _trusted_block(ctx)
         env = ctx.envelope
         upstream_spf = spf_from_upstream(block, env.client_ip, env.mail_from)
-        for_dkimpy = prepare(ctx.mime.raw)  # header block parsed once for DKIM and ARC
+        for_dkimpy = prepare(ctx.mime.source)  # header block parsed once for DKIM and ARC
         spf, own_dkim, own_arc = await asyncio.gather(
             _spf(ctx, resolver, upstream_spf),
             verify_dkim(for_dkimpy, resolver),

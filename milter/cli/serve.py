@@ -311,6 +311,7 @@ def _make_service(
     settings: ServeSettings, policies: PolicyStore, *, no_dns: bool
 ) -> MessageService:
     from milter.frontends.service import MessageService
+    from milter.mime.spool import SpoolConfig
 
     resolver = None
     if not no_dns:
@@ -319,6 +320,11 @@ def _make_service(
         resolver = DnsResolver(
             list(settings.nameservers) or None, timeout=settings.dns_timeout_seconds
         )
+    spool = settings.spool
     return MessageService(
-        policies, resolver=resolver, quarantine=_open_quarantine(settings, connect_now=True)
+        policies,
+        resolver=resolver,
+        quarantine=_open_quarantine(settings, connect_now=True),
+        spool=SpoolConfig(spool.directory, spool.threshold_bytes),
+        large_scans=spool.large_scans,
     )

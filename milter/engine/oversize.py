@@ -1,4 +1,6 @@
-"""The verdict and plan for a message too large to scan (policy ``limits.oversize``)."""
+"""The verdict and plan for a message past ``max_message_bytes`` that the policy says not
+to scan (``limits.oversize``: tempfail, reject, or the legacy accept). The default, "scan",
+never comes here: the engine scans the first ``max_message_bytes`` (milter.engine.pipeline)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ RULE = "oversize"
 
 
 def oversize_verdict(policy: Policy, why: str) -> Verdict:
-    """What the policy says about a message past the size limits, and why."""
+    """What the policy says about a message past the size limit it does not scan, and why."""
     disposition = Disposition(policy.document.limits.oversize)
     reason = Reason(RULE, disposition, f"not scanned: {why}")
     return Verdict(disposition, None, 0.0, (), (reason,))

@@ -15,6 +15,7 @@ from milter.dns.resolver import Resolver
 from milter.engine.decide import decide
 from milter.engine.plan import plan
 from milter.mime.parse import MimeLimits, MimeView, parse_message
+from milter.mime.spool import RawMessage
 from milter.model.auth import AuthResult
 from milter.model.budget import WorkBudgetExceeded, work_budget
 from milter.model.envelope import Envelope
@@ -39,19 +40,25 @@ class ScanResult:
 
 
 async def scan(
-    raw: bytes,
+    raw: bytes | RawMessage,
     envelope: Envelope,
     policy: Policy,
     resolver: Resolver | None = None,
     checks: Sequence[Check] | None = None,
 ) -> ScanResult:
-    """Parse once, run the checks, decide and plan. Never raises for a bad message."""
+    """Parse once, run the checks, decide and plan. Never raises for a bad message.
+
+    ``raw`` is the message in memory, or as a front-end received it (`RawMessage`: maybe
+    spooled, maybe only its first bytes). Past ``limits.max_message_bytes`` only that
+    many bytes are scanned, and a ``LIMIT_EXCEEDED`` finding (limit ``size``) says so.
+    """
     started = time.perf_counter()
     limits = policy.document.limits
     mime_limits = MimeLimits(
         max_parts=limits.max_parts, max_depth=limits.max_depth, max_headers=limits.max_headers
     )
-    mime = parse_message(raw, mime_limits)
+    source = raw if isinstance(raw, RawMessage) else RawMessage.from_bytes(raw)
+    mime = parse_message(source.prefix(limits.max_message_bytes), mime_limits)
     ctx = CheckContext(envelope, mime, policy, find_claim(mime, policy), resolver)
     with work_budget(limits.check_timeout_seconds):  # long loops stop here (checkpoint)
         findings, auth = await run_checks(
@@ -68,7 +75,9 @@ async def scan(
         auth=auth,
     )
     verdict = on_limit(verdict, policy)
-    verdict = honour_release(verdict, raw, envelope)  # an admin released it: deliver, tagged
+    verdict = honour_release(
+        verdict, mime.header_block, envelope
+    )  # an admin released it: deliver, tagged
     action_plan = plan(verdict, mime, policy, envelope)
     elapsed = (time.perf_counter() - started) * 1000
     return ScanResult(mime, verdict, action_plan, elapsed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -22,6 +23,8 @@ from milter.model.plan import ActionPlan, HeaderEdit, HeaderOp, QuarantineMode, 
 from milter.model.verdict import Disposition, Verdict
 from milter.policy.model import Policy
 from milter.policy.schema import Actions
+
+log = logging.getLogger(__name__)
 
 SUBJECT_TAG = "subject_tag"
 BANNER = "banner"
@@ -94,6 +97,11 @@ def body_edit(
     wanted = LINK_ACTIONS & verdict.actions
     links = link_rewrite(targets, actions, verdict, rcpts) if wanted else None
     banner = banner_for(verdict, policy, actions, targets) if BANNER in verdict.actions else None
+    if (banner or links) and not mime.source.editable:
+        # spooled (large) or cut at max_message_bytes: the body is not rebuilt in memory,
+        # nor cut; the verdict header and subject tag still say what Tocsin found
+        log.info("body not rewritten: %d-byte message is spooled or cut", mime.source.received)
+        return None
     return edit_body(mime.raw, banner=banner, links=links)
 
 

@@ -22,7 +22,9 @@ from typing import Any, Literal, Protocol
 
 from milter.dns.resolver import Resolver
 from milter.engine import scan
+from milter.engine.oversize import RULE as OVERSIZE_RULE
 from milter.engine.oversize import oversize_plan, oversize_verdict
+from milter.mime.spool import RawMessage, SpoolConfig
 from milter.model.envelope import Envelope
 from milter.model.limits import LIMIT_EXCEEDED
 from milter.model.plan import CANNOT_CHECK, ActionPlan, QuarantineMode, SmtpReply
@@ -40,16 +42,30 @@ OnFailure = Literal["tempfail", "accept"]
 class MessageRequest:
     """One complete message for the engine, with its envelope.
 
-    ``oversize`` says why the message is past the scanning limits (it is then not
-    scanned); ``raw`` may be empty in that case when the front-end did not keep it.
-    ``header_names`` are the names of the headers received, for the oversize plan.
+    ``data`` is the message as the front-end kept it: bytes, or a `RawMessage` (maybe
+    spooled to disk, maybe only its first bytes: ``size`` is what the MTA sent). The
+    front-end closes a `RawMessage` once the MTA has its answer. ``header_names`` are the
+    names of the headers received, for the oversize plan. ``unreadable`` says why the
+    front-end could not keep the message (a spool write failed): it is then tempfailed.
     """
 
-    raw: bytes
+    data: bytes | RawMessage
     envelope: Envelope
     size: int
-    oversize: str | None = None
     header_names: tuple[str, ...] = ()
+    unreadable: str | None = None
+
+    @property
+    def message(self) -> RawMessage:
+        """The message as a `RawMessage` (bytes are wrapped, not copied)."""
+        data = self.data
+        return data if isinstance(data, RawMessage) else RawMessage.from_bytes(data)
+
+    @property
+    def raw(self) -> bytes:
+        """The kept bytes in memory (read from the spool, a copy, when spooled)."""
+        data = self.data
+        return data if isinstance(data, bytes) else data.to_bytes()
 
 
 class Action(StrEnum):
@@ -103,8 +119,9 @@ Deliver = Callable[[Outcome], Awaitable[Outcome]]
 
 
 LARGE_MESSAGE_BYTES = 4 * 1024 * 1024
-"""Messages from this size are scanned one at a time per worker: parsing one costs a few
-times its size in memory (docs/performance.md), so concurrent large scans are bounded."""
+"""Messages from this size, and every spooled one, count as large: at most
+``large_scans`` of them are scanned at once per worker (their spool pages, text parts and
+canonical bodies are what a scan holds), the others wait their turn."""
 
 
 class QuarantineSink(Protocol):
@@ -124,12 +141,16 @@ class MessageService:
         *,
         resolver: Resolver | None = None,
         quarantine: QuarantineSink | None = None,
+        spool: SpoolConfig | None = None,
+        large_scans: int = 1,
     ) -> None:
         self.policies = policies
         self.resolver = resolver
         self.quarantine = quarantine
+        self.spool = spool or SpoolConfig()
         self.messages = 0
-        self._large_scan = asyncio.Semaphore(1)
+        self._large_scan = asyncio.Semaphore(large_scans)
+        self.spool.sweep()  # names a crashed worker left (spool files are unlinked at once)
 
     async def warm_up(self) -> None:
         """Scan a tiny message once so indexes and suffix lists load before real mail."""
@@ -173,15 +194,21 @@ class MessageService:
         """The decision for ``request``. Exceptions propagate to `process`'s failure rule."""
         policy = self.policies.current
         envelope = request.envelope
-        if request.oversize is not None:
-            verdict = oversize_verdict(policy, request.oversize)
-            plan = oversize_plan(verdict, policy, envelope.rcpts, request.header_names)
-        elif len(request.raw) >= LARGE_MESSAGE_BYTES:
+        message = request.message.counted(request.size)
+        limits = policy.document.limits
+        if request.unreadable is not None:
+            return failure_outcome(request, request.unreadable, "tempfail")
+        if request.size > limits.max_message_bytes and limits.oversize != "scan":
+            why = f"message of {request.size} bytes, over {limits.max_message_bytes}"
+            verdict = oversize_verdict(policy, why)
+            names = request.header_names or _names(message)
+            plan = oversize_plan(verdict, policy, envelope.rcpts, names)
+        elif message.spooled or message.size >= LARGE_MESSAGE_BYTES:
             async with self._large_scan:
-                result = await scan(request.raw, envelope, policy, self.resolver)
+                result = await scan(message, envelope, policy, self.resolver)
             verdict, plan = result.verdict, result.plan
         else:
-            result = await scan(request.raw, envelope, policy, self.resolver)
+            result = await scan(message, envelope, policy, self.resolver)
             verdict, plan = result.verdict, result.plan
         if plan.smtp_reply is not None:
             action = Action.REJECT if plan.disposition is Disposition.REJECT else Action.TEMPFAIL
@@ -191,6 +218,10 @@ class MessageService:
         if plan.quarantine_mode is QuarantineMode.HOLD and can_hold:
             return Outcome(Action.HOLD, plan, request, verdict)
         held = Outcome(Action.HOLD, plan, request, verdict)
+        if message.truncated:  # only its first bytes are here: the MTA keeps the whole
+            if can_hold:
+                return held
+            return held.failed("quarantine: message not kept whole and no MTA hold queue")
         if self.quarantine is None:
             if can_hold:
                 return held
@@ -212,6 +243,12 @@ def failure_outcome(request: MessageRequest, why: str, on_failure: OnFailure) ->
         return Outcome(Action.DELIVER, ActionPlan(Disposition.ACCEPT), request, failure=why)
     plan = ActionPlan(Disposition.TEMPFAIL, smtp_reply=CANNOT_CHECK)
     return Outcome(Action.TEMPFAIL, plan, request, reply=CANNOT_CHECK, failure=why)
+
+
+def _names(message: RawMessage) -> tuple[str, ...]:
+    from milter.mime.headers import parse_header_block
+
+    return tuple(name for name, _ in parse_header_block(message.header_block))
 
 
 def _qid(envelope: Envelope) -> str:
@@ -237,13 +274,16 @@ def observe(outcome: Outcome) -> None:
 
 
 def limits_hit(outcome: Outcome) -> list[str]:
-    """The limits the message went past (``LIMIT_EXCEEDED`` findings, or oversize)."""
+    """The limits the message went past (``LIMIT_EXCEEDED`` findings; ``size`` also when
+    the policy's ``oversize`` refused or passed it unscanned)."""
+    verdict = outcome.verdict
     found = [
         str(f.evidence.get("limit"))
-        for f in (outcome.verdict.findings if outcome.verdict else ())
+        for f in (verdict.findings if verdict else ())
         if f.code == LIMIT_EXCEEDED
     ]
-    return [*found, "oversize"] if outcome.request.oversize is not None else found
+    unscanned = verdict is not None and any(r.rule == OVERSIZE_RULE for r in verdict.reasons)
+    return [*found, "size"] if unscanned else found
 
 
 def outcome_fields(outcome: Outcome) -> dict[str, Any]:

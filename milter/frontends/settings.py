@@ -150,6 +150,14 @@ class QuarantineSettings(_Closed):
         return None if value is None else check_password_file(value)
 
 
+class SpoolSettings(_Closed):
+    """Where large messages go while they are scanned (docs/performance.md "Memory")."""
+
+    directory: Path | None = None  # None: the system's temporary directory ($TMPDIR)
+    threshold_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=1024**3)
+    large_scans: int = Field(default=1, ge=1, le=64)  # spooled messages scanned at once
+
+
 class LogSettings(_Closed):
     """How Tocsin logs: one line per message, key=value text or JSON (operations-logs.md)."""
 
@@ -198,6 +206,7 @@ class ServeSettings(_Closed):
     nameservers: tuple[str, ...] = ()
     dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     quarantine: QuarantineSettings = QuarantineSettings()
+    spool: SpoolSettings = SpoolSettings()
     review: ReviewSettings = ReviewSettings()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log: LogSettings = LogSettings()

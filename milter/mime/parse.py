@@ -1,7 +1,10 @@
 """Parse raw message bytes once into a ``MimeView`` (headers, parts, text, HTML, defects).
 
 Built on the standard library's parser (compat32 policy: the fastest, and lenient —
-malformed MIME becomes recorded defects, never an exception). Every limit is explicit.
+malformed MIME becomes recorded defects, never an exception). A message the front-end
+spooled to disk (`milter.mime.spool`) is split in place by `milter.mime.split` instead,
+which gives the same tree without holding the attachments: only text and HTML parts are
+read, up to the text limit. Every limit is explicit.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from milter.mime.headers import (
     decode_words,
     parse_addresses,
     parse_header_block,
-    split_message,
 )
+from milter.mime.split import Span, TooDeep, materialise_small, split_tree
+from milter.mime.spool import RawMessage
 from milter.model.limits import LimitHit
 from milter.text.html import visible_text as html_to_text
 
@@ -48,13 +52,12 @@ class MimePart:
 class MimeView:
     """Everything checks read about a message; built once per scan, never mutated.
 
-    ``header_block`` and ``body`` are the raw bytes as received, for actions that
-    rewrite the message. Text values are already decoded to ``str``.
+    ``source`` is the message as received (in memory or spooled), for checks that read
+    bytes (DKIM, ARC) and actions that rewrite the message. Text values are already
+    decoded to ``str``.
     """
 
-    raw: bytes
-    header_block: bytes
-    body: bytes
+    source: RawMessage
     headers: tuple[tuple[str, str], ...]
     parts: tuple[MimePart, ...]
     texts: tuple[str, ...]
@@ -66,6 +69,21 @@ class MimeView:
     reply_to: tuple[Address, ...]
     sender: tuple[Address, ...]
     limits_hit: tuple[LimitHit, ...] = ()
+
+    @property
+    def raw(self) -> bytes:
+        """The whole message in memory (read from the spool, a copy, when spooled)."""
+        return self.source.to_bytes()
+
+    @property
+    def header_block(self) -> bytes:
+        """The raw header block, ending with its empty line."""
+        return self.source.header_block
+
+    @property
+    def body(self) -> bytes:
+        """The raw body (read from the spool, a copy, when spooled)."""
+        return self.source.body()
 
     def header_values(self, name: str) -> tuple[str, ...]:
         """All raw values of header ``name`` (case-insensitive), in order."""
@@ -88,26 +106,29 @@ class MimeView:
         return "\n".join((self.subject, *self.texts, *self.html_texts))
 
 
-def parse_message(raw: bytes, limits: MimeLimits = MimeLimits()) -> MimeView:
+def parse_message(raw: bytes | RawMessage, limits: MimeLimits = MimeLimits()) -> MimeView:
     """Parse ``raw`` into a MimeView. Never raises on malformed input."""
-    header_block, body = split_message(raw)
+    source = raw if isinstance(raw, RawMessage) else RawMessage.from_bytes(raw)
+    header_block = source.header_block
     all_headers = parse_header_block(header_block)
     walker = _Walker(limits)
     headers = all_headers  # every field is read (splitting is linear); the hit is recorded
     if len(all_headers) > limits.max_headers:
         detail = f"{len(all_headers)} fields, over the limit of {limits.max_headers}"
         walker.hit("headers", "header block", detail)
-    try:
-        message = _parse_tree(raw)
-        walker.walk(message)
-    except RecursionError:  # the stdlib parser recurses once per nesting level
-        walker.hit("depth", "1", "nesting too deep for the MIME parser; body read as text")
-        walker.raw_body(body)
+    if source.truncated:
+        detail = f"{source.received} bytes received, the first {source.size} scanned"
+        walker.hit("size", "message", detail)
+    if source.spooled:
+        _walk_spooled(source, walker)
+    else:
+        try:
+            walker.walk(_parse_tree(source.to_bytes()))
+        except RecursionError:  # the stdlib parser recurses once per nesting level
+            _too_deep(source, walker, "nesting too deep for the MIME parser")
     defects = _header_defects(all_headers, header_block) + tuple(walker.defects)
     return MimeView(
-        raw=raw,
-        header_block=header_block,
-        body=body,
+        source=source,
         headers=headers,
         parts=tuple(walker.parts),
         texts=tuple(walker.texts),
@@ -122,9 +143,27 @@ def parse_message(raw: bytes, limits: MimeLimits = MimeLimits()) -> MimeView:
     )
 
 
+def _walk_spooled(source: RawMessage, walker: _Walker) -> None:
+    """Split the spooled message in place (its pages mapped, not copied) and walk it."""
+    with source.buffer() as buffer:
+        try:
+            tree = split_tree(buffer)
+        except TooDeep as exc:
+            _too_deep(source, walker, str(exc))
+            return
+        materialise_small(tree)
+        walker.walk(tree)
+
+
+def _too_deep(source: RawMessage, walker: _Walker, why: str) -> None:
+    walker.hit("depth", "1", f"{why}; body read as text")
+    cap = 4 * walker.limits.max_text_chars
+    walker.raw_body(source.read(source.body_offset, source.body_offset + cap))
+
+
 FEED_CHUNK = 64 * 1024
 BIG_PART = 64 * 1024  # encoded size from which a non-text base64 part is measured, not decoded
-_B64_NOT_DATA = ("\r", "\n", " ", "\t", "=")
+_B64_NOT_DATA = b"\r\n \t="
 
 
 def _parse_tree(raw: bytes) -> Message:
@@ -216,11 +255,13 @@ class _Walker:
         charset = part.get_content_charset()
         cte = _cte(part)
         is_text = ctype in ("text/plain", "text/html") and not _is_attachment(part)
+        payload = b""
         if is_text:
             size, payload = _text_payload(part, cte, self.limits.max_text_chars)
         else:
             size = _base64_size(part, cte)
-            payload = _payload_bytes(part) if size is None else b""
+            if size is None:
+                size, payload = _other_size(part, cte)
         self.parts.append(
             MimePart(
                 path=path,
@@ -246,12 +287,37 @@ def _payload_bytes(part: Message) -> bytes:
     return payload if isinstance(payload, bytes) else b""
 
 
+def _decoded(payload: bytes, cte: str | None) -> bytes:
+    """``payload`` decoded by the stdlib as ``get_payload(decode=True)`` would."""
+    part = Message(policy=compat32)
+    if cte is not None:
+        part["Content-Transfer-Encoding"] = cte
+    part.set_payload(payload.decode("ascii", "surrogateescape"))
+    return _payload_bytes(part)
+
+
+def _other_size(part: Message, cte: str | None) -> tuple[int | None, bytes]:
+    """(size, payload) of a leaf that is not text: a spooled big one is measured in place."""
+    payload = part.get_payload()
+    if isinstance(payload, Span):
+        return payload.decoded_size(cte), b""
+    return None, _payload_bytes(part)
+
+
 def _text_payload(part: Message, cte: str | None, max_chars: int) -> tuple[int | None, bytes]:
     """(size, bytes to decode) of a text part. An unencoded payload longer than
     ``max_chars`` can hold (4 bytes a character) is cut before it is copied and decoded:
-    its text is truncated to ``max_chars`` anyway. Size None: the length of the bytes."""
+    its text is truncated to ``max_chars`` anyway; an encoded one left in a spool file is
+    decoded from its first ``6 * max_chars`` bytes. Size None: the length of the bytes."""
     payload = part.get_payload()
     unencoded = cte in (None, "7bit", "8bit", "binary")
+    if isinstance(payload, Span):
+        if unencoded:
+            return len(payload), payload.head(4 * max_chars)
+        size = _base64_size(part, cte)
+        if len(payload) <= 6 * max_chars:
+            return size, _decoded(payload.head(len(payload)), cte)
+        return size or len(payload), _decoded(payload.head(6 * max_chars), cte)
     if not unencoded or not isinstance(payload, str) or len(payload) <= 4 * max_chars:
         return None, _payload_bytes(part)
     return len(payload), payload[: 4 * max_chars].encode("ascii", "surrogateescape")
@@ -261,9 +327,13 @@ def _base64_size(part: Message, cte: str | None) -> int | None:
     """Decoded size of a big base64 payload from its length (exact for well-formed
     base64), so an attachment is never decoded just to be measured; None otherwise."""
     payload = part.get_payload()
-    if cte != "base64" or not isinstance(payload, str) or len(payload) < BIG_PART:
+    if cte != "base64" or len(payload) < BIG_PART:
         return None
-    data = len(payload) - sum(payload.count(char) for char in _B64_NOT_DATA)
+    if isinstance(payload, Span):
+        return (len(payload) - payload.count(_B64_NOT_DATA)) * 3 // 4
+    if not isinstance(payload, str):
+        return None
+    data = len(payload) - sum(payload.count(char) for char in _B64_NOT_DATA.decode())
     return data * 3 // 4
 
 

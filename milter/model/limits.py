@@ -14,8 +14,9 @@ from milter.model.findings import Finding, Severity
 
 LIMIT_EXCEEDED = "LIMIT_EXCEEDED"
 
-#: The limits a message can hit (keys of the policy's ``limits.on_limit``).
-LIMIT_NAMES = ("headers", "depth", "parts", "text", "links", "work")
+#: The limits a message can hit (keys of the policy's ``limits.on_limit``; "size", past
+#: ``max_message_bytes``, follows ``limits.oversize`` instead).
+LIMIT_NAMES = ("headers", "depth", "parts", "text", "links", "work", "size")
 
 #: What a limit gets when the policy's ``limits.on_limit`` does not name it: scan what
 #: fits, except the work budget, which tempfails (a lure must not win by being slow).

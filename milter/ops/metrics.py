@@ -117,7 +117,7 @@ def _metrics() -> _Metrics:
         limit_hits=Counter(
             "tocsin_limit_hits",
             "Messages that went past a scanning limit, by limit (headers, depth, parts, "
-            "text, links, work, oversize)",
+            "text, links, work, size)",
             ["limit"],
         ),
         worker_restarts=Counter(

@@ -245,7 +245,10 @@ class Limits(_Closed):
     max_links: int = Field(default=2000, ge=10, le=100_000)
     max_parts: int = Field(default=500, ge=10, le=10_000)
     max_message_bytes: int = Field(default=50 * 1024 * 1024, ge=64 * 1024, le=1024**3)
-    oversize: Literal["accept", "tempfail", "reject"] = "accept"
+    # Above max_message_bytes: "scan" the first max_message_bytes (LIMIT_EXCEEDED, limit
+    # "size"), or "tempfail"/"reject" unscanned; "accept" (unscanned) is the old bypass,
+    # kept only so existing policies load (docs/policy.md).
+    oversize: Literal["scan", "tempfail", "reject", "accept"] = "scan"
     max_headers: int = Field(default=1000, ge=50, le=100_000)
     max_depth: int = Field(default=20, ge=5, le=1000)
     # What a message past a limit gets (docs/policy.md "Limits"): "scan" decides on what

@@ -40,22 +40,23 @@ def _assemble(raw: bytes, leadspc: bool, limits: AssemblyLimits | None = None) -
 
 
 def test_leadspc_rebuilds_the_message_byte_for_byte() -> None:
-    assert _assemble(RAW, leadspc=True).message() == RAW
+    assert _assemble(RAW, leadspc=True).finish().to_bytes() == RAW
 
 
 def test_without_leadspc_only_the_separator_space_is_normalised() -> None:
-    rebuilt = _assemble(RAW, leadspc=False).message()
+    rebuilt = _assemble(RAW, leadspc=False).finish().to_bytes()
     assert rebuilt == RAW.replace(b"X-Tight:no-space", b"X-Tight: no-space")
 
 
-def test_body_over_the_limit_marks_oversize_and_keeps_header_names() -> None:
+def test_body_over_the_limit_keeps_its_first_bytes_for_the_scan() -> None:
+    """#17: past max_message_bytes the first bytes are kept (scanned), the rest counted."""
     limits = AssemblyLimits(max_message_bytes=len(RAW) - 5)
     assembler = _assemble(RAW, leadspc=True, limits=limits)
-    assert assembler.oversize is not None
-    assert "over" in assembler.oversize
-    assert assembler.message() == b""
+    message = assembler.finish()
+    assert message.to_bytes() == RAW[: len(RAW) - 5]
+    assert message.truncated
+    assert message.received == len(RAW)
     assert assembler.header_names == ["From", "Subject", "X-Tight", "Received"]
-    assert assembler.size >= len(RAW) - 2
 
 
 def test_many_headers_are_kept_for_the_scan_not_skipped() -> None:
@@ -63,8 +64,7 @@ def test_many_headers_are_kept_for_the_scan_not_skipped() -> None:
     assembler = MessageAssembler(AssemblyLimits(max_headers=10), leading_space_kept=True)
     for i in range(11):
         assembler.add_header(f"X-H{i}", " v")
-    assert assembler.oversize is None
-    assert assembler.message().count(b"X-H") == 11
+    assert assembler.finish().to_bytes().count(b"X-H") == 11
 
 
 WIRE = WireOptions(ActionFlag(0x33), leading_space=True)

@@ -11,8 +11,11 @@ from typing import Any
 import pytest
 
 from milter.frontends.service import Action, MessageRequest, MessageService, Outcome
+from milter.mime.spool import RawMessage
 from milter.model.envelope import Envelope
+from milter.model.limits import LIMIT_EXCEEDED
 from milter.model.plan import CANNOT_CHECK, QuarantineMode, SmtpReply
+from milter.model.verdict import Disposition
 from milter.policy.loader import load_policy
 from milter.policy.store import PolicyStore
 from milter.quarantine.store import QuarantineStore
@@ -130,10 +133,43 @@ async def test_deliver_runs_for_deliveries_only_and_its_failure_is_observed(
     assert service.messages == 2
 
 
-async def test_oversize_is_not_scanned_and_keeps_the_bytes(tmp_path: Path) -> None:
-    request = replace(_request(LURE), oversize="message over 10 bytes", header_names=("From",))
-    outcome = await _service(tmp_path).process(request, deadline_seconds=30)
-    assert outcome.action is Action.DELIVER
+def _cut(raw: bytes, kept: int) -> MessageRequest:
+    """``raw`` as a front-end that kept only its first ``kept`` bytes hands it over."""
+    message = RawMessage(raw[:kept], received=len(raw))
+    return MessageRequest(message, ENVELOPE, len(raw))
+
+
+async def test_oversize_lure_is_scanned_on_what_fits_and_held_whole(tmp_path: Path) -> None:
+    """#17: past max_message_bytes the first bytes are scanned (LIMIT_EXCEEDED size); a
+    quarantined message that was not kept whole stays with the MTA (hold), never stored cut."""
+    service = _service(tmp_path, "limits:\n  max_message_bytes: 65536\n")
+    padded = LURE + b"x" * 100_000
+    outcome = await service.process(_cut(padded, 65536), deadline_seconds=30)
+    assert outcome.verdict is not None
+    assert outcome.verdict.disposition is Disposition.QUARANTINE
+    size_hits = [f for f in outcome.verdict.findings if f.evidence.get("limit") == "size"]
+    assert [f.code for f in size_hits] == [LIMIT_EXCEEDED]
+    assert outcome.action is Action.HOLD
+    assert QuarantineStore(tmp_path / "q").list() == []
+    refused = await service.process(_cut(padded, 65536), deadline_seconds=30, can_hold=False)
+    assert refused.action is Action.TEMPFAIL
+
+
+@pytest.mark.parametrize(
+    ("setting", "action"), [("tempfail", Action.TEMPFAIL), ("accept", Action.DELIVER)]
+)
+async def test_oversize_not_scanned_when_the_policy_says_so(
+    tmp_path: Path, setting: str, action: Action
+) -> None:
+    service = _service(tmp_path, f"limits:\n  max_message_bytes: 65536\n  oversize: {setting}\n")
+    outcome = await service.process(_cut(LURE + b"x" * 100_000, 65536), deadline_seconds=30)
+    assert outcome.action is action
     assert outcome.verdict is not None
     assert "not scanned" in outcome.verdict.reasons[0].text
-    assert outcome.request.raw == LURE
+
+
+async def test_a_message_the_front_end_could_not_keep_is_tempfailed(tmp_path: Path) -> None:
+    request = replace(_request(HAM), unreadable="spool: No space left on device")
+    outcome = await _service(tmp_path).process(request, deadline_seconds=30)
+    assert outcome.action is Action.TEMPFAIL
+    assert outcome.failure == "spool: No space left on device"

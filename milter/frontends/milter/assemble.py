@@ -5,77 +5,91 @@ and, unless HDR_LEADSPC was negotiated, with the one space after the colon remov
 put back CRLF and the separator so the engine sees the message as it was submitted
 (DKIM with ``simple`` header canonicalisation depends on it). Text arrives from the
 codec as UTF-8 with surrogateescape, which round-trips any byte.
+
+The bytes go to a `MessageWriter` (milter.mime.spool): in memory while small, in a spool
+file past ``spool.threshold_bytes``, so a 40 MB message never sits in memory whole.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from milter.mime.spool import MessageWriter, RawMessage, SpoolConfig
 
 ENCODING, ERRORS = "utf-8", "surrogateescape"
 
 
 @dataclass(frozen=True, slots=True)
 class AssemblyLimits:
-    """What one message may hold before it is declared oversize."""
+    """How much of one message is kept, and where large ones go."""
 
     max_headers: int = 1000
     max_header_bytes: int = 1024 * 1024
     max_message_bytes: int = 50 * 1024 * 1024
+    spool: SpoolConfig = field(default_factory=SpoolConfig)
 
 
 class MessageAssembler:
-    """Accumulates one message. Past ``max_message_bytes`` it stops storing and records why.
+    """Accumulates one message; past ``max_message_bytes`` it counts but stops storing.
 
-    Many or long header fields are no reason to skip the scan ("a limit is never a
-    bypass", #17): they are kept within ``max_message_bytes``, and the engine records a
-    ``LIMIT_EXCEEDED`` finding (policy ``limits.max_headers``) and decides on them. The
-    ``max_headers``/``max_header_bytes`` settings only count, for the log.
+    Nothing here is a reason to skip the scan ("a limit is never a bypass", #17): many
+    or long header fields are kept within ``max_message_bytes`` (the engine records a
+    ``LIMIT_EXCEEDED`` finding, policy ``limits.max_headers``), and a message past
+    ``max_message_bytes`` keeps its first bytes, which the engine scans (limit ``size``).
+    A spool that cannot be written (``failure``) makes the message a tempfail.
     """
 
     def __init__(self, limits: AssemblyLimits, *, leading_space_kept: bool) -> None:
-        self._limits = limits
         self._leading_space_kept = leading_space_kept
-        self._headers: list[bytes] = []
+        self._writer: MessageWriter | None = limits.spool.writer(limits.max_message_bytes)
+        self._in_body = False
         self.header_names: list[str] = []
-        self._header_bytes = 0
-        self._body: list[bytes] = []
-        self._body_bytes = 0
-        self.oversize: str | None = None
-        self.size = 0
+        self.failure: str | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes received so far (kept or not)."""
+        return self._writer.received if self._writer is not None else 0
 
     def add_header(self, name: str, value: str) -> None:
         """Append one header as it appeared on the wire."""
         separator = ":" if self._leading_space_kept else ": "
         line = (name + separator + value).encode(ENCODING, ERRORS)
         line = line.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n"
-        self.size += len(line)
-        if self.oversize is not None:
-            return
-        if self._header_bytes + len(line) > self._limits.max_message_bytes:
-            self._overflow(f"header block over {self._limits.max_message_bytes} bytes")
-        else:
-            self._headers.append(line)
-            self.header_names.append(name)
-            self._header_bytes += len(line)
+        self.header_names.append(name)
+        self._write(line)
 
     def add_body(self, chunk: bytes) -> None:
         """Append one body chunk."""
-        self.size += len(chunk)
-        if self.oversize is not None:
-            return
-        if self._header_bytes + self._body_bytes + len(chunk) > self._limits.max_message_bytes:
-            self._overflow(f"message over {self._limits.max_message_bytes} bytes")
-            return
-        self._body.append(chunk)
-        self._body_bytes += len(chunk)
+        self._end_headers()
+        self._write(chunk)
 
-    def _overflow(self, why: str) -> None:
-        self.oversize = why
-        self._headers.clear()
-        self._body.clear()
+    def _end_headers(self) -> None:
+        if not self._in_body:
+            self._in_body = True
+            self._write(b"\r\n")
 
-    def message(self) -> bytes:
-        """The whole message (headers, blank line, body). Empty once oversize."""
-        if self.oversize is not None:
-            return b""
-        return b"".join(self._headers) + b"\r\n" + b"".join(self._body)
+    def _write(self, data: bytes) -> None:
+        if self._writer is None or self.failure is not None:
+            return
+        try:
+            self._writer.write(data)
+        except OSError as exc:  # the writer has closed its spool file
+            self.failure = f"spool: {exc.strerror or exc}"
+
+    def finish(self) -> RawMessage:
+        """The message (headers, empty line, body); the caller closes it when done."""
+        self._end_headers()
+        if self._writer is None:
+            raise RuntimeError("message already finished")
+        writer, self._writer = self._writer, None
+        if self.failure is not None:
+            writer.discard()
+            return RawMessage(b"", received=writer.received)
+        return writer.finish()
+
+    def discard(self) -> None:
+        """Drop the message (aborted, connection lost): its spool file goes."""
+        if self._writer is not None:
+            self._writer.discard()
+            self._writer = None

@@ -38,7 +38,7 @@ from milter.frontends.milter.assemble import AssemblyLimits
 from milter.frontends.milter.replies import WireOptions, final_reply, outcome_replies
 from milter.frontends.milter.session import MilterSession
 from milter.frontends.pace import Pace, SlowClient
-from milter.frontends.service import Action, MessageService
+from milter.frontends.service import Action, MessageRequest, MessageService
 from milter.frontends.settings import MilterSettings
 from milter.model.plan import CANNOT_CHECK
 from milter.ops.metrics import connection_closed, connection_opened, connection_refused
@@ -157,6 +157,8 @@ class MilterServer:
             log.exception("%s: internal error, closing (the MTA applies its default action)", peer)
         finally:
             self._release(client)
+            if client.session is not None:
+                client.session.close()  # a message cut by a disconnect: its spool goes
             self._clients.discard(client)
             connection_closed("milter")
             writer.close()
@@ -266,6 +268,7 @@ class MilterServer:
             max_headers=settings.max_headers,
             max_header_bytes=settings.max_header_bytes,
             max_message_bytes=self.service.policies.current.document.limits.max_message_bytes,
+            spool=self.service.spool,
         )
 
     async def _end_of_message(
@@ -276,6 +279,14 @@ class MilterServer:
         writer: asyncio.StreamWriter,
     ) -> bytes:
         request = session.end_of_message(event.data, conn.macros)
+        try:
+            return await self._answer(conn, request, writer)
+        finally:
+            request.message.close()  # the spool file goes once the answer is built
+
+    async def _answer(
+        self, conn: MilterConnection, request: MessageRequest, writer: asyncio.StreamWriter
+    ) -> bytes:
         work = asyncio.ensure_future(
             self.service.process(
                 request,

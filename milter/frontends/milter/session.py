@@ -43,6 +43,7 @@ class MilterSession:
     def __init__(self, limits: AssemblyLimits) -> None:
         self._limits = limits
         self._leading_space_kept = False
+        self._assembler = MessageAssembler(limits, leading_space_kept=False)
         self._reset_connection()
 
     def _reset_connection(self) -> None:
@@ -55,6 +56,7 @@ class MilterSession:
     def _reset_message(self) -> None:
         self._mail_from: str | None = None
         self._rcpts: list[str] = []
+        self._assembler.discard()  # an unfinished message's spool file goes now
         self._assembler = MessageAssembler(
             self._limits, leading_space_kept=self._leading_space_kept
         )
@@ -65,6 +67,10 @@ class MilterSession:
         self._leading_space_kept = ProtocolFlag.HDR_LEADSPC in reply.protocol
         self._reset_message()
         return reply
+
+    def close(self) -> None:
+        """The connection is gone: drop the message in progress (and its spool file)."""
+        self._assembler.discard()
 
     @property
     def client_ip(self) -> str | None:
@@ -99,7 +105,9 @@ class MilterSession:
             self._reset_connection()
 
     def end_of_message(self, final_chunk: bytes, macros: dict[str, str]) -> MessageRequest:
-        """Close the message: its bytes and envelope for the engine. Resets message state."""
+        """Close the message: its bytes and envelope for the engine. Resets message state.
+
+        The caller closes ``request.message`` once the MTA has its answer."""
         if final_chunk:
             self._assembler.add_body(final_chunk)
         client_name = self._client_name
@@ -115,13 +123,13 @@ class MilterSession:
             macros=self._macros,
         )
         assembler = self._assembler
-        raw = assembler.message()
+        message = assembler.finish()
         request = MessageRequest(
-            raw,
+            message,
             envelope,
-            len(raw) if raw else assembler.size,
-            assembler.oversize,
-            tuple(assembler.header_names),
+            message.received,
+            header_names=tuple(assembler.header_names),
+            unreadable=assembler.failure,
         )
         self._reset_message()
         return request

@@ -7,6 +7,9 @@
 - The line-length limit is a setting (aiosmtpd's 1001 answers 500 to real mail).
 - SMTPUTF8 is on, data stays bytes (so 8BITMIME is offered), command lines may carry
   the DSN parameters' extra length (RFC 3461 §5).
+- DATA goes line by line into a spool writer (milter.mime.spool), not into aiosmtpd's
+  list of lines joined at the end: a large message is in a spool file, never whole in
+  memory. The handler finds it in ``message``; it is closed once DATA is answered.
 """
 
 from __future__ import annotations
@@ -26,7 +29,11 @@ from milter.frontends.smtp.params import (
     parse_params,
     parse_xforward,
 )
+from milter.mime.spool import MessageWriter, RawMessage, SpoolConfig
 
+LINE_TOO_LONG = "500 5.5.2 Line too long (see RFC 5321 4.5.3.1.6)"
+TOO_MUCH_DATA = "552 5.3.4 Message size exceeds fixed maximum message size"
+SPOOL_FAILED = "451 4.3.0 Cannot store the message now, try again later"
 COMMAND_LIMIT = 512  # RFC 5321 §4.5.3.1.4
 DSN_COMMAND_LIMIT = COMMAND_LIMIT + 500 + 100  # ORCPT / ENVID add up to 500 (RFC 3461 §5)
 
@@ -40,10 +47,13 @@ class FilterSMTP(SMTP):
         *,
         max_line_bytes: int,
         on_lost: Callable[[FilterSMTP], None],
+        spool: SpoolConfig | None = None,
         **kwargs: Any,
     ) -> None:
         self.line_length_limit = max_line_bytes + 2  # read before super().__init__ uses it
         self._on_lost = on_lost
+        self._spool = spool or SpoolConfig()
+        self.message: RawMessage | None = None
         super().__init__(handler, enable_SMTPUTF8=True, decode_data=False, **kwargs)
         self.command_size_limits = collections.defaultdict(
             lambda: COMMAND_LIMIT, {"MAIL": DSN_COMMAND_LIMIT, "RCPT": DSN_COMMAND_LIMIT}
@@ -135,6 +145,73 @@ class FilterSMTP(SMTP):
         if params is None:
             return
         await self.push(await self._call_handler_hook("RCPT", parsed[0], params))
+
+    @syntax("DATA")
+    async def smtp_DATA(self, arg: str | None) -> None:
+        """DATA into a spool writer; the handler's ``handle_DATA`` answers after the dot.
+
+        As aiosmtpd's own: a line past the line limit (500) or a message past
+        ``data_size_limit`` (552) is read to its end, then refused; a spool that cannot be
+        written is a 451."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        writer = self._spool.writer()
+        try:
+            problem = await self._read_data(writer)
+            if problem is not None:
+                writer.discard()
+                self._set_post_data_state()  # type: ignore[no-untyped-call]
+                await self.push(problem)
+                return
+            self.message = writer.finish()
+            status = await self._call_handler_hook("DATA")
+            self._set_post_data_state()  # type: ignore[no-untyped-call]
+            await self.push(status)
+        finally:
+            writer.discard()
+            if self.message is not None:
+                self.message.close()
+                self.message = None
+
+    async def _read_data(self, writer: MessageWriter) -> str | None:
+        """Read up to the lone dot, unstuffing dots; the refusal to give, if any."""
+        problem: str | None = None
+        limit = self.data_size_limit
+        size = 0
+        line_start = True
+        while self.transport is not None:
+            try:
+                line = await self._reader.readuntil(b"\r\n")
+            except asyncio.CancelledError:  # connection reset during DATA
+                self._writer.close()
+                raise
+            except asyncio.LimitOverrunError as exc:  # a line past the limit: drain it
+                await self._reader.read(exc.consumed)
+                problem = problem or LINE_TOO_LONG
+                line_start = False
+                continue
+            if line_start and line == b".\r\n":
+                return problem
+            size += len(line)
+            if problem is None and limit and size > limit:
+                problem = TOO_MUCH_DATA
+            if problem is None:
+                if line_start and line.startswith(b"."):
+                    line = line[1:]
+                try:
+                    writer.write(line)
+                except OSError:
+                    problem = SPOOL_FAILED
+            line_start = True
+        return problem
 
     @syntax("XFORWARD attribute=value ...")
     async def smtp_XFORWARD(self, arg: str | None) -> None:

@@ -26,7 +26,6 @@ from milter.frontends.settings import SmtpSettings
 from milter.frontends.smtp.params import Params, xforward_value, xtext_encode
 from milter.frontends.smtp.protocol import FilterSMTP
 from milter.frontends.smtp.relay import NextHop, NextHopConfig, NextHopRefused
-from milter.mime.headers import parse_header_block, split_message
 from milter.model.envelope import Envelope
 from milter.model.plan import ActionPlan, HeaderOp, SmtpReply
 from milter.ops.metrics import connection_closed, connection_opened, connection_refused
@@ -112,6 +111,7 @@ class SmtpFilterServer:
             handler,
             max_line_bytes=settings.max_line_bytes,
             on_lost=self._lost,
+            spool=self.service.spool,
             data_size_limit=settings.max_message_bytes,
             hostname=self.hostname,
             ident="Tocsin",
@@ -312,8 +312,9 @@ class ConnectionHandler:
 
     async def _data(self, smtp: FilterSMTP, session: Any, envelope: Any) -> str:
         settings = self.server.settings
-        raw: bytes = envelope.original_content
-        request = _request(raw, self._envelope(smtp, session, envelope), settings, self.server)
+        raw = smtp.message  # spooled when large; closed by smtp once DATA is answered
+        assert raw is not None
+        request = MessageRequest(raw, self._envelope(smtp, session, envelope), raw.received)
         remaining = settings.transaction_seconds - (time.monotonic() - self.started)
         outcome = await self.server.service.process(
             request,
@@ -324,7 +325,7 @@ class ConnectionHandler:
         )
         if outcome.action is Action.DELIVER:
             if outcome.next_hop is None:  # on_failure: accept, and the deadline passed
-                return await self._send_unchanged(raw)
+                return await self._send_unchanged(raw.to_bytes())
             return outcome.next_hop
         if outcome.action is Action.QUARANTINE:
             return ACCEPTED
@@ -419,16 +420,6 @@ class ConnectionHandler:
             smtp.xforward = {}
 
 
-def _request(
-    raw: bytes, envelope: Envelope, settings: SmtpSettings, server: SmtpFilterServer
-) -> MessageRequest:
-    limit = server.service.policies.current.document.limits.max_message_bytes
-    if len(raw) <= limit:
-        return MessageRequest(raw, envelope, len(raw))
-    names = tuple(name for name, _ in parse_header_block(split_message(raw)[0]))
-    return MessageRequest(raw, envelope, len(raw), f"message over {limit} bytes", names)
-
-
 def _below_mta_received(outcome: Outcome) -> ActionPlan:
     """Header insertions go below the MTA's own Received: header, as a milter's do.
 
@@ -437,7 +428,7 @@ def _below_mta_received(outcome: Outcome) -> ActionPlan:
     Shifting the same way keeps both front-ends' output identical.
     """
     plan = outcome.plan
-    if outcome.request.raw[:9].lower() != b"received:":
+    if outcome.request.message.header_block[:9].lower() != b"received:":
         return plan
     edits = tuple(
         replace(e, index=e.index + 1) if e.op is HeaderOp.INSERT else e for e in plan.header_edits

@@ -1,0 +1,289 @@
+"""The MIME tree of a message in a buffer (bytes or a spool file's ``mmap``), leaves by offset.
+
+Why by hand: the standard library's parser (``email.feedparser``) keeps every line of every
+part as ``str`` and joins them into each payload, so a 40 MB attachment costs several times
+its size in memory; it has no mode that drops payloads, and no maintained streaming MIME
+parser for Python fits (they build the same in-memory trees, or are unmaintained). This
+module decides *structure* exactly as ``FeedParser`` does — where a header block ends
+(``headerRE``, the missing-separator case), boundary lines (the whole line, trailing blanks,
+any line ending; outer boundaries end inner parts, RFC 2046 §5.1.2), the preamble, repeated
+boundary lines, the line end before a boundary belonging to it, ``message/*`` bodies parsed
+as messages — and reuses the standard library for everything else: every header block is
+parsed by ``email.parser.HeaderParser`` (so headers, boundaries, parameters and header
+defects are the stdlib's own), small payloads and ``message/delivery-status`` bodies are
+handed over as ``FeedParser`` would hand them. A leaf bigger than ``SMALL_PAYLOAD`` keeps
+only a `Span` (start and end offsets) as its payload, read on demand in chunks.
+
+tests/mime/test_split.py holds it to ``FeedParser``'s tree (same parts, same headers, same
+payloads) on the shared corpus and on Hypothesis-generated messages.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from email import errors
+from email.feedparser import FeedParser
+from email.message import Message
+from email.parser import HeaderParser
+from email.policy import compat32
+from mmap import mmap
+
+Buffer = bytes | mmap
+
+SMALL_PAYLOAD = 64 * 1024  # leaves up to this size get their payload as str, like FeedParser's
+MAX_NESTING = 100  # deeper than this raises TooDeep (the caller reads the body as text)
+MAX_PART_HEADER = 1024 * 1024  # a part's header block read as headers, at most
+_CHUNK = 1024 * 1024
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+_HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")  # FeedParser's headerRE
+_LINE_START = rb"(?:(?<=[\r\n])|^)"
+
+
+class TooDeep(Exception):
+    """The MIME tree nests deeper than ``MAX_NESTING`` levels."""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A leaf's payload left in the buffer: bytes ``start``..``end`` of ``buffer``."""
+
+    buffer: Buffer
+    start: int
+    end: int
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def chunks(self, cut_at_lines: bool = False) -> Iterator[bytes]:
+        """The payload in pieces of about 1 MiB (each ending at a line end if asked)."""
+        pos = self.start
+        while pos < self.end:
+            stop = min(pos + _CHUNK, self.end)
+            if cut_at_lines and stop < self.end:
+                newline = self.buffer.rfind(b"\n", pos, stop)
+                stop = newline + 1 if newline >= 0 else stop
+            yield self.buffer[pos:stop]
+            pos = stop
+
+    def count(self, chars: bytes) -> int:
+        """How many of the payload's bytes are among ``chars``."""
+        return sum(chunk.count(bytes((c,))) for chunk in self.chunks() for c in chars)
+
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes, cut back to the last line end when there is one."""
+        if size >= len(self):
+            return self.buffer[self.start : self.end]
+        newline = self.buffer.rfind(b"\n", self.start, self.start + size)
+        return self.buffer[self.start : newline + 1 if newline >= 0 else self.start + size]
+
+    def decoded_size(self, cte: str | None) -> int:
+        """Decoded length for quoted-printable (decoded a chunk of lines at a time) and
+        uuencode (each line's length character); the encoded length for anything else
+        (7bit, 8bit, binary, unknown), as the stdlib's decoding returns those as they are."""
+        if cte == "quoted-printable":
+            return sum(len(binascii.a2b_qp(chunk)) for chunk in self.chunks(cut_at_lines=True))
+        if cte in ("x-uuencode", "uuencode", "uue", "x-uue"):
+            return _uu_size(self.chunks(cut_at_lines=True))
+        return len(self)
+
+
+def _uu_size(chunks: Iterator[bytes]) -> int:
+    """Bytes a uuencoded payload decodes to: the sum of its lines' length characters
+    between ``begin`` and ``end`` (what ``email``'s uudecoding yields for valid input)."""
+    size, started = 0, False
+    for chunk in chunks:
+        for line in chunk.splitlines():
+            if not started:
+                started = line.startswith(b"begin ")
+            elif line.strip() == b"end":
+                return size
+            elif line:
+                size += (line[0] - 32) & 63
+    return size
+
+
+def split_tree(buffer: Buffer) -> Message:
+    """The stdlib ``Message`` tree of the message in ``buffer`` (compat32, as FeedParser
+    builds it), leaves bigger than ``SMALL_PAYLOAD`` holding a `Span`. Raises `TooDeep`."""
+    root, _ = _Splitter(buffer).entity(0, len(buffer), 0)
+    if root.get_content_maintype() == "multipart" and not isinstance(_payload(root), list):
+        root.policy.handle_defect(root, errors.MultipartInvariantViolationDefect())  # as close()
+    return root
+
+
+class _Splitter:
+    def __init__(self, buffer: Buffer) -> None:
+        self.buf = buffer
+
+    def entity(self, start: int, end: int, depth: int) -> tuple[Message, Message]:
+        """One entity in ``start``..``end``; also the entity FeedParser would call ``_last``
+        afterwards (whose payload loses one line end before a boundary)."""
+        if depth > MAX_NESTING:
+            raise TooDeep(f"MIME nesting deeper than {MAX_NESTING} levels")
+        msg, body = self.headers(start, end)
+        ctype = msg.get_content_type()
+        if ctype == "message/delivery-status":
+            return self.delivery_status(msg, start, body, end)
+        if msg.get_content_maintype() == "message":
+            child, last = self.entity(body, end, depth + 1)
+            _put(msg, [child])
+            return msg, last
+        if msg.get_content_maintype() == "multipart":
+            self.multipart(msg, body, end, depth)
+            return msg, msg
+        self.leaf(msg, body, end)
+        return msg, msg
+
+    def headers(self, start: int, end: int) -> tuple[Message, int]:
+        """The header block at ``start`` parsed by the stdlib, and where the body starts."""
+        pos = start
+        limit = min(end, start + MAX_PART_HEADER)
+        while pos < limit and _HEADER_LINE.match(self.buf, pos, end):
+            pos = self.line_end(pos, end)
+        fed_end = self.line_end(pos, end) if pos < end else end  # the separator or first body line
+        text = self.buf[start:fed_end].decode("ascii", "surrogateescape")
+        msg = HeaderParser(policy=compat32).parsestr(text, headersonly=True)
+        rest = msg.get_payload()
+        body = fed_end - (len(rest) if isinstance(rest, str) else 0)
+        msg.set_payload("")
+        return msg, body
+
+    def line_end(self, pos: int, end: int) -> int:
+        found = _EOL.search(self.buf, pos, end)
+        return found.end() if found is not None else end
+
+    def leaf(self, msg: Message, start: int, end: int) -> None:
+        _put(msg, Span(self.buf, start, end))
+
+    def delivery_status(
+        self, msg: Message, start: int, body: int, end: int
+    ) -> tuple[Message, Message]:
+        if end - start > SMALL_PAYLOAD:  # not worth a parser of its own: a leaf
+            self.leaf(msg, body, end)
+            return msg, msg
+        parser = FeedParser(policy=compat32)
+        parser.feed(self.buf[start:end].decode("ascii", "surrogateescape"))
+        parsed = parser.close()
+        blocks = parsed.get_payload()
+        last = blocks[-1] if isinstance(blocks, list) and blocks else parsed
+        return parsed, last if isinstance(last, Message) else parsed
+
+    def multipart(self, msg: Message, start: int, end: int, depth: int) -> None:
+        boundary = msg.get_boundary()
+        if boundary is None:
+            msg.policy.handle_defect(msg, errors.NoBoundaryInMultipartDefect())
+            self.leaf(msg, start, end)
+            return
+        cte = str(msg.get("content-transfer-encoding", "8bit")).lower()
+        if cte not in ("7bit", "8bit", "binary"):
+            msg.policy.handle_defect(msg, errors.InvalidMultipartContentTransferEncodingDefect())
+        try:
+            separator = b"--" + boundary.encode("ascii", "surrogateescape")
+        except UnicodeEncodeError:  # never equal to a line of bytes: no boundary line
+            separator = b""
+        lines = _Boundaries(self.buf, separator, end)
+        first = lines.find(start) if separator else None
+        if first is None or first.close:
+            msg.policy.handle_defect(msg, errors.StartBoundaryNotFoundDefect())
+            self.leaf(msg, start, first.start if first is not None else end)
+            msg.epilogue = ""
+            return
+        children: list[Message] = []
+        line: _Line | None = first
+        while line is not None and not line.close:
+            pos = line.end
+            while (again := lines.at(pos)) is not None:  # repeated boundary lines: one
+                pos = again.end
+            line = lines.find(pos)
+            stop = line.start if line is not None else end
+            child, last = self.entity(pos, stop, depth + 1)
+            _drop_final_line_end(last)
+            children.append(child)
+        _put(msg, children)
+        if line is None:
+            msg.policy.handle_defect(msg, errors.CloseBoundaryNotFoundDefect())
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    start: int
+    end: int
+    close: bool
+
+
+class _Boundaries:
+    """Finds the lines FeedParser's ``boundaryre`` matches: the separator, ``--`` for the
+    close, blanks, a line end (or the end of the data), and nothing else on the line."""
+
+    def __init__(self, buffer: Buffer, separator: bytes, end: int) -> None:
+        self.buf = buffer
+        self.end = end
+        self.sep = separator
+        self.find_re = re.compile(_LINE_START + re.escape(separator))
+        self.rest_re = re.compile(rb"(--)?[ \t]*(\r\n|\r|\n|$)")
+
+    def find(self, pos: int) -> _Line | None:
+        """The first boundary line starting at or after ``pos`` (a line start)."""
+        while pos < self.end:
+            line = self.at(pos)
+            if line is not None:
+                return line
+            found = self.find_re.search(self.buf, pos + 1, self.end)
+            if found is None:
+                return None
+            pos = found.start()
+        return None
+
+    def at(self, pos: int) -> _Line | None:
+        """The boundary line starting exactly at ``pos``, if it is one."""
+        after = pos + len(self.sep)
+        if after > self.end or self.buf[pos:after] != self.sep:
+            return None
+        rest = self.rest_re.match(self.buf, after, self.end)
+        if rest is None:
+            return None
+        return _Line(pos, rest.end(), rest.group(1) is not None)
+
+
+def _drop_final_line_end(last: Message) -> None:
+    """RFC 2046: the line end before a boundary belongs to the boundary (FeedParser strips
+    it from the payload of the entity it parsed last, unless that one is a multipart)."""
+    if last.get_content_maintype() == "multipart":  # its epilogue loses it instead
+        return
+    payload = _payload(last)
+    if isinstance(payload, Span):
+        if payload.buffer[payload.end - 2 : payload.end] == b"\r\n" and len(payload) >= 2:
+            _put(last, Span(payload.buffer, payload.start, payload.end - 2))
+        elif len(payload) >= 1 and payload.buffer[payload.end - 1 : payload.end] in (b"\r", b"\n"):
+            _put(last, Span(payload.buffer, payload.start, payload.end - 1))
+    elif isinstance(payload, str) and payload.endswith(("\r", "\n")):
+        last.set_payload(payload[:-2] if payload.endswith("\r\n") else payload[:-1])
+
+
+def materialise_small(root: Message) -> None:
+    """Give every leaf up to ``SMALL_PAYLOAD`` bytes its payload as ``str``, as FeedParser
+    does; bigger leaves keep their `Span`."""
+    stack = [root]
+    while stack:
+        part = stack.pop()
+        payload = _payload(part)
+        if isinstance(payload, list):
+            stack.extend(p for p in payload if isinstance(p, Message))
+        elif isinstance(payload, Span) and len(payload) <= SMALL_PAYLOAD:
+            text = payload.buffer[payload.start : payload.end]
+            part.set_payload(text.decode("ascii", "surrogateescape"))
+
+
+def _payload(msg: Message) -> object:
+    """``msg``'s payload as stored (``get_payload`` would decode a ``str`` with surrogates)."""
+    return vars(msg).get("_payload")
+
+
+def _put(msg: Message, payload: object) -> None:
+    """Store ``payload`` as ``msg``'s, unchecked (a `Span` or a list of parts), as
+    FeedParser itself does (``attach``/``_payload``)."""
+    vars(msg)["_payload"] = payload

@@ -1,0 +1,227 @@
+"""The in-place MIME splitter builds FeedParser's tree; a spooled parse never holds attachments."""
+
+from __future__ import annotations
+
+import base64
+import tracemalloc
+from email.feedparser import FeedParser
+from email.message import Message
+from email.policy import compat32
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from milter.mime import split
+from milter.mime.parse import MimeView, parse_message
+from milter.mime.split import Span, TooDeep, materialise_small, split_tree
+from milter.mime.spool import RawMessage, SpoolConfig
+
+
+def _stdlib(raw: bytes) -> Message:
+    parser = FeedParser(policy=compat32)
+    parser.feed(raw.decode("ascii", "surrogateescape"))
+    return parser.close()
+
+
+def _shape(msg: Message, path: str = "1") -> list[Any]:
+    """Everything the tree says: per entity its headers, defects and payload."""
+    out: list[Any] = [(path, tuple(msg.items()), [type(d).__name__ for d in msg.defects])]
+    payload = vars(msg).get("_payload")
+    if isinstance(payload, list):
+        for index, child in enumerate(payload, 1):
+            out += _shape(child, f"{path}.{index}")
+    elif isinstance(payload, Span):
+        out.append(payload.buffer[payload.start : payload.end].decode("ascii", "surrogateescape"))
+    else:
+        out.append(payload)
+    return out
+
+
+def _spooled(raw: bytes, directory: Path) -> RawMessage:
+    writer = SpoolConfig(directory, threshold_bytes=0).writer()
+    writer.write(raw)
+    return writer.finish()
+
+
+def _view_fields(view: MimeView) -> tuple[Any, ...]:
+    return (view.headers, view.parts, view.texts, view.htmls, view.defects, view.limits_hit)
+
+
+# -- Hypothesis: messages built to hit the boundary rules ----------------------------------
+EOLS = st.sampled_from([b"\r\n", b"\n", b"\r"])
+BOUNDARIES = st.sampled_from([b"b", b"bb", b"b1", b"=_x", b"b--"])
+LINES = st.sampled_from(
+    [b"hello", b"", b" folded", b"--", b"--b", b"--b--", b"--bb", b"--b ", b"--b--  ", b"--b x",
+     b"From x", b"a: b", b"=41=\r", b"QUJD", b"\xe9t\xe9", b"Content-Type: text/plain", b"--b1"]
+)  # fmt: skip
+CTYPES = st.sampled_from(
+    [b"text/plain", b"text/html", b"application/pdf", b"message/rfc822", b"multipart/mixed",
+     b"message/delivery-status"]
+)  # fmt: skip
+
+
+@st.composite
+def _lines(draw: st.DrawFn) -> bytes:
+    eol = draw(EOLS)
+    return b"".join(line + eol for line in draw(st.lists(LINES, max_size=5)))
+
+
+@st.composite
+def _leaf(draw: st.DrawFn) -> bytes:
+    eol = draw(EOLS)
+    head = b"Content-Type: " + draw(CTYPES) + eol
+    if draw(st.booleans()):
+        head += (
+            b"Content-Transfer-Encoding: "
+            + draw(st.sampled_from([b"base64", b"quoted-printable", b"8bit"]))
+            + eol
+        )
+    separator = draw(st.sampled_from([eol, b"", b"X" + eol]))
+    return head + separator + draw(_lines())
+
+
+def _entity(depth: int) -> st.SearchStrategy[bytes]:
+    if depth == 0:
+        return _leaf()
+    return st.one_of(_leaf(), _multipart(depth), _message(depth))
+
+
+@st.composite
+def _message(draw: st.DrawFn, depth: int) -> bytes:
+    eol = draw(EOLS)
+    return b"Content-Type: message/rfc822" + eol + eol + draw(_entity(depth - 1))
+
+
+@st.composite
+def _multipart(draw: st.DrawFn, depth: int) -> bytes:
+    eol = draw(EOLS)
+    boundary = draw(BOUNDARIES)
+    out = b'Content-Type: multipart/mixed; boundary="' + boundary + b'"' + eol + eol
+    out += draw(_lines())
+    for child in draw(st.lists(_entity(depth - 1), max_size=3)):
+        out += b"--" + boundary + draw(st.sampled_from([b"", b" ", b"\t"])) + eol
+        if draw(st.booleans()):
+            out += b"--" + boundary + eol  # a repeated boundary line
+        out += child + draw(st.sampled_from([eol, b""]))
+    if draw(st.booleans()):
+        out += b"--" + boundary + b"--" + draw(st.sampled_from([eol, b"", b" " + eol]))
+    return out + draw(_lines())
+
+
+GARBAGE = [b"--b", b"--b--", b"\r\n", b"\n", b"\r", b"x", b"a: b", b" "]
+MESSAGES = st.one_of(
+    _entity(3).map(lambda body: b"From: a@example.org\r\n" + body),
+    st.lists(st.sampled_from(GARBAGE), max_size=30).map(
+        lambda parts: b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + b"".join(parts)
+    ),
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MESSAGES, st.booleans())
+def test_split_tree_is_feedparsers_tree(raw: bytes, small_as_str: bool) -> None:
+    tree = split_tree(raw)  # every leaf a Span
+    if small_as_str:
+        materialise_small(tree)
+    assert _shape(tree) == _shape(_stdlib(raw))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MESSAGES)
+def test_spooled_parse_is_the_in_memory_parse(
+    tmp_path_factory: pytest.TempPathFactory, raw: bytes
+) -> None:
+    with _spooled(raw, tmp_path_factory.mktemp("spool")) as source:
+        assert _view_fields(parse_message(source)) == _view_fields(parse_message(raw))
+
+
+# -- the shared corpus ----------------------------------------------------------------------
+def test_split_tree_and_spooled_parse_match_the_stdlib_on_the_corpus(
+    corpus: Path, tmp_path: Path
+) -> None:
+    files = [p for p in sorted(corpus.rglob("*")) if p.is_file()]
+    assert len(files) > 1000
+    for path in files:
+        raw = path.read_bytes()
+        try:
+            expected = _shape(_stdlib(raw))
+        except RecursionError:
+            continue  # the stdlib's own limit; the splitter has MAX_NESTING
+        assert _shape(split_tree(raw)) == expected, path
+        with _spooled(raw, tmp_path) as source:
+            assert _view_fields(parse_message(source)) == _view_fields(parse_message(raw)), path
+
+
+# -- structure, not time ----------------------------------------------------------------------
+def _big_message(attachment_bytes: int) -> bytes:
+    text = "Bonjour, votre dossier CPF https://moncompteformation.gouv.fr/ est prêt.\r\n" * 50
+    attachment = base64.encodebytes(b"\x00\x01binary" * (attachment_bytes // 8)).replace(
+        b"\n", b"\r\n"
+    )
+    return (
+        b"From: a@example.org\r\nSubject: big\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="sep"\r\n\r\n'
+        b"--sep\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n\r\n" + text.encode() + b"\r\n"
+        b"--sep\r\nContent-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\n"
+        b'Content-Disposition: attachment; filename="dossier.pdf"\r\n\r\n'
+        + attachment
+        + b"\r\n--sep--\r\n"
+    )
+
+
+def test_spooled_parse_never_materialises_the_attachment(tmp_path: Path) -> None:
+    """Python allocations while parsing a spooled 12 MB message stay around the text part
+    and one read chunk (1 MiB), while the in-memory parse of the same bytes holds several
+    copies of the attachment: the bound is about the text, not the message."""
+    raw = _big_message(9 * 1024 * 1024)
+    with _spooled(raw, tmp_path) as source:
+        tracemalloc.start()
+        try:
+            view = parse_message(source)
+            spooled_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.reset_peak()
+            in_memory = parse_message(raw)
+            memory_peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert _view_fields(view) == _view_fields(in_memory)
+    assert view.parts[1].size == 9 * 1024 * 1024 // 8 * 8
+    assert "moncompteformation" in view.texts[0]
+    assert spooled_peak < 3 * 1024 * 1024 < len(raw) // 4
+    assert memory_peak > len(raw)  # what the bound guards against
+
+
+def test_spooled_text_part_is_read_up_to_the_text_limit(tmp_path: Path) -> None:
+    body = b"https://ameli-remboursement.example/ " * 200_000  # 7.4 MB of text
+    raw = b"From: a@example.org\r\nContent-Type: text/plain\r\n\r\n" + body
+    with _spooled(raw, tmp_path) as source:
+        view = parse_message(source)
+    assert len(view.texts[0]) == 1_000_000
+    assert [h.limit for h in view.limits_hit] == ["text"]
+    assert view.parts[0].size == len(body)
+
+
+def test_too_deep_a_tree_is_read_as_text(tmp_path: Path) -> None:
+    nested = b"".join(
+        b'Content-Type: multipart/mixed; boundary="b%d"\r\n\r\n--b%d\r\n' % (level, level)
+        for level in range(split.MAX_NESTING + 5)
+    )
+    raw = nested + b"Content-Type: text/html\r\n\r\n<a href='https://evil.example/'>x</a>\r\n"
+    with pytest.raises(TooDeep):
+        split_tree(raw)
+    with _spooled(raw, tmp_path) as source:
+        view = parse_message(source)
+    assert any(h.limit == "depth" for h in view.limits_hit)
+    assert any("evil.example" in html for html in view.htmls)
+
+
+def test_cut_message_records_the_size_limit(tmp_path: Path) -> None:
+    raw = _big_message(100_000)
+    with _spooled(raw, tmp_path) as source:
+        view = parse_message(source.prefix(20_000))
+    assert [h.limit for h in view.limits_hit] == ["size"]
+    assert "moncompteformation" in view.texts[0]
