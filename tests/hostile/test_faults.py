@@ -302,14 +302,14 @@ async def test_smtp_slow_client_is_cut_and_others_served(
             await client.cmd("DATA")
             heard = b""
             with contextlib.suppress(ConnectionError, OSError):
-                for byte in b"Subject: slow\r\n" * 100:
+                for byte in b"Subject: slow\r\n" * 100:  # a byte, then wait for an answer
                     client.writer.write(bytes([byte]))
                     await client.writer.drain()
-                    await asyncio.sleep(0.05)
-                    if client.reader.at_eof() or len(client.reader._buffer):  # type: ignore[attr-defined]
+                    with contextlib.suppress(TimeoutError):
+                        heard = await asyncio.wait_for(client.reader.read(100), 0.05)
                         break
-            with contextlib.suppress(ConnectionError, OSError):
-                heard = await client.reader.read()
+            with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+                heard += await asyncio.wait_for(client.reader.read(), 5)
             client.close()
             return heard
 
@@ -318,9 +318,11 @@ async def test_smtp_slow_client_is_cut_and_others_served(
         from tests.support.smtp_filter import asend
 
         sent = await asend(flt.port, HAM)
-    assert all(a.startswith(b"421 4.7.1") for a in answers), answers
     cut = [r for r in caplog.records if "slow client" in r.getMessage()]
-    assert len(cut) == 4
+    assert len(cut) == 4  # every slow client was cut, none left open
+    # each heard 421 4.7.1 before the close, unless our next byte met a reset first
+    assert all(a.startswith(b"421 4.7.1") or a == b"" for a in answers), answers
+    assert any(a.startswith(b"421 4.7.1") for a in answers), answers
     assert sent.data is not None
     assert sent.data[0] == 250
     assert len(sink.messages) == 1
