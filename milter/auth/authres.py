@@ -51,9 +51,14 @@ def _quoted(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]+")
+
+
 def _printable(value: str) -> str:
     """Header-safe text: no control characters (no CR/LF injection), ASCII only."""
-    text = re.sub(r"[\x00-\x1f\x7f]+", " ", value).strip()
+    if value.isascii() and value.isprintable():  # the usual case: nothing to replace
+        return value.strip()
+    text = _CONTROLS.sub(" ", value).strip()
     return text.encode("ascii", errors="replace").decode("ascii")
 
 

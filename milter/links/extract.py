@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import NamedTuple
 
 from milter.links._html import scan_html
 from milter.model.budget import checkpoint
-from milter.text.psl import registrable_domain, split_host
+from milter.text.psl import HostParts, registrable_domain, split_host
 from milter.text.url import LinkFlag, ParsedUrl, parse_url
 
 __all__ = ["Link", "LinkFlag", "LinkSet", "LinkSource", "extract_links", "find_text_urls"]
@@ -26,8 +28,7 @@ class LinkSource:
     HTML_REFRESH = "html-meta-refresh"  # <meta http-equiv=refresh content="0;url=...">
 
 
-@dataclass(frozen=True, slots=True)
-class Link:
+class Link(NamedTuple):
     """One link as found in the message.
 
     ``url`` is as written (HTML entities decoded); ``target`` is the absolute URL used
@@ -45,7 +46,7 @@ class Link:
     anchor: str = ""
     anchor_host: str = ""
     userinfo: str = ""
-    flags: frozenset[LinkFlag] = field(default_factory=frozenset)
+    flags: frozenset[LinkFlag] = frozenset()
 
     @property
     def registrable(self) -> str:
@@ -78,14 +79,17 @@ class _Full(Exception):
 
 
 _MAX_TOKEN = 8192
+_CACHED_HOST_CHARS = 255  # longer written hosts are split every time (bounded memory)
 # At most max_links * _WORK_FACTOR written URLs are parsed (duplicates included).
 _WORK_FACTOR = 25
 # Tokens: runs of characters that may appear in a URL written in text. Only tokens with
 # "://" or a dot followed by another token character can hold one (a scheme, "www.x" or
-# a dotted host): the pattern finds just those, each token read once (the lookbehind
-# anchors it at the token's first character), so ordinary words never reach Python.
-_CHAR = r"[^\s<>\"'`\x00-\x1f\x7f]"
-_CANDIDATE_RE = re.compile(rf"(?<!{_CHAR}){_CHAR}*?(?://|\.[^\s<>\"'`\x00-\x1f\x7f.]){_CHAR}*")
+# a dotted host): the scan looks for those anchors (in C) and reads just the tokens
+# around them, so ordinary words never reach Python. Each token is read once forward
+# and once backward (from a reversed copy of the text): linear.
+_TOKEN_DELIMS = "\\s<>\"'`\\x00-\\x1f\\x7f"
+_ANCHOR_RE = re.compile(rf"://|\.[^{_TOKEN_DELIMS}.]")
+_TOKEN_RUN_RE = re.compile(rf"[^{_TOKEN_DELIMS}]*")
 _START_RE = re.compile(r"(?i)(?:(?:https?|ftp|hxxps?)://|\bwww\d{0,3}\.[^.])")
 _BARE_RE = re.compile(r"(?:[\w-]{1,63}\.){1,12}[^\W\d_]{2,63}\.?(?:[:/?#].*)?")
 _LEADING = "([{<«\"'*_|"
@@ -103,25 +107,47 @@ def _trim(url: str) -> str:
     return url
 
 
+_HEAD_END_RE = re.compile(r"[:/?#]")
+
+
+@functools.lru_cache(maxsize=4096)
+def _host_parts(head: str) -> HostParts:
+    """:func:`split_host`, cached: the same written hosts come back link after link."""
+    return split_host(head)
+
+
 def _bare_domain_ok(candidate: str) -> bool:
     """A scheme-less ``x.fr/...`` token counts when its suffix is on the PSL."""
-    head = re.split(r"[:/?#]", candidate, maxsplit=1)[0].rstrip(".").lower()
+    head = _HEAD_END_RE.split(candidate, maxsplit=1)[0].rstrip(".").lower()
     if "@" in candidate.split("/", 1)[0] or head[-1:].isdigit():
         return False
-    parts = split_host(head)
+    parts = _host_parts(head) if len(head) <= _CACHED_HOST_CHARS else split_host(head)
     if not parts.domain or not parts.suffix:
         return False
     return parts.suffix not in _FILE_LIKE or len(head) < len(candidate.rstrip("."))
 
 
+def _candidate_tokens(text: str) -> Iterator[str]:
+    """The tokens of ``text`` (at most ``_MAX_TOKEN`` long) holding an anchor, in order."""
+    anchor = _ANCHOR_RE.search(text)
+    if anchor is None:
+        return
+    reverse, size, run = text[::-1], len(text), _TOKEN_RUN_RE.match
+    while anchor is not None:
+        at = anchor.start()
+        back = run(reverse, size - at)
+        forward = run(text, at)
+        assert back is not None  # the pattern matches the empty string
+        assert forward is not None
+        start, end = at - (back.end() - (size - at)), forward.end()
+        if end - start <= _MAX_TOKEN:
+            yield text[start:end]
+        anchor = _ANCHOR_RE.search(text, end)
+
+
 def find_text_urls(text: str) -> Iterator[tuple[str, bool]]:
     """Yield ``(url, has_scheme)`` for URLs written in plain text, trailing punctuation trimmed."""
-    if "." not in text and "://" not in text:  # the filter below, for the whole text
-        return
-    for match in _CANDIDATE_RE.finditer(text):
-        token = match.group()
-        if len(token) > _MAX_TOKEN:
-            continue
+    for token in _candidate_tokens(text):
         start = _START_RE.search(token)
         if start is not None:
             url = _trim(token[start.start() :])
@@ -206,8 +232,12 @@ def _anchor_host(anchor: str) -> str:
     return ""
 
 
+def _registrable(host: str) -> str:
+    return (_host_parts(host) if len(host) <= _CACHED_HOST_CHARS else split_host(host)).registrable
+
+
 def _mismatch(anchor_host: str, href_host: str) -> bool:
-    return registrable_domain(anchor_host) != registrable_domain(href_host)
+    return _registrable(anchor_host) != _registrable(href_host)
 
 
 def extract_links(

@@ -11,7 +11,7 @@ import binascii
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from milter.text.url import parse_url
 
@@ -46,6 +46,9 @@ TARGET_PARAMS = (
 _MAX_URL = 16_384
 _B64_RE = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 _EMBEDDED_RE = re.compile(r"(?i)(?:https?|hxxps?)(?::|%3a)(?://|%2f%2f)")
+_URLDEFENSE_V3_RE = re.compile(r"(?i)https?://urldefense\.com/v3/__(.+?)__;([A-Za-z0-9_=-]*)")
+_URL_STARTS = ("http://", "https://", "hxxp://", "hxxps://", "//", "www.")
+_URL_STARTS_BYTES = tuple(start.encode() for start in _URL_STARTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,22 +68,32 @@ class Unwrapped:
 
 def _looks_like_url(value: str) -> bool:
     low = value[:12].lower()
-    return low.startswith(("http://", "https://", "hxxp://", "hxxps://", "//", "www."))
+    return low.startswith(_URL_STARTS)
 
 
 def _b64_url(value: str) -> str | None:
     """Decode base64 / base64url text that encodes an http(s) URL."""
     if not _B64_RE.fullmatch(value):
         return None
-    text = value.rstrip("=")
+    text = value.rstrip("=").replace("+", "-").replace("/", "_")
+    # Most such values are slugs and ids, not base64: the first 12 bytes must already
+    # start like a URL (ASCII; no other character lower-cases into those), so decode
+    # them alone first.
+    if len(text) > 16 and not _b64_head(text[:16]).lower().startswith(_URL_STARTS_BYTES):
+        return None
     try:
-        raw = base64.urlsafe_b64decode(
-            text.replace("+", "-").replace("/", "_") + "=" * (-len(text) % 4)
-        )
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         decoded = raw.decode("utf-8")
     except (binascii.Error, ValueError):
         return None
     return decoded if _looks_like_url(decoded) and decoded.isprintable() else None
+
+
+def _b64_head(head: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(head)
+    except (binascii.Error, ValueError):
+        return b""
 
 
 def _param_url(value: str) -> str | None:
@@ -89,12 +102,6 @@ def _param_url(value: str) -> str | None:
         if _looks_like_url(candidate):
             return candidate
     return _b64_url(value)
-
-
-def _query(url: str) -> tuple[str, str, list[tuple[str, str]]]:
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    return host, parts.path, parse_qsl(parts.query, keep_blank_values=True)
 
 
 def _bing(host: str, path: str, params: list[tuple[str, str]]) -> str | None:
@@ -137,7 +144,7 @@ def _urldefense_v2(host: str, path: str, params: list[tuple[str, str]]) -> str |
 
 def _urldefense_v3(url: str) -> str | None:
     """``https://urldefense.com/v3/__<url>__;<b64 of replaced chars>!!...``"""
-    match = re.match(r"(?i)https?://urldefense\.com/v3/__(.+?)__;([A-Za-z0-9_=-]*)", url)
+    match = _URLDEFENSE_V3_RE.match(url)
     if match is None:
         return None
     inner, blob = match.group(1), match.group(2)
@@ -153,9 +160,8 @@ def _urldefense_v3(url: str) -> str | None:
     return inner if _looks_like_url(inner) else None
 
 
-def _embedded(url: str) -> str | None:
+def _embedded(parts: SplitResult) -> str | None:
     """A URL embedded in the path (awstrack.me ``/L0/https:%2F%2F…``, ``/redirect/https://…``)."""
-    parts = urlsplit(url)
     match = _EMBEDDED_RE.search(parts.path, 1)
     if match is None:
         return None
@@ -193,9 +199,11 @@ def unwrap_once(url: str) -> tuple[str, str] | None:
     if len(url) > _MAX_URL or not url[:8].lower().startswith(("http://", "https://")):
         return None
     try:
-        host, path, params = _query(url)
+        parts = urlsplit(url)
     except ValueError:
         return None
+    host, path = (parts.hostname or "").lower(), parts.path
+    params = parse_qsl(parts.query, keep_blank_values=True) if parts.query else []
     for name, rule in _RULES:
         found = rule(host, path, params)
         if found:
@@ -203,7 +211,7 @@ def unwrap_once(url: str) -> tuple[str, str] | None:
     found = _urldefense_v3(url)
     if found:
         return found, "urldefense-v3"
-    found = _embedded(url)
+    found = _embedded(parts)
     if found and _looks_like_url(found):
         return found, "awstrack" if host.endswith("awstrack.me") else "path-embedded"
     found = _generic(params)

@@ -21,6 +21,7 @@ import codecs
 import functools
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from confusable_homoglyphs import confusables as _uts39
 
@@ -201,8 +202,9 @@ def words(text: str) -> list[str]:
 
 
 def _fold_run_for_key(error: UnicodeError) -> tuple[str, int]:
-    """Codec error handler: a run of non-ASCII characters → its fold, in ASCII (what stays
-    non-ASCII is no letter or digit, so any ASCII non-word byte stands for it)."""
+    """Codec error handler: a run of characters the codec cannot write → its fold, in
+    ASCII (what stays non-ASCII is no letter or digit, so any ASCII non-word byte stands
+    for it)."""
     if not isinstance(error, UnicodeEncodeError):
         raise error
     folded = error.object[error.start : error.end].translate(_FOLD_CHAR)
@@ -215,18 +217,54 @@ _KEY_ERRORS = "tocsin-phrase-key"
 codecs.register_error(_KEY_ERRORS, _fold_run_for_key)
 
 
+@dataclass(frozen=True, slots=True)
+class _Latin1Tables:
+    """Byte tables folding Latin-1 text to phrase-key bytes in one ``bytes.translate``."""
+
+    words: bytes  # byte → its fold if a letter or digit (A → a, é → e, ² → 2), else space
+    lines: bytes  # the same, but a line feed → LINE_MARK
+    multi: tuple[tuple[bytes, bytes], ...]  # Latin-1 bytes folding to several (ß → ss)
+
+
+@functools.cache
+def _latin1_tables() -> _Latin1Tables:
+    words = bytearray(_WORD_BYTES)
+    multi = []
+    for code in range(0x80, 0x100):
+        folded = fold(chr(code)).encode("ascii", "replace").translate(_WORD_BYTES)
+        if len(folded) == 1:
+            words[code] = folded[0]
+        else:
+            multi.append((bytes([code]), folded))
+    for code in range(ord("A"), ord("Z") + 1):
+        words[code] = code + 0x20
+    lines = bytearray(words)
+    lines[0x0A] = 0x01
+    return _Latin1Tables(bytes(words), bytes(lines), tuple(multi))
+
+
+def _key_bytes(text: str, lines: bool) -> bytes:
+    """``text`` folded to lower-case ASCII letters and digits, anything else a space (a
+    line feed LINE_MARK when ``lines``). Latin-1 characters (all of French) are folded by
+    a byte table; only runs beyond Latin-1 (’ — € œ …) reach the codec error handler,
+    which the encoder calls once per run. All of it runs in C but the handler: a regex or
+    a per-character translate over a 40 KB body cost 1–6 ms."""
+    tables = _latin1_tables()
+    raw = text.encode("latin-1", _KEY_ERRORS)
+    for byte, replacement in tables.multi:
+        if byte in raw:
+            raw = raw.replace(byte, replacement)
+    return raw.translate(tables.lines if lines else tables.words)
+
+
 def phrase_key_uncached(text: str) -> str:
     """:func:`phrase_key` without its cache, for one-off texts (sentences) that would
     otherwise push a body's key out of it."""
-    # The ASCII encoder scans in C and calls the handler once per non-ASCII run;
-    # bytes.lower/translate/split run in C too. A regex over a 40 KB body costs ~1-2 ms.
-    folded = text.encode("ascii", _KEY_ERRORS).lower().translate(_WORD_BYTES)
-    return " " + b" ".join(folded.split()).decode("ascii") + " "
+    return " " + b" ".join(_key_bytes(text, lines=False).split()).decode("ascii") + " "
 
 
 LINE_MARK = "\x01"
 """Separates the lines' keys in :func:`phrase_key_lines` (no letter, no digit, no space)."""
-_LINE_BYTES = bytes(0x01 if c == 0x0A else b for c, b in enumerate(_WORD_BYTES))
 
 
 def phrase_key_lines(text: str) -> str:
@@ -234,8 +272,7 @@ def phrase_key_lines(text: str) -> str:
     folded words space-separated, lines separated by ``" \x01 "``, the whole padded with
     spaces. A key found in it lies within one line (:func:`line_key_at` gives that line's
     key), as if each line's :func:`phrase_key` had been searched."""
-    folded = text.encode("ascii", _KEY_ERRORS).lower().translate(_LINE_BYTES)
-    folded = folded.replace(b"\x01", b" \x01 ")
+    folded = _key_bytes(text, lines=True).replace(b"\x01", b" \x01 ")
     return " " + b" ".join(folded.split()).decode("ascii") + " "
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import enum
 import functools
 import re
-from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import unquote_to_bytes, urljoin
 
@@ -84,8 +83,7 @@ _FORBIDDEN_DOMAIN = frozenset(
 _DEFANG_SCHEMES = {"http": "hxxp", "https": "hxxps", "ftp": "fxp"}
 
 
-@dataclass(frozen=True, slots=True)
-class ParsedUrl:
+class ParsedUrl(NamedTuple):
     """Result of :func:`parse_url`: the absolute target and what was seen in it.
 
     ``host`` is the Unicode form, ``host_ascii`` the A-label form (both lower-case, no

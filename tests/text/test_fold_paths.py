@@ -55,3 +55,14 @@ def test_phrase_key_is_the_folded_words_between_spaces(text: str) -> None:
 def test_phrase_key_of_french_text_with_symbols() -> None:
     text = "Payez 12 € « maintenant » — ÉCHÉANCE du\u00a0dossier ﬁscal ẞ"
     assert phrase_key_uncached(text) == " payez 12 maintenant echeance du dossier fiscal ss "
+
+
+LATIN = st.text(
+    alphabet=st.characters(max_codepoint=0x17F) | st.sampled_from("’—€œŒ«»\u00a0\u202fﬁ¼ßÆ\n"),
+    max_size=200,
+)
+
+
+@given(LATIN)
+def test_phrase_key_of_latin_text_is_the_folded_words(text: str) -> None:
+    assert phrase_key_uncached(text) == " " + " ".join(words(text)) + " "

@@ -7,9 +7,12 @@ tokens, same offsets, on generated markup built from the pieces where tokenizers
 
 from __future__ import annotations
 
+import re
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from milter.text import html as html_module
 from milter.text.html import Tag, Text, reference_tokenize, tokenize, tokens
 
 _PIECES = (
@@ -154,3 +157,10 @@ def test_large_documents_are_streamed_not_kept() -> None:
     stream = tokens(doc)
     assert not isinstance(stream, tuple)
     assert sum(1 for _ in stream) == 120_000
+
+
+@_SETTINGS
+@given(st.text(alphabet=" \t\r\f\v\u00a0\nab", max_size=40))
+def test_space_runs_become_one_space_as_before(text: str) -> None:
+    """The space-run pattern leaves single spaces alone; the result is the same."""
+    assert html_module._SPACE_RUN.sub(" ", text) == re.sub(r"[ \t\r\f\v\u00a0]+", " ", text)
