@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from milter.quarantine.backend import QuarantineBackend
 from milter.quarantine.release import ReleaseTransform
 from milter.review import views, warning
+from milter.review.i18n import WORDS
 from milter.review.inspect import clean
 from milter.review.meanings import meaning, reason_line
 from milter.review.sessions import LoginLimiter, SessionStore
@@ -121,6 +122,7 @@ def templates() -> Environment:
     env.filters["clean"] = clean
     env.globals["meaning"] = meaning
     env.globals["reason_line"] = reason_line
+    env.globals["words"] = WORDS
     return env
 
 

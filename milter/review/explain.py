@@ -33,6 +33,7 @@ class Explanation:
 
     brand: str | None
     claim: str | None
+    claim_brands: tuple[str, ...]
     auth: tuple[Mapping[str, Any], ...]
     auth_findings: tuple[Mapping[str, Any], ...]
     lookalikes: tuple[Lookalike, ...]
@@ -74,6 +75,7 @@ def explain(verdict: Mapping[str, Any]) -> Explanation:
     return Explanation(
         brand=str(verdict["brand"]) if verdict.get("brand") else None,
         claim="; ".join(str(c.get("text", "")) for c in claims) if claims else None,
+        claim_brands=tuple(dict.fromkeys(str(c["brand"]) for c in claims if c.get("brand"))),
         auth=_dicts(verdict.get("auth")),
         auth_findings=auth_findings,
         lookalikes=lookalikes,

@@ -105,7 +105,19 @@ _TEXT: dict[str, tuple[str, str]] = {
     "hours": ("{n} h", "{n} h"),
     "days": ("{n} j", "{n} d"),
     "nothing_selected": ("Aucun message coché.", "No message checked."),
+    "disp_quarantine": ("quarantaine", "quarantine"),
+    "disp_tag": ("étiquetage", "tag"),
+    "disp_reject": ("rejet", "reject"),
+    "disp_accept": ("accepté", "accept"),
+    "disp_tempfail": ("report temporaire", "tempfail"),
+    "sev_critical": ("critique", "critical"),
+    "sev_high": ("élevée", "high"),
+    "sev_medium": ("moyenne", "medium"),
+    "sev_low": ("faible", "low"),
+    "sev_info": ("info", "info"),
 }
+
+WORDS = frozenset(_TEXT)
 
 
 def translator(lang: str) -> Callable[..., str]:

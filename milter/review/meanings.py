@@ -100,11 +100,36 @@ _NO_THRESHOLD = re.compile(r"score (\S+) \(no score thresholds set\)")
 _LEVEL_FR = {"tag": "d'étiquetage", "quarantine": "de quarantaine", "reject": "de rejet"}
 
 
+# The shipped rules' descriptions (milter/policy/defaults/rules.yaml) in French, keyed by
+# their English text: a rule an admin wrote or reworded keeps the admin's words.
+_SHIPPED_RULES_FR = {
+    "A check crashed or timed out; let the MTA retry rather than guess.": "une vérification a "
+    "échoué ou dépassé son délai : le serveur d'envoi réessaiera plutôt que de deviner",
+    "Claims a protected brand and fails to prove it.": "se réclame d'une marque protégée sans "
+    "pouvoir le prouver",
+    "The brand claim could not be verified because DNS failed; retry later.": "la marque "
+    "revendiquée n'a pas pu être vérifiée (échec DNS) ; nouvel essai plus tard",
+    "Carries a link to a lookalike of a protected brand's domain.": "contient un lien vers un "
+    "sosie du domaine d'une marque protégée",
+    "The sender's address names a protected brand at a foreign domain and its links go "
+    "elsewhere too.": "l'adresse de l'expéditeur cite une marque protégée sur un domaine "
+    "étranger, et ses liens mènent ailleurs",
+    "Illegal CPF canvassing (code du travail art. L. 6323-8-1); delivered with its own "
+    "banner.": "démarchage CPF illégal (article L. 6323-8-1 du code du travail) ; livré avec "
+    "son propre avertissement",
+}
+
+
 def reason_line(reason: Mapping[str, Any], lang: str) -> str:
     """A verdict reason's text in ``lang``: the score reason ("score 6 ≥ tag threshold 5")
-    is said in French ("score 6 ≥ seuil d'étiquetage 5"); a rule's text is the admin's own."""
+    is said in French ("score 6 ≥ seuil d'étiquetage 5"), so are the shipped rules'
+    descriptions; a rule's own text written by the admin stays as written."""
     text = str(reason.get("text", ""))
-    if lang != "fr" or reason.get("rule") != "score":
+    if lang != "fr":
+        return text
+    if text in _SHIPPED_RULES_FR:
+        return _SHIPPED_RULES_FR[text]
+    if reason.get("rule") != "score":
         return text
     if match := _AT_LEAST.fullmatch(text):
         score, level, at = match.groups()

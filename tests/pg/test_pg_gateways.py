@@ -210,6 +210,8 @@ def test_two_gateways_share_one_quarantine_and_a_release_delivers_once(
         sink.stop()
     delivered = [re.search(rb"X-Tocsin-Released: (\S+);", m) for m in handler.messages]
     assert sorted(m.group(1).decode() for m in delivered if m) == sorted(races)
+    # held for impersonation, released without --false-positive: the banner stays (#16)
+    assert all(b"<!-- tocsin-banner:start -->" in m for m in handler.messages)
     released = {r["id"] for r in _listed(gw1, "--status", "released")}
     assert released == set(races)
 

@@ -152,3 +152,16 @@ def test_the_score_reason_is_said_in_french_on_the_page() -> None:
     assert reason_line(english, "en") == "score 6 ≥ tag threshold 5"
     rule = {"rule": "brand-impersonation", "text": "Impersonation of a protected brand"}
     assert reason_line(rule, "fr") == rule["text"]  # the admin's own words stay
+
+
+def test_every_shipped_rule_is_explained_in_french() -> None:
+    from milter.policy.loader import load_policy
+    from milter.review.meanings import reason_line
+
+    for rule in load_policy(None).document.rules:
+        text = rule.description or rule.name
+        french = reason_line({"rule": rule.name, "text": text}, "fr")
+        assert french != text, f"shipped rule {rule.name} has no French description"
+        assert reason_line({"rule": rule.name, "text": text}, "en") == text
+    mine = {"rule": "maison", "text": "Règle écrite par l'admin"}
+    assert reason_line(mine, "fr") == mine["text"]
