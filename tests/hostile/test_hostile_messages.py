@@ -161,3 +161,22 @@ async def test_many_links_stop_at_the_link_cap(policy: Policy) -> None:
     result = await scan(shapes.lure_html(links), Envelope(), policy)
     assert result.verdict.disposition is Disposition.QUARANTINE
     assert "links" in _limits(result.verdict.findings)
+
+
+BROKEN_WORDS = (
+    b"From: =?utf-8?b? =?utf-8?q?=0A?= <badname@example.com>\r\n"
+    b"To: =?utf-8?b?Cg==?= <badname@example.com>\r\n\r\nMessage Body\r\n"
+)
+
+
+async def test_a_broken_encoded_word_in_from_is_a_verdict_not_a_traceback(
+    policy: Policy,
+) -> None:
+    """Found by scripts/fuzz_pipeline.py (a mutation of the robustness corpus's
+    govcert/sample_gh_issue_76.eml): email.header raised HeaderParseError ("Base64
+    decoding error"), the scan failed, and the milter tempfailed the message on every
+    retry until it bounced."""
+    result = await scan(BROKEN_WORDS, Envelope(), policy)
+    assert result.verdict.disposition is not None
+    assert [a.address for a in result.mime.from_addresses] == ["badname@example.com"]
+    apply_plan(BROKEN_WORDS, result.plan)
