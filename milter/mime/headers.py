@@ -7,6 +7,7 @@ Everything here is tolerant: broken encodings are replaced, never raised.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.errors import HeaderParseError
 from email.header import decode_header
 from email.utils import getaddresses
 
@@ -28,7 +29,7 @@ def decode_words(value: str) -> str:
         return _clean_surrogates(value)
     try:
         chunks = decode_header(value)
-    except (ValueError, LookupError, AssertionError):  # email.header raises these on garbage
+    except (ValueError, LookupError, AssertionError, HeaderParseError):  # raised on garbage
         return _clean_surrogates(value)
     out: list[str] = []
     for chunk, charset in chunks:
@@ -42,7 +43,7 @@ def decode_words(value: str) -> str:
 def _decode_bytes(data: bytes, charset: str | None) -> str:
     try:
         return data.decode(charset or "ascii", "replace")
-    except (LookupError, UnicodeError):  # unknown charset, or a charset name of raw bytes
+    except (LookupError, ValueError):  # unknown charset, a name of raw bytes or with a NUL
         return data.decode("utf-8", "replace")
 
 

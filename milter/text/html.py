@@ -35,11 +35,13 @@ HTML part once.
 
 from __future__ import annotations
 
-import functools
 import html as _html
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Generator, Iterator
 from html.entities import html5 as _ENTITIES
+from itertools import chain, islice
 from typing import Literal, NamedTuple
 
 __all__ = [
@@ -402,23 +404,35 @@ class _Tokenizer:
 
 
 # Documents up to this size are tokenized once and their tokens kept (a few at a time)
-# for the next reader of the same HTML part; larger ones are streamed every time, so a
-# hostile part never holds all its tokens in memory at once.
+# for the next reader of the same HTML part; larger ones, and documents with more tokens
+# than kept, are streamed every time: a hostile part never holds all its tokens in memory,
+# and the cache holds at most _CACHED_DOCS * _CACHED_TOKENS tokens.
 _CACHED_CHARS = 256 * 1024
+_CACHED_TOKENS = 16_384
 _CACHED_DOCS = 4
-
-
-@functools.lru_cache(maxsize=_CACHED_DOCS)
-def _cached_tokens(doc: str) -> tuple[Token, ...]:
-    return tuple(_Tokenizer(doc, 0, 0).run())
+_cache: OrderedDict[str, tuple[Token, ...]] = OrderedDict()
+_cache_lock = threading.Lock()
 
 
 def tokens(doc: str) -> tuple[Token, ...] | Iterator[Token]:
     """The tokens of ``doc``: a tuple shared with earlier callers when ``doc`` is small
     enough to keep (the last few documents are cached), else a fresh stream."""
-    if len(doc) <= _CACHED_CHARS:
-        return _cached_tokens(doc)
-    return _Tokenizer(doc, 0, 0).run()
+    if len(doc) > _CACHED_CHARS:
+        return _Tokenizer(doc, 0, 0).run()
+    with _cache_lock:
+        kept = _cache.get(doc)
+        if kept is not None:
+            _cache.move_to_end(doc)
+            return kept
+    stream = _Tokenizer(doc, 0, 0).run()
+    built = tuple(islice(stream, _CACHED_TOKENS + 1))
+    if len(built) > _CACHED_TOKENS:  # too many to keep: the rest is streamed
+        return chain(built, stream)
+    with _cache_lock:
+        _cache[doc] = built
+        while len(_cache) > _CACHED_DOCS:
+            _cache.popitem(last=False)
+    return built
 
 
 def tokenize(doc: str) -> Iterator[Token]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import dkim
 import dkim.canonicalization as canon
 import pytest
@@ -9,8 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from milter.auth.dkim import verify_dkim
-from milter.auth.dkimpy_feed import FastRelaxed, load_verifier, prepare, split_message
+from milter.auth.dkimpy_feed import (
+    FastRelaxed,
+    SpooledBody,
+    canonical_chunks,
+    load_verifier,
+    prepare,
+    split_message,
+)
 from milter.dns.fake import FakeResolver
+from milter.mime.spool import RawMessage, SpoolConfig
 from milter.model.auth import AuthStatus
 from tests.auth.test_dkim import MESSAGE, make_key, sign
 
@@ -71,3 +81,69 @@ def test_unparsable_header_is_left_to_dkimpy() -> None:
     assert prepare(broken) == broken
     with pytest.raises(IndexError):
         load_verifier(dkim.DKIM, broken)
+
+
+# -- spooled messages: the body canonicalised a chunk at a time ------------------------------
+@settings(max_examples=1500)
+@given(
+    st.lists(st.sampled_from([b"a", b" ", b"\t", b"\r\n", b"\n", b"\r", b"b  c"]), max_size=30),
+    st.lists(st.integers(0, 60), max_size=6),
+    st.booleans(),
+)
+def test_canonical_chunks_is_dkimpy_on_the_joined_body(
+    pieces: list[bytes], cuts: list[int], relaxed: bool
+) -> None:
+    body = b"".join(pieces)
+    points = sorted({min(c, len(body)) for c in cuts})
+    chunks = [body[a:b] for a, b in zip([0, *points], [*points, len(body)], strict=True)]
+    crlf = split_message(b"A: b\r\n\r\n" + body)[1]  # bare LFs made CRLF, as dkimpy does
+    algorithm = canon.Relaxed if relaxed else canon.Simple
+    assert b"".join(canonical_chunks(chunks, relaxed=relaxed)) == algorithm.canonicalize_body(crlf)
+
+
+def _spool(raw: bytes, directory: Path) -> RawMessage:
+    writer = SpoolConfig(directory, threshold_bytes=1024).writer()
+    writer.write(raw)
+    message = writer.finish()
+    assert message.spooled
+    return message
+
+
+@pytest.mark.parametrize(
+    ("canonicalize", "length", "line_end"),
+    [
+        ((b"relaxed", b"relaxed"), False, b"\r\n"),
+        ((b"simple", b"simple"), False, b"\r\n"),
+        ((b"relaxed", b"simple"), True, b"\r\n"),
+        ((b"relaxed", b"relaxed"), False, b"\n"),
+    ],
+)
+async def test_spooled_message_verifies_like_raw(
+    tmp_path: Path, canonicalize: tuple[bytes, bytes], length: bool, line_end: bytes
+) -> None:
+    key = make_key(1024)
+    body = b"Votre remboursement  est disponible. \t\r\n" * 40_000 + b"\r\n\r\n"
+    message = MESSAGE + body
+    header = dkim.sign(
+        message,
+        b"s1",
+        b"ameli.fr",
+        key.private_pem,
+        include_headers=[b"from", b"subject"],
+        canonicalize=canonicalize,
+        length=length,
+    )
+    signed = (bytes(header) + message).replace(b"\r\n", line_end)
+    resolver = FakeResolver({("s1._domainkey.ameli.fr", "TXT"): key.record()})
+    (raw,) = await verify_dkim(prepare(signed), resolver)
+    with _spool(signed, tmp_path) as spooled:
+        prepared = prepare(spooled)
+        assert isinstance(prepared, tuple)
+        assert isinstance(prepared[1], SpooledBody)  # the body stays in the spool file
+        (streamed,) = await verify_dkim(prepared, resolver)
+    assert streamed == raw
+    assert streamed.result is AuthStatus.PASS
+    tampered = signed.replace(b"disponible.", b"disponib1e.", 1)
+    with _spool(tampered, tmp_path) as spooled:
+        (bad,) = await verify_dkim(prepare(spooled), resolver)
+    assert bad.result is AuthStatus.FAIL

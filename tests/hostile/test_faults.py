@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from milter.codec import Accept, BodyChunk, Data, EndOfHeaders, Header, MailFrom
 from milter.codec.mta import encode_command
 from milter.dns.stub import DnsResolver
 from milter.frontends.service import LARGE_MESSAGE_BYTES, MessageRequest, MessageService
+from milter.mime.spool import SpoolConfig
 from milter.model.envelope import Envelope
 from milter.policy.loader import load_policy
 from milter.policy.store import PolicyStore
@@ -47,6 +49,25 @@ async def _until(condition: Callable[[], bool], what: str) -> None:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"never: {what}")
+
+
+def _spool_files(directory: Path) -> int:
+    """Spool files this process holds open in ``directory`` (they are unlinked at once, so
+    an open descriptor is the only trace a leaked one leaves)."""
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd).startswith(str(directory) + "/"):
+                count += 1
+    return count
+
+
+def _spooling_service(tmp_path: Path) -> tuple[MessageService, Path]:
+    """A service whose messages go to a spool file past 64 KiB."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    config = SpoolConfig(directory=spool, threshold_bytes=64 * 1024)
+    return MessageService(PolicyStore(None, load_policy(None)), spool=config), spool
 
 
 def _other_tasks(before: set[asyncio.Task[Any]]) -> set[asyncio.Task[Any]]:
@@ -105,9 +126,12 @@ async def test_milter_caps_sessions_per_smtp_client(
     assert after == refused + 1
 
 
-async def test_milter_disconnect_mid_message_leaks_nothing(start_milter: Start) -> None:
+async def test_milter_disconnect_mid_message_leaks_nothing(
+    start_milter: Start, tmp_path: Path
+) -> None:
     gauge = _sample("tocsin_connections_open", frontend="milter")
-    async with start_milter() as milter:
+    service, spool = _spooling_service(tmp_path)
+    async with start_milter(handler=service) as milter:
         before = set(asyncio.all_tasks())
         client = await MilterClient.open(port=milter.port)
         await client.negotiate()
@@ -116,12 +140,14 @@ async def test_milter_disconnect_mid_message_leaks_nothing(start_milter: Start) 
             client.send_raw(encode_command(command))
         client.send_raw(encode_command(Header("Subject", " cut")))
         client.send_raw(encode_command(EndOfHeaders()))
-        client.send_raw(encode_command(BodyChunk(b"x" * 60_000)))
+        for _ in range(3):
+            client.send_raw(encode_command(BodyChunk(b"x" * 60_000)))
         await client._writer.drain()
-        await _until(lambda: milter.server.open_connections == 1, "connection seen")
+        await _until(lambda: _spool_files(spool) == 1, "the body is spooled")
         client._writer.transport.abort()  # the MTA vanishes mid-body (RST)
         await _until(lambda: milter.server.open_connections == 0, "connection dropped")
         await _until(lambda: not _other_tasks(before), "no task left")
+        assert _spool_files(spool) == 0  # the spool file went with the connection
         assert milter.server.sessions_per_client == {}
         assert _sample("tocsin_connections_open", frontend="milter") == gauge
         assert type((await one_message(milter.port, HAM)).final) is Accept  # still serving
@@ -237,15 +263,20 @@ async def test_smtp_caps_connections_per_client_and_per_forwarded_client(
 
 async def test_smtp_disconnect_mid_data_leaks_nothing(tmp_path: Path) -> None:
     gauge = _sample("tocsin_connections_open", frontend="smtp")
-    async with recording_sink() as sink, running_filter(tmp_path, sink.port) as flt:
+    service, spool = _spooling_service(tmp_path)
+    async with (
+        recording_sink() as sink,
+        running_filter(tmp_path, sink.port, service=service) as flt,
+    ):
         before = set(asyncio.all_tasks())
         client, _ = await _Smtp.open(flt.port)
         await client.cmd("EHLO mta.test")
         assert (await client.cmd("MAIL FROM:<a@example.org>")).startswith(b"250")
         assert (await client.cmd("RCPT TO:<b@example.net>")).startswith(b"250")
         assert (await client.cmd("DATA")).startswith(b"354")
-        client.writer.write(b"Subject: cut\r\n\r\n" + b"x" * 70 + b"\r\n" * 1000)
+        client.writer.write(b"Subject: cut\r\n\r\n" + (b"x" * 70 + b"\r\n") * 1500)
         await client.writer.drain()
+        await _until(lambda: _spool_files(spool) == 1, "the message is spooled")
         handlers = [conn.event_handler for conn in flt.server._connections]
         client.close()  # the MTA vanishes mid-DATA
         await _until(lambda: flt.server.open_connections == 0, "connection dropped")
@@ -253,6 +284,7 @@ async def test_smtp_disconnect_mid_data_leaks_nothing(tmp_path: Path) -> None:
         assert not any(h.transaction_open for h in handlers)  # next hop session dropped
         assert _sample("tocsin_connections_open", frontend="smtp") == gauge
         assert sink.messages == []  # nothing half-sent was delivered
+        assert _spool_files(spool) == 0
         assert flt.server.service.messages == 0
 
 
@@ -270,14 +302,14 @@ async def test_smtp_slow_client_is_cut_and_others_served(
             await client.cmd("DATA")
             heard = b""
             with contextlib.suppress(ConnectionError, OSError):
-                for byte in b"Subject: slow\r\n" * 100:
+                for byte in b"Subject: slow\r\n" * 100:  # a byte, then wait for an answer
                     client.writer.write(bytes([byte]))
                     await client.writer.drain()
-                    await asyncio.sleep(0.05)
-                    if client.reader.at_eof() or len(client.reader._buffer):  # type: ignore[attr-defined]
+                    with contextlib.suppress(TimeoutError):
+                        heard = await asyncio.wait_for(client.reader.read(100), 0.05)
                         break
-            with contextlib.suppress(ConnectionError, OSError):
-                heard = await client.reader.read()
+            with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+                heard += await asyncio.wait_for(client.reader.read(), 5)
             client.close()
             return heard
 
@@ -286,9 +318,11 @@ async def test_smtp_slow_client_is_cut_and_others_served(
         from tests.support.smtp_filter import asend
 
         sent = await asend(flt.port, HAM)
-    assert all(a.startswith(b"421 4.7.1") for a in answers), answers
     cut = [r for r in caplog.records if "slow client" in r.getMessage()]
-    assert len(cut) == 4
+    assert len(cut) == 4  # every slow client was cut, none left open
+    # each heard 421 4.7.1 before the close, unless our next byte met a reset first
+    assert all(a.startswith(b"421 4.7.1") or a == b"" for a in answers), answers
+    assert any(a.startswith(b"421 4.7.1") for a in answers), answers
     assert sent.data is not None
     assert sent.data[0] == 250
     assert len(sink.messages) == 1

@@ -152,6 +152,14 @@ def test_cached_tokens_are_shared_and_equal_to_a_fresh_reading() -> None:
     assert tag.get("href") == "https://e.fr/?a=1&b=2"
 
 
+def test_documents_with_many_tokens_are_streamed_past_the_kept_count() -> None:
+    doc = "<b>x</b>" * 6_000  # 48 KB, 18,000 tokens: more than are kept
+    stream = tokens(doc)
+    assert not isinstance(stream, tuple)
+    assert list(stream) == list(reference_tokenize(doc))
+    assert not isinstance(tokens(doc), tuple)  # not cached either
+
+
 def test_large_documents_are_streamed_not_kept() -> None:
     doc = "<b>x</b>" * 40_000  # above the cached size
     stream = tokens(doc)
