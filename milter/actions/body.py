@@ -190,7 +190,7 @@ def _rewrite_leaf(
     charset = headers.get_content_charset() or "us-ascii"
     try:
         codecs.lookup(charset)
-    except LookupError:
+    except (LookupError, ValueError):  # unknown, or a NUL in the name
         return None
     # Decode ``body`` alone: the stdlib parser may end a junk header block earlier than
     # split_message does, and would then hand back header bytes as part of the payload.
@@ -200,7 +200,7 @@ def _rewrite_leaf(
         return None
     try:
         text = payload.decode(charset, "surrogateescape")
-    except (UnicodeError, LookupError):
+    except (ValueError, LookupError):
         return None
     if _PGP in text:
         raise _Untouchable

@@ -325,6 +325,6 @@ def _make_service(
         policies,
         resolver=resolver,
         quarantine=_open_quarantine(settings, connect_now=True),
-        spool=SpoolConfig(spool.directory, spool.threshold_bytes),
+        spool=SpoolConfig(spool.directory, spool.threshold_bytes, spool.memory_bytes),
         large_scans=spool.large_scans,
     )

@@ -156,6 +156,8 @@ class SpoolSettings(_Closed):
     directory: Path | None = None  # None: the system's temporary directory ($TMPDIR)
     threshold_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=1024**3)
     large_scans: int = Field(default=1, ge=1, le=64)  # spooled messages scanned at once
+    # messages held in memory by one worker, in all; past it even small ones are spooled
+    memory_bytes: int = Field(default=64 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024**3)
 
 
 class LogSettings(_Closed):

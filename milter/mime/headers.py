@@ -43,7 +43,7 @@ def decode_words(value: str) -> str:
 def _decode_bytes(data: bytes, charset: str | None) -> str:
     try:
         return data.decode(charset or "ascii", "replace")
-    except (LookupError, UnicodeError):  # unknown charset, or a charset name of raw bytes
+    except (LookupError, ValueError):  # unknown charset, a name of raw bytes or with a NUL
         return data.decode("utf-8", "replace")
 
 

@@ -357,11 +357,11 @@ def _is_attachment(part: Message) -> bool:
 def _decode_text(payload: bytes, charset: str | None, defects: list[str], path: str) -> str:
     try:
         return payload.decode(charset or "utf-8")
-    except LookupError:
-        defects.append(f"{path}: unknown charset {charset!r}")
     except UnicodeDecodeError:
         if charset:
             defects.append(f"{path}: bytes invalid in declared charset {charset}")
+    except (LookupError, ValueError):  # unknown, or a name no codec takes (a NUL in it)
+        defects.append(f"{path}: unknown charset {charset!r}")
     # Undeclared or wrong charset: windows-1252 is what undeclared 8-bit mail usually is.
     try:
         return payload.decode("utf-8")

@@ -41,6 +41,7 @@ _CHUNK = 1024 * 1024
 _EOL = re.compile(rb"\r\n|\r|\n")
 _HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")  # FeedParser's headerRE
 _LINE_START = rb"(?:(?<=[\r\n])|^)"
+_PUSHED_BACK = "_tocsin_pushed_back"
 
 
 class TooDeep(Exception):
@@ -125,6 +126,8 @@ class _Splitter:
         if depth > MAX_NESTING:
             raise TooDeep(f"MIME nesting deeper than {MAX_NESTING} levels")
         msg, body = self.headers(start, end)
+        if msg.get_content_maintype() == "message":
+            vars(msg).pop(_PUSHED_BACK, None)  # the inner message's unixfrom: no matter
         ctype = msg.get_content_type()
         if ctype == "message/delivery-status":
             return self.delivery_status(msg, start, body, end)
@@ -147,17 +150,28 @@ class _Splitter:
         fed_end = self.line_end(pos, end) if pos < end else end  # the separator or first body line
         text = self.buf[start:fed_end].decode("ascii", "surrogateescape")
         msg = HeaderParser(policy=compat32).parsestr(text, headersonly=True)
-        rest = msg.get_payload()
-        body = fed_end - (len(rest) if isinstance(rest, str) else 0)
+        rest = vars(msg).get("_payload")
+        rest = rest if isinstance(rest, str) else ""
         msg.set_payload("")
-        return msg, body
+        if rest and pos < end and _EOL.match(self.buf, pos, end):
+            # FeedParser read a last header line "From ..." as the body's first line, after
+            # the empty line it had consumed: the body is that line, then what follows.
+            vars(msg)[_PUSHED_BACK] = (rest, pos - len(rest))
+            return msg, fed_end
+        return msg, fed_end - len(rest)
 
     def line_end(self, pos: int, end: int) -> int:
         found = _EOL.search(self.buf, pos, end)
         return found.end() if found is not None else end
 
     def leaf(self, msg: Message, start: int, end: int) -> None:
-        _put(msg, Span(self.buf, start, end))
+        pushed = vars(msg).pop(_PUSHED_BACK, None)
+        if pushed is None:
+            _put(msg, Span(self.buf, start, end))
+        elif len(pushed[0]) + end - start <= SMALL_PAYLOAD:  # exactly FeedParser's payload
+            _put(msg, pushed[0] + self.buf[start:end].decode("ascii", "surrogateescape"))
+        else:  # a big body: from the "From " line on (with the empty line, a small deviation)
+            _put(msg, Span(self.buf, pushed[1], end))
 
     def delivery_status(
         self, msg: Message, start: int, body: int, end: int
@@ -192,6 +206,7 @@ class _Splitter:
             self.leaf(msg, start, first.start if first is not None else end)
             msg.epilogue = ""
             return
+        vars(msg).pop(_PUSHED_BACK, None)  # a preamble line: no matter
         children: list[Message] = []
         line: _Line | None = first
         while line is not None and not line.close:

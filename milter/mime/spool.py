@@ -5,6 +5,10 @@ A front-end writes what the MTA sends into a `MessageWriter`. Up to
 spool directory, and the engine reads them from there (chunked reads for hashing, an
 ``mmap`` for locating MIME boundaries) instead of holding copies of a 40 MB message.
 
+Messages being received and scanned in memory share one budget per worker
+(``memory_bytes``): past it, even a small message goes to the spool, so a few hundred
+connections each sending a message just under the threshold cannot add up to gigabytes.
+
 The spool file is unlinked the moment it is created: the open descriptor is its only
 reference, so it disappears when the message is finished (``RawMessage.close``) and, were
 the worker killed, when the kernel closes its descriptors. ``SpoolConfig.sweep`` (run when a
@@ -19,7 +23,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,12 +33,37 @@ HEADER_CAP = 8 * 1024 * 1024  # a spooled message's header block kept in memory,
 _HEADER_END = re.compile(rb"\r?\n\r?\n")  # as milter.text.headers.split_message
 
 
+class MemoryBudget:
+    """Bytes of messages held in memory by one worker's writers and messages."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def take(self, size: int) -> bool:
+        """Count ``size`` more bytes if they fit; False (nothing counted) if not."""
+        if self.used + size > self.limit:
+            return False
+        self.used += size
+        return True
+
+    def give_back(self, size: int) -> None:
+        """Release ``size`` bytes counted before."""
+        self.used = max(0, self.used - size)
+
+
 @dataclass(frozen=True, slots=True)
 class SpoolConfig:
-    """Where large messages go and from which size (settings ``spool:``)."""
+    """Where large messages go and from which size (settings ``spool:``); one per worker
+    (its `MemoryBudget` is shared by every message of the worker)."""
 
     directory: Path | None = None  # None: the system's temporary directory
     threshold_bytes: int = 2 * 1024 * 1024
+    memory_bytes: int = 64 * 1024 * 1024
+    budget: MemoryBudget = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "budget", MemoryBudget(self.memory_bytes))
 
     @property
     def path(self) -> Path:
@@ -69,6 +98,7 @@ class MessageWriter:
         self._chunks: list[bytes] = []
         self._file: BinaryIO | None = None
         self._tail = b""
+        self._in_memory = 0  # bytes counted in the worker's memory budget
         self.header_end: int | None = None
         self.stored = 0
         self.received = 0
@@ -87,7 +117,7 @@ class MessageWriter:
             return
         if self.header_end is None:
             self._find_header_end(data)
-        if self._file is None and self.stored + len(data) > self._config.threshold_bytes:
+        if self._file is None and not self._keep_in_memory(len(data)):
             self._roll_over()
         if self._file is not None:
             try:
@@ -98,6 +128,15 @@ class MessageWriter:
         else:
             self._chunks.append(data)
         self.stored += len(data)
+
+    def _keep_in_memory(self, size: int) -> bool:
+        """Under the threshold and within the worker's memory budget (counted if so)."""
+        if self.stored + size > self._config.threshold_bytes:
+            return False
+        if not self._config.budget.take(size):
+            return False
+        self._in_memory += size
+        return True
 
     def _find_header_end(self, data: bytes) -> None:
         window = self._tail + data
@@ -111,6 +150,8 @@ class MessageWriter:
         with contextlib.suppress(OSError):
             os.unlink(name)  # the descriptor is now the only reference
         self._file = os.fdopen(fd, "w+b")
+        self._config.budget.give_back(self._in_memory)
+        self._in_memory = 0
         try:
             for chunk in self._chunks:
                 self._file.write(chunk)
@@ -128,11 +169,22 @@ class MessageWriter:
         else:
             store = b"".join(self._chunks)
         self._chunks = []
-        return RawMessage(store, self.stored, self.header_end, self.received, self._config.path)
+        budget = self._config.budget if self._in_memory else None
+        self._in_memory = 0  # the message gives it back when closed
+        return RawMessage(
+            store,
+            self.stored,
+            self.header_end,
+            self.received,
+            directory=self._config.path,
+            budget=budget,
+        )
 
     def discard(self) -> None:
         """Drop what was written (abort, failure): closes the spool file."""
         self._chunks = []
+        self._config.budget.give_back(self._in_memory)
+        self._in_memory = 0
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()
@@ -154,9 +206,12 @@ class RawMessage:
         size: int | None = None,
         header_end: int | None = None,
         received: int | None = None,
+        *,
         directory: Path | None = None,
+        budget: MemoryBudget | None = None,
     ) -> None:
         self._store = store
+        self._budget = budget  # gets this message's size back on close (in-memory ones)
         self.directory = directory  # where temporary files about this message may go
         self.size = len(store) if isinstance(store, bytes) and size is None else (size or 0)
         self.received = max(self.size, received or 0)
@@ -196,14 +251,14 @@ class RawMessage:
         if size >= self.size:
             return self
         header_end = self.body_offset if self.body_offset < self.size else None
-        return RawMessage(self._store, size, header_end, self.received, self.directory)
+        return RawMessage(self._store, size, header_end, self.received, directory=self.directory)
 
     def counted(self, received: int) -> RawMessage:
         """This message, known to be the first bytes of ``received`` sent."""
         if received <= self.received:
             return self
         header_end = self.body_offset if self.body_offset < self.size else None
-        return RawMessage(self._store, self.size, header_end, received, self.directory)
+        return RawMessage(self._store, self.size, header_end, received, directory=self.directory)
 
     def read(self, start: int, end: int) -> bytes:
         """Bytes ``start``..``end`` (clamped to ``size``)."""
@@ -245,7 +300,10 @@ class RawMessage:
         return self.read(self.body_offset, self.size)
 
     def close(self) -> None:
-        """Release the spool file (its space is freed); idempotent."""
+        """Release the spool file (its space is freed) or the memory budget; idempotent."""
+        if self._budget is not None:
+            self._budget.give_back(self.size)
+            self._budget = None
         if not isinstance(self._store, bytes):
             with contextlib.suppress(OSError):
                 self._store.close()

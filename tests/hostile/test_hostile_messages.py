@@ -180,3 +180,36 @@ async def test_a_broken_encoded_word_in_from_is_a_verdict_not_a_traceback(
     assert result.verdict.disposition is not None
     assert [a.address for a in result.mime.from_addresses] == ["badname@example.com"]
     apply_plan(BROKEN_WORDS, result.plan)
+
+
+NUL_CHARSET_LURE = (
+    b"From: Assurance Maladie <info@ameli-remboursement.fr>\r\nTo: a@example.net\r\n"
+    b"Subject: =?\x00UTF-8?B??= remboursement\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: text/plain; charset="utf\x008"\r\n\r\n'
+    b"Votre remboursement ameli est en attente : https://ameli-remboursement.fr/x\r\n"
+)
+
+
+async def test_a_nul_in_a_charset_name_is_a_verdict_not_a_traceback(policy: Policy) -> None:
+    """Found by scripts/fuzz_pipeline.py: ``bytes.decode`` raises ValueError ("embedded
+    null character") for a charset name holding a NUL, in an encoded word (Subject) and
+    in a part's Content-Type; the scan failed (tempfail on every retry). The lure is
+    still read and quarantined, and its plan (body banner included) applies."""
+    result = await scan(NUL_CHARSET_LURE, Envelope(), policy)
+    assert result.verdict.disposition is Disposition.QUARANTINE
+    assert "LINK_LOOKALIKE" in _codes(result.verdict.findings)
+    apply_plan(NUL_CHARSET_LURE, result.plan)
+
+
+async def test_a_nul_charset_part_tagged_with_a_banner_is_left_unedited(tmp_path: Path) -> None:
+    """The body rewriter (banner, defang) skips a part whose charset no codec takes,
+    instead of failing the whole plan."""
+    (tmp_path / "local.yaml").write_text(
+        "rules:\n  - name: brand-impersonation\n    replace: true\n"
+        "    when: {any: [BRAND_AUTH_FAIL, DISPLAY_NAME_BRAND, FROM_LOOKALIKE]}\n"
+        "    verdict: tag\n    actions: [banner, subject_tag]\n"
+    )
+    result = await scan(NUL_CHARSET_LURE, Envelope(), load_policy(tmp_path))
+    assert result.verdict.disposition is Disposition.TAG
+    delivered = apply_plan(NUL_CHARSET_LURE, result.plan)
+    assert delivered.split(b"\r\n\r\n", 1)[1] == NUL_CHARSET_LURE.split(b"\r\n\r\n", 1)[1]

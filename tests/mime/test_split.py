@@ -138,6 +138,22 @@ def test_spooled_parse_is_the_in_memory_parse(
         assert _view_fields(parse_message(source)) == _view_fields(parse_message(raw))
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"From: a@example.org\r\nContent-Type: text/plain\r\nFrom x\r\n\r\nbody\r\n",
+        b"From: a\r\nFrom x\r\nnot a header\r\nbody",
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nA: 1\r\nFrom x\r\n\r\nz\r\n--b--",
+    ],
+)
+def test_a_last_header_line_starting_with_from_goes_to_the_body(raw: bytes) -> None:
+    """FeedParser reads such a line as the body's first line, after the empty line."""
+    tree = split_tree(raw)
+    materialise_small(tree)
+    assert _shape(tree) == _shape(_stdlib(raw))
+
+
 # -- the shared corpus ----------------------------------------------------------------------
 def test_split_tree_and_spooled_parse_match_the_stdlib_on_the_corpus(
     corpus: Path, tmp_path: Path

@@ -111,3 +111,26 @@ def test_header_block_is_split_messages_whatever_the_chunks(
     assert message.body() == body
     assert RawMessage.from_bytes(data).header_block == block
     message.close()
+
+
+def test_the_workers_memory_budget_sends_small_messages_to_the_spool(tmp_path: Path) -> None:
+    """Messages under the threshold share one budget: past it, new ones are spooled; a
+    closed or discarded message gives its bytes back."""
+    config = SpoolConfig(tmp_path, threshold_bytes=len(MESSAGE), memory_bytes=2 * len(MESSAGE))
+    first, second = (_write(config, MESSAGE, [7]) for _ in range(2))
+    assert not first.spooled
+    assert not second.spooled
+    assert config.budget.used == 2 * len(MESSAGE)
+    third = _write(config, MESSAGE, [7])
+    assert third.spooled  # over the budget, though under the threshold
+    assert third.to_bytes() == MESSAGE
+    first.close()
+    aborted = config.writer()
+    aborted.write(MESSAGE)
+    assert not aborted.spooled
+    aborted.discard()
+    fourth = _write(config, MESSAGE, [])
+    assert not fourth.spooled
+    for message in (second, third, fourth):
+        message.close()
+    assert config.budget.used == 0
