@@ -20,16 +20,19 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
+from milter.actions.defang import defang_links_text
 from milter.actions.redirect import LinkProblem, LinkRefused, LinkToken, verify_link
+from milter.actions.targets import LinkTargets
 from milter.links.redirect import unwrap
 from milter.review.meanings import meaning
-from milter.text.url import LinkFlag, bracket_dots, defang_url, parse_url
+from milter.text.url import LinkFlag, bracket_dots, parse_url
 
 if TYPE_CHECKING:
     from milter.review.app import ReviewState
 
 PATH = "/link"
 FOLLOWABLE = frozenset({"http", "https"})
+EVERY_URL = LinkTargets().with_every_link()  # the URL and any URL written inside it
 STATUS = {LinkProblem.INVALID: 400, LinkProblem.EXPIRED: 410, LinkProblem.WRONG_RECIPIENT: 403}
 log = logging.getLogger("tocsin.review.link")
 
@@ -64,7 +67,7 @@ def destination(token: LinkToken) -> Destination:
         host,
         "" if ascii_host == host else ascii_host,
         via,
-        defang_url(token.url),
+        defang_links_text(token.url, EVERY_URL),
         token.url if followable else "",
         reasons,
         token.recipients,

@@ -244,6 +244,27 @@ async def test_an_impersonation_released_through_the_cli_keeps_the_banner(
     assert entry.result == "ok"
 
 
+async def test_a_release_with_a_broken_policy_releases_nothing(
+    store: QuarantineStore, sink: Sink, tmp_path: Path
+) -> None:
+    policies = tmp_path / "broken"
+    policies.mkdir()
+    (policies / "local.yaml").write_text("banners: [not, a, mapping]\n")
+    qid = store.put(HOSTILE, ENV, VERDICT)
+    relay = f"127.0.0.1:{sink.port}"
+    common = ("--relay", relay, "--dir", str(store.directory), "--policy", str(policies))
+    code, _out, err = await run_cli("release", qid, *common)
+    assert code == 2
+    assert "nothing released" in err
+    assert "--false-positive" in err
+    assert "Traceback" not in err
+    assert sink.received == []
+    assert store.get(qid).status == "held"
+    code, _out, err = await run_cli("release", qid, "--false-positive", *common)  # no policy needed
+    assert code == 0, err
+    assert sink.received[0].content.endswith(HOSTILE)
+
+
 async def test_a_refused_release_through_the_cli_is_exit_7_and_held(
     store: QuarantineStore, sink: Sink
 ) -> None:

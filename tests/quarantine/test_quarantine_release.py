@@ -174,3 +174,47 @@ async def test_lf_messages_get_an_lf_header(store: QuarantineStore, sink: Sink) 
     assert content.startswith(b"X-Tocsin-Released: " + qid.encode())
     assert content.count(b"X-Tocsin-Released") == 1
     assert content.endswith(RAW)
+
+
+async def test_a_transform_gets_the_record_and_its_body_is_released(
+    store: QuarantineStore, sink: Sink
+) -> None:
+    seen: list[tuple[object, ...]] = []
+
+    def banner(
+        raw: bytes, verdict: object, rcpts: tuple[str, ...], *, false_positive: bool
+    ) -> bytes:
+        seen.append((raw, verdict, rcpts, false_positive))
+        return b"[banner]\r\n" + raw.split(b"\r\n\r\n", 1)[1]
+
+    qid = store.put(RAW, ENV, VERDICT)
+    result = await release(store, qid, "127.0.0.1", sink.port, transform=banner)
+    assert result.edited
+    assert seen == [(RAW, VERDICT, ENV.rcpts, False)]
+    match = HEADER.match(sink.received[0].content)
+    assert match is not None
+    head, body = RAW.split(b"\r\n\r\n", 1)
+    assert sink.received[0].content[match.end() :] == head + b"\r\n\r\n[banner]\r\n" + body
+    assert store.read_message(qid) == RAW  # the stored copy is untouched
+
+
+async def test_a_failing_transform_keeps_the_message_held(
+    store: QuarantineStore, sink: Sink
+) -> None:
+    def broken(
+        raw: bytes, verdict: object, rcpts: tuple[str, ...], *, false_positive: bool
+    ) -> bytes:
+        raise ValueError("cannot parse")
+
+    qid = store.put(RAW, ENV, VERDICT)
+    with pytest.raises(ReleaseError, match=r"cannot add the warning banner.*still held") as info:
+        await release(store, qid, "127.0.0.1", sink.port, transform=broken)
+    assert not info.value.temporary
+    assert sink.received == []
+    assert store.get(qid).status == "held"
+    # released as a false positive, the transform gives no new body: delivered as held
+    result = await release(
+        store, qid, "127.0.0.1", sink.port, transform=lambda *a, **k: None, false_positive=True
+    )
+    assert not result.edited
+    assert sink.received[0].content.endswith(RAW)

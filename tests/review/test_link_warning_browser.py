@@ -228,6 +228,24 @@ def test_an_idn_destination_shows_both_host_forms(
         context.close()
 
 
+def test_the_warning_page_fits_a_phone(browser: Any, link_site: ReviewSite, key_file: Path) -> None:
+    key = key_file.read_bytes().strip()
+    long_url = "https://ameli-remboursement.fr/" + "x" * 300 + "?next=https://evil.example/"
+    link = RedirectSigner.for_message(BASE, key, ["salarie@example.fr"])(long_url)
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, locale="fr-FR"
+    )
+    try:
+        page = context.new_page()
+        assert page.goto(_local(link, link_site)).status == 200
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scroll
+        assert "https://evil" not in page.locator("#url").inner_text()  # nested URL defanged
+        assert page.locator("a#continue").is_visible()
+        _screenshot(page, "link-warning-phone.png")
+    finally:
+        context.close()
+
+
 def test_a_false_positive_is_released_as_it_was_held(
     browser: Any, link_site: ReviewSite, sink: tuple[SinkHandler, int]
 ) -> None:

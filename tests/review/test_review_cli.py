@@ -65,3 +65,25 @@ def test_review_without_users_says_how_to_add_one(tmp_path: Path) -> None:
     done = tocsin("review", "--config", str(config))
     assert done.returncode == 2
     assert "tocsin review passwd NAME" in done.stderr
+
+
+def test_review_with_a_broken_policy_says_so_and_starts_nothing(tmp_path: Path) -> None:
+    from milter.review.passwords import hash_password
+    from tests.review.conftest import free_port
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "local.yaml").write_text("actions:\n  link_rewrite: redirect\n")  # no key
+    users = tmp_path / "users"
+    users.write_text(f"alice:{hash_password('pw')}\n")
+    config = tmp_path / "tocsin.yaml"
+    config.write_text(
+        f"policy_dir: {policies}\nquarantine:\n  directory: {tmp_path / 'q'}\n"
+        f"review:\n  listen: 127.0.0.1:{free_port()}\n  users_file: {users}\n"
+    )
+    (tmp_path / "q").mkdir()
+    done = tocsin("review", "--config", str(config))
+    assert done.returncode == 2
+    assert "invalid policy" in done.stderr
+    assert "redirect needs redirect_url and redirect_secret_file" in done.stderr
+    assert "Traceback" not in done.stderr
