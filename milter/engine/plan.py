@@ -98,9 +98,9 @@ def body_edit(
     links = link_rewrite(targets, actions, verdict, rcpts) if wanted else None
     banner = banner_for(verdict, policy, actions, targets) if BANNER in verdict.actions else None
     if (banner or links) and not mime.source.editable:
-        # spooled (large) or cut at max_message_bytes: the body is not rebuilt in memory,
-        # nor cut; the verdict header and subject tag still say what Tocsin found
-        log.info("body not rewritten: %d-byte message is spooled or cut", mime.source.received)
+        # cut at max_message_bytes: the rest of the body never reached us, so it cannot be
+        # rebuilt; the verdict header and subject tag still say what Tocsin found
+        log.info("body not rewritten: only the first bytes of %d were kept", mime.source.received)
         return None
     return edit_body(mime.raw, banner=banner, links=links)
 

@@ -238,8 +238,10 @@ class RawMessage:
 
     @property
     def editable(self) -> bool:
-        """Whether a new body may be built in memory: whole, and not spooled."""
-        return not self.spooled and not self.truncated
+        """Whether a new body may be built: the whole message is here (in memory or
+        spooled; a spooled one is read back for the edit, and spooled scans run
+        ``large_scans`` at a time, so such copies stay bounded per worker)."""
+        return not self.truncated
 
     @property
     def body_size(self) -> int:

@@ -20,6 +20,7 @@ from milter.codec import (
     MailFrom,
     Quarantine,
     Rcpt,
+    ReplaceBodyChunk,
     ReplyCode,
 )
 from milter.codec.mta import encode_command
@@ -122,6 +123,30 @@ async def test_spooled_lure_is_scanned_and_stored_whole(
     assert stored.endswith(big.split(b"\r\n\r\n", 1)[1])  # the whole message, not cut
     assert ham.final == Accept()
     assert any(isinstance(r, AddHeader) and r.name == "X-Tocsin-Verdict" for r in ham.replies)
+    assert await _released(tmp_path / "spool") == []
+
+
+async def test_spooled_lure_that_is_tagged_still_gets_its_banner(
+    start_milter: Start, tmp_path: Path
+) -> None:
+    """A tagged lure with a large attachment is spooled, yet its body gets the banner and
+    the attachment comes back whole: being large is not a way around the body edits."""
+    tag = (
+        "rules:\n  - name: tag-all\n    verdict: tag\n"
+        "    before: brand-impersonation\n"
+        "    when: {min_severity: high, brand_claimed: true}\n"
+    )
+    big = _with_attachment(LURE, 600_000)
+    service, _store = _service(tmp_path, tag)
+    async with start_milter(handler=service) as milter:
+        client = await milter.client()
+        outcome = await client.message(big)
+        await client.quit()
+    assert outcome.final == Accept()
+    body = b"".join(r.data for r in outcome.replies if isinstance(r, ReplaceBodyChunk))
+    assert b"tocsin-banner" in body or b"[Tocsin]" in body
+    attachment = big.rsplit(b'filename="piece.pdf"\r\n\r\n', 1)[1]
+    assert attachment in body
     assert await _released(tmp_path / "spool") == []
 
 
