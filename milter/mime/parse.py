@@ -204,8 +204,11 @@ class _Walker:
     """Depth-first walk of the MIME tree collecting leaves, text and defects, bounded.
 
     Iterative (no Python recursion per level): parts below ``max_depth`` are still read,
-    so a lure cannot hide its links under 21 levels of multipart; the part count bounds
-    the work. Every limit reached is recorded in ``limits_hit``.
+    so a lure cannot hide its links under 21 levels of multipart. Past ``max_parts`` the
+    parts are no longer listed, but text and HTML parts are still read, up to
+    ``max_text_chars`` characters in all (each part counting at least one), so a lure
+    cannot hide its links behind 500 filler parts either. Every limit reached is
+    recorded in ``limits_hit``.
     """
 
     def __init__(self, limits: MimeLimits) -> None:
@@ -215,6 +218,7 @@ class _Walker:
         self.htmls: list[str] = []
         self.defects: list[str] = []
         self.limits_hit: list[LimitHit] = []
+        self._past_cap_chars = 0  # text read from parts past max_parts
 
     def hit(self, limit: str, where: str, detail: str) -> None:
         """Record a limit reached (once per limit) and say so in the defects."""
@@ -231,10 +235,13 @@ class _Walker:
                 detail = f"nested deeper than {self.limits.max_depth} levels, still read"
                 self.hit("depth", path, detail)
             if not part.is_multipart():
-                if len(self.parts) >= self.limits.max_parts:
-                    self.hit("parts", path, f"more than {self.limits.max_parts} parts")
+                if len(self.parts) < self.limits.max_parts:
+                    self._leaf(part, path)
+                    continue
+                detail = f"more than {self.limits.max_parts} parts; their text still read"
+                self.hit("parts", path, detail)
+                if not self._past_cap(part, path):
                     return
-                self._leaf(part, path)
                 continue
             children = part.get_payload()
             if isinstance(children, list):
@@ -249,6 +256,23 @@ class _Walker:
         self._text("1", "text/plain", text)
         if "<" in text:
             self._text("1", "text/html", text)
+
+    def _past_cap(self, part: Message, path: str) -> bool:
+        """Read a text or HTML leaf past ``max_parts`` (not listed as a part); False once
+        their text budget is spent, which ends the walk."""
+        budget = self.limits.max_text_chars - self._past_cap_chars
+        if budget <= 0:
+            self.hit("text", path, "text past the part limit cut")
+            return False
+        ctype = part.get_content_type()
+        if ctype not in ("text/plain", "text/html") or _is_attachment(part):
+            self._past_cap_chars += 1
+            return True
+        _size, payload = _text_payload(part, _cte(part), budget)
+        text = _decode_text(payload, part.get_content_charset(), self.defects, path)[:budget]
+        self._past_cap_chars += len(text) + 1
+        (self.htmls if ctype == "text/html" else self.texts).append(text)
+        return True
 
     def _leaf(self, part: Message, path: str) -> None:
         ctype = part.get_content_type()

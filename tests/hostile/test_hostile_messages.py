@@ -55,6 +55,20 @@ async def test_deep_multipart_is_read_to_the_bottom(policy: Policy, depth: int) 
     assert "limits=depth" in _verdict_header(result)
 
 
+@pytest.mark.parametrize("filler", [501, 5_000, 20_000])
+async def test_a_lure_behind_filler_parts_is_still_read(policy: Policy, filler: int) -> None:
+    """Past max_parts the parts are not listed, but their text and HTML are still read:
+    the lookalike link after 500+ filler parts is seen (the From is neutral, so only the
+    link can give the lure away)."""
+    neutral = b"From: Service <contact@example.org>\r\n"
+    raw = shapes.many_parts(filler).replace(shapes._FROM, neutral)
+    assert b"contact@example.org" in raw
+    result = await scan(raw, Envelope(), policy)
+    assert "LINK_LOOKALIKE" in _codes(result.verdict.findings)
+    assert result.verdict.disposition is not Disposition.ACCEPT
+    assert "parts" in _limits(result.verdict.findings)
+
+
 def _verdict_header(result: object) -> str:
     plan = result.plan  # type: ignore[attr-defined]
     return next((e.value for e in plan.header_edits if e.name.lower() == "x-tocsin-verdict"), "")
