@@ -20,7 +20,7 @@ from milter.mime.headers import (
     parse_addresses,
     parse_header_block,
 )
-from milter.mime.split import Span, TooDeep, materialise_small, split_tree
+from milter.mime.split import Span, TooDeep, TooManyParts, materialise_small, split_tree
 from milter.mime.spool import RawMessage
 from milter.model.limits import LimitHit
 from milter.text.html import visible_text as html_to_text
@@ -156,6 +156,9 @@ def _walk_split(source: RawMessage, walker: _Walker) -> None:
     with source.buffer() as buffer:
         try:
             tree = split_tree(buffer)
+        except TooManyParts as exc:
+            _read_as_text(source, walker, "parts", str(exc))
+            return
         except TooDeep as exc:
             _too_deep(source, walker, str(exc))
             return
@@ -164,7 +167,13 @@ def _walk_split(source: RawMessage, walker: _Walker) -> None:
 
 
 def _too_deep(source: RawMessage, walker: _Walker, why: str) -> None:
-    walker.hit("depth", "1", f"{why}; body read as text")
+    _read_as_text(source, walker, "depth", why)
+
+
+def _read_as_text(source: RawMessage, walker: _Walker, limit: str, why: str) -> None:
+    """The tree cannot be built within its limits: the body (up to four times the text
+    limit) is read as text and as HTML, so the links in it are still seen."""
+    walker.hit(limit, "1", f"{why}; body read as text")
     cap = 4 * walker.limits.max_text_chars
     walker.raw_body(source.read(source.body_offset, source.body_offset + cap))
 

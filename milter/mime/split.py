@@ -35,6 +35,7 @@ Buffer = bytes | mmap
 
 SMALL_PAYLOAD = 64 * 1024  # leaves up to this size get their payload as str, like FeedParser's
 MAX_NESTING = 100  # deeper than this raises TooDeep (the caller reads the body as text)
+MAX_ENTITIES = 10_000  # more than this raises TooManyParts (the body is read as text too)
 MAX_PART_HEADER = 1024 * 1024  # a part's header block read as headers, at most
 _CHUNK = 1024 * 1024
 
@@ -46,6 +47,11 @@ _PUSHED_BACK = "_tocsin_pushed_back"
 
 class TooDeep(Exception):
     """The MIME tree nests deeper than ``MAX_NESTING`` levels."""
+
+
+class TooManyParts(TooDeep):
+    """The MIME tree has more than ``MAX_ENTITIES`` entities: past that, parsing every
+    part's header block (~55 µs each) would let an attacker buy seconds of CPU per MB."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +115,8 @@ def _uu_size(chunks: Iterator[bytes]) -> int:
 
 def split_tree(buffer: Buffer) -> Message:
     """The stdlib ``Message`` tree of the message in ``buffer`` (compat32, as FeedParser
-    builds it), leaves bigger than ``SMALL_PAYLOAD`` holding a `Span`. Raises `TooDeep`."""
+    builds it), leaves bigger than ``SMALL_PAYLOAD`` holding a `Span`. Raises `TooDeep`
+    (or its `TooManyParts`)."""
     root, _ = _Splitter(buffer).entity(0, len(buffer), 0)
     if root.get_content_maintype() == "multipart" and not isinstance(_payload(root), list):
         root.policy.handle_defect(root, errors.MultipartInvariantViolationDefect())  # as close()
@@ -119,12 +126,16 @@ def split_tree(buffer: Buffer) -> Message:
 class _Splitter:
     def __init__(self, buffer: Buffer) -> None:
         self.buf = buffer
+        self.entities = 0
 
     def entity(self, start: int, end: int, depth: int) -> tuple[Message, Message]:
         """One entity in ``start``..``end``; also the entity FeedParser would call ``_last``
         afterwards (whose payload loses one line end before a boundary)."""
         if depth > MAX_NESTING:
             raise TooDeep(f"MIME nesting deeper than {MAX_NESTING} levels")
+        self.entities += 1
+        if self.entities > MAX_ENTITIES:
+            raise TooManyParts(f"more than {MAX_ENTITIES} MIME parts")
         msg, body = self.headers(start, end)
         if msg.get_content_maintype() == "message":
             vars(msg).pop(_PUSHED_BACK, None)  # the inner message's unixfrom: no matter

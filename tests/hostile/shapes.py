@@ -44,6 +44,19 @@ def never_closed(unit: str, size: int = 1_200_000) -> bytes:
     return lure_html(unit * (size // len(unit)))
 
 
+def html_floods(count: int, size: int = 1_000_000) -> bytes:
+    """A multipart of ``count`` HTML parts, each ``size`` bytes of a never-closed ``<a href=``.
+
+    Reading each part's visible text tokenizes it on the event loop before any check (and
+    its work budget) runs: about 0.3 s of CPU a part, so 25 parts hold a worker's loop
+    for seconds (the worker watchdog's case, tests/hostile/test_worker_stall.py).
+    """
+    flood = b"<a href=" * (size // 8)
+    part = b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + flood + b"\r\n"
+    head = b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+    return _FROM + _BASE + head + part * count + b"--b--\r\n"
+
+
 def nested(depth: int, leaf: bytes | None = None, *, lure_from: bool = True) -> bytes:
     """A multipart nested ``depth`` levels, the lure's HTML at the bottom."""
     body = leaf or (
@@ -104,9 +117,9 @@ def marked_sections() -> bytes:
 def many_parts(count: int) -> bytes:
     """A flat multipart/mixed of ``count`` tiny text parts, then the lure's HTML part.
 
-    The stdlib parser reads every part before ``limits.max_parts`` applies: 200,000 parts
-    cost seconds of CPU with no checkpoint (the worker watchdog's case,
-    tests/hostile/test_worker_stall.py).
+    Past ``MAX_ENTITIES`` (10,000) parts the splitter stops building the tree and the
+    body is read as text (``LIMIT_EXCEEDED`` parts), so 200,000 parts cost well under a
+    second, not the ~17 s of parsing every part's header block.
     """
     part = b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n"
     lure = f'<p>{_TEXT} : <a href="{LURE_URL}">ici</a></p>'.encode()

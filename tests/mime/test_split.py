@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 
 from milter.mime import split
 from milter.mime.parse import MimeView, _parse_tree, parse_message
-from milter.mime.split import Span, TooDeep, materialise_small, split_tree
+from milter.mime.split import (
+    MAX_ENTITIES,
+    Span,
+    TooDeep,
+    TooManyParts,
+    materialise_small,
+    split_tree,
+)
 from milter.mime.spool import RawMessage, SpoolConfig
 
 
@@ -245,3 +252,19 @@ def test_cut_message_records_the_size_limit(tmp_path: Path) -> None:
         view = parse_message(source.prefix(20_000))
     assert [h.limit for h in view.limits_hit] == ["size"]
     assert "moncompteformation" in view.texts[0]
+
+
+def test_past_the_entity_cap_the_body_is_read_as_text() -> None:
+    """More than MAX_ENTITIES parts: the splitter stops (TooManyParts) instead of parsing
+    every part's header block, and the parse reads the body as text, so a link behind the
+    filler is still seen and the ``parts`` limit is recorded."""
+    filler = b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" * (MAX_ENTITIES + 1)
+    lure = (
+        b'--b\r\nContent-Type: text/html\r\n\r\n<a href="https://ameli-secure.example/">x</a>\r\n'
+    )
+    raw = b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + filler + lure + b"--b--\r\n"
+    with pytest.raises(TooManyParts):
+        split_tree(raw)
+    view = parse_message(raw)
+    assert [hit.limit for hit in view.limits_hit] == ["parts"]
+    assert any("ameli-secure.example" in html for html in view.htmls)
