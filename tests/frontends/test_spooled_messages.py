@@ -29,6 +29,7 @@ from milter.mime.spool import SpoolConfig
 from milter.policy.loader import load_policy
 from milter.policy.store import PolicyStore
 from milter.quarantine.store import QuarantineStore
+from tests.support.fds import open_files_under
 from tests.support.milter_client import CHUNK, split_message
 from tests.support.smtp_filter import asend, recording_sink, running_filter
 
@@ -67,26 +68,13 @@ def _with_attachment(raw: bytes, size: int) -> bytes:
     )
 
 
-def _spool_fds(directory: Path) -> list[str]:
-    """This process's descriptors into ``directory`` (the servers run in-process)."""
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(str(directory) + "/"):
-            found.append(target)
-    return found
-
-
 async def _released(directory: Path) -> list[str]:
     """The descriptors left once the server has had the chance to finish (bounded wait)."""
     for _ in range(200):
-        if not _spool_fds(directory):
+        if not open_files_under(directory):
             break
         await asyncio.sleep(0.05)
-    return _spool_fds(directory)
+    return open_files_under(directory)
 
 
 def _service(tmp_path: Path, policy: str = "") -> tuple[MessageService, QuarantineStore]:
@@ -174,10 +162,10 @@ async def test_spool_released_when_the_mta_leaves_mid_message(
         for step in steps:
             client.send_raw(encode_command(step))
         for _ in range(200):  # the server has spooled what it read
-            if _spool_fds(spool):
+            if open_files_under(spool):
                 break
             await asyncio.sleep(0.05)
-        assert _spool_fds(spool)
+        assert open_files_under(spool)
         await client.quit()  # QUIT mid-message, then close
         assert await _released(spool) == []
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,21 +10,9 @@ from hypothesis import strategies as st
 
 from milter.mime.headers import split_message
 from milter.mime.spool import PREFIX, RawMessage, SpoolConfig
+from tests.support.fds import open_files_under
 
 MESSAGE = b"From: a@example.org\r\nSubject: s\r\n\r\n" + b"line of body text\r\n" * 200
-
-
-def _open_spool_files(directory: Path) -> list[str]:
-    """Descriptors of this process that point into ``directory`` (deleted or not)."""
-    found = []
-    for fd in os.listdir("/proc/self/fd"):
-        try:
-            target = os.readlink(f"/proc/self/fd/{fd}")
-        except OSError:
-            continue
-        if target.startswith(str(directory) + "/"):
-            found.append(target)
-    return found
 
 
 def _write(
@@ -42,30 +29,30 @@ def test_small_message_stays_in_memory(tmp_path: Path) -> None:
     message = _write(SpoolConfig(tmp_path, threshold_bytes=len(MESSAGE)), MESSAGE, [100])
     assert not message.spooled
     assert message.to_bytes() == MESSAGE
-    assert _open_spool_files(tmp_path) == []
+    assert open_files_under(tmp_path) == []
 
 
 def test_large_message_is_spooled_unlinked_and_released_on_close(tmp_path: Path) -> None:
     message = _write(SpoolConfig(tmp_path, threshold_bytes=1024), MESSAGE, [10, 2000])
     assert message.spooled
     assert list(tmp_path.iterdir()) == []  # unlinked at once: a killed worker leaks nothing
-    assert len(_open_spool_files(tmp_path)) == 1
+    assert len(open_files_under(tmp_path)) == 1
     assert message.to_bytes() == MESSAGE
     assert b"".join(message.chunks(size=333)) == MESSAGE
     with message.buffer() as buffer:
         assert buffer[:5] == b"From:"
         assert len(buffer) == len(MESSAGE)
     message.close()
-    assert _open_spool_files(tmp_path) == []
+    assert open_files_under(tmp_path) == []
 
 
 def test_discarded_writer_releases_its_file(tmp_path: Path) -> None:
     writer = SpoolConfig(tmp_path, threshold_bytes=1024).writer()
     writer.write(MESSAGE)
     assert writer.spooled
-    assert _open_spool_files(tmp_path)
+    assert open_files_under(tmp_path)
     writer.discard()
-    assert _open_spool_files(tmp_path) == []
+    assert open_files_under(tmp_path) == []
 
 
 def test_past_max_bytes_the_first_bytes_are_kept_and_the_rest_counted(tmp_path: Path) -> None:
