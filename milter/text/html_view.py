@@ -98,6 +98,12 @@ _SPACES = "\t\r\f\v\u00a0"
 # markup (a letter, "/", "!" or "?" follows): what ``_Tokenizer.run`` stops at. Any other
 # "<" is text, in both readings.
 _NEXT_MARKUP = re.compile(_FAST_TAG.pattern + r"|<(?=[A-Za-z/!?])")
+# A start or end tag that ``_FAST_TAG`` does not read whole is a tag the state machine
+# reads to the end of the document (it is refused only for running into the end, or for
+# an unclosed quoted value, which runs to the end): dropped, with everything after it.
+# So a hostile part of one never-closed tag costs one compiled scan, not one Python step
+# per attribute (tested: tests/text/test_html_view.py).
+_TAG_OPEN = re.compile(r"</?[A-Za-z]")
 
 
 _A_END = Element("a", True, {})
@@ -200,11 +206,16 @@ class _Reader:
                 break
             lt, end = found.span()
             slash, name, raw_attrs, _tail = found.groups()
-            if name is None:  # not a well-formed tag: the state machine reads it
-                read = self.markup(tok, lt, text_start)
+            if name is None:  # not a well-formed tag
+                if _TAG_OPEN.match(doc, lt):  # a tag cut by the end: dropped, and all after
+                    if text_start < lt:
+                        self.token(tok._text(text_start, lt))
+                    return
+                read = self.markup(tok, lt, text_start)  # the state machine reads it
                 if read is None:
                     return
                 pos, text_start = read
+                events = self.events
                 continue
             if text_start < lt:
                 raw = doc[text_start:lt]
@@ -213,10 +224,13 @@ class _Reader:
                     parts.append(text)
                 if events is not None:
                     events.append(text)
+                    if len(events) > _KEPT_EVENTS:
+                        self.events = events = None  # too many to keep
             pos = text_start = end
             name = name.lower()
             if name in _CAREFUL:
                 pos = text_start = self.careful_tag(tok, found, name)
+                events = self.events
                 continue
             parts.append(separator(name, " "))
             if events is None:
@@ -227,6 +241,8 @@ class _Reader:
             elif raw_attrs:
                 if name in _LINK_ATTR_TAGS or url_attr.search(raw_attrs) or name == "a":
                     events.append(Element(name, False, _attributes(doc, *found.span(3))))
+                    if len(events) > _KEPT_EVENTS:
+                        self.events = events = None  # too many to keep
             elif name == "a":
                 events.append(Element(name, False, {}))
         if text_start < size:
@@ -329,6 +345,8 @@ def _read(doc: str, keep_events: bool) -> HtmlView:
     reader.read(_Tokenizer(doc, 0, 0))
     events = reader.events
     kept = None if events is None or len(events) > _KEPT_EVENTS else tuple(events)
+    # (read() stops keeping events past the count where most are added; the state
+    # machine's path adds one per token, and the count is checked again here)
     return HtmlView(_finish(reader.parts), kept)
 
 

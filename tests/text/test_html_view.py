@@ -23,7 +23,7 @@ from benchmarks.harness.corpus import generate
 from milter.links._html import collect_links
 from milter.links.extract import Link, _Full, _Sink
 from milter.text import html_view
-from milter.text.html import reference_tokenize
+from milter.text.html import _FAST_TAG, _Tokenizer, reference_tokenize
 from milter.text.html_view import (
     collapse_spaces,
     link_events,
@@ -148,3 +148,30 @@ def test_space_runs_become_one_space(text: str) -> None:
     """Each run of spaces (tabs, CR, FF, VT, no-break spaces) is one space; no other
     character changes (a line break or an em space stays)."""
     assert collapse_spaces(text) == re.sub(r"[ \t\r\f\v\u00a0]+", " ", text)
+
+
+def _refused_tags_run_to_the_end(doc: str) -> None:
+    tokenizer = _Tokenizer(doc, 0, 0)
+    for found in re.finditer(r"</?[A-Za-z]", doc):
+        if _FAST_TAG.match(doc, found.start()) is None:
+            read = tokenizer._markup(found.start())
+            assert read is not None
+            assert read[1] == -1, doc
+
+
+@_SETTINGS
+@given(MARKUP)
+def test_a_tag_the_fast_pattern_refuses_runs_to_the_end(doc: str) -> None:
+    """What lets the view stop at the first refused tag without the state machine."""
+    _refused_tags_run_to_the_end(doc)
+
+
+@_SETTINGS
+@given(CHARS)
+def test_a_tag_the_fast_pattern_refuses_runs_to_the_end_on_raw_characters(doc: str) -> None:
+    _refused_tags_run_to_the_end(doc)
+
+
+def test_a_never_closed_tag_flood_is_read_without_the_state_machine() -> None:
+    flood = "<p>avant</p>" + "<a href=" * 20_000
+    assert visible_text(flood) == reference_visible_text(flood) == "avant"
