@@ -109,14 +109,20 @@ class DnsResolver:
                 out.append(f"{ns}:{self._resolver.port}")
         return out
 
+    def cached(self, name: str, rdtype: str) -> DnsAnswer | None:
+        """The fresh cached answer for ``name``/``rdtype``, or None (no I/O)."""
+        answer = self.cache.get(normalize_name(name), rdtype.upper())
+        if answer is not None:
+            record_dns_cache_hit()
+        return answer
+
     async def query(self, name: str, rdtype: str) -> DnsAnswer:
         """Look up ``rdtype`` records of ``name``, from the cache when fresh."""
+        cached = self.cached(name, rdtype)
+        if cached is not None:
+            return cached
         key = normalize_name(name)
         rdtype = rdtype.upper()
-        cached = self.cache.get(key, rdtype)
-        if cached is not None:
-            record_dns_cache_hit()
-            return cached
         try:
             answer, ttl = await self._lookup(key, rdtype)
         except DnsTimeout:
