@@ -297,9 +297,10 @@ class _Builder:
         return (_headers(headers) + "\r\n" + body).encode()
 
     # -- kinds --------------------------------------------------------------------------
-    def newsletter(self) -> BenchMessage:
+    def newsletter(self, size: int | None = None) -> BenchMessage:
         domain = self.rnd.choice(SENDERS)
-        html, text = self.w.html_newsletter(domain, self.rnd.randint(20_000, 80_000))
+        html_size = size // 2 if size else self.rnd.randint(20_000, 80_000)
+        html, text = self.w.html_newsletter(domain, html_size)
         name = domain.split(".")[0].replace("-", " ").title()
         headers = self._common(f"{name} <lettre@{domain}>", self.w.sentence(7), domain)
         headers.append(("List-Unsubscribe", f"<https://www.{domain}/desinscription>"))
@@ -307,10 +308,11 @@ class _Builder:
         msg = BenchMessage("newsletter", raw, f"lettre@{self._env_domain(domain)}", f"mta.{domain}")
         return self._needs(msg, domain)
 
-    def plain(self) -> BenchMessage:
+    def plain(self, size: int | None = None) -> BenchMessage:
         domain = self.rnd.choice(PEOPLE_DOMAINS)
         who, local = self.rnd.choice(_PEOPLE)
-        body = f"Bonjour,\n\n{self.w.text_of_size(self.rnd.randint(1_000, 8_000))}\n\n{who}\n"
+        text = self.w.text_of_size(size or self.rnd.randint(1_000, 8_000))
+        body = f"Bonjour,\n\n{text}\n\n{who}\n"
         headers = self._common(f"{who} <{local}@{domain}>", "Re: " + self.w.sentence(5), domain)
         headers += [
             ("Content-Type", "text/plain; charset=utf-8"),
@@ -320,10 +322,10 @@ class _Builder:
         mail_from = f"{local}@{self._env_domain(domain)}"
         return self._needs(BenchMessage("plain", raw, mail_from, f"smtp.{domain}"))
 
-    def attachment(self) -> BenchMessage:
+    def attachment(self, size: int | None = None) -> BenchMessage:
         domain = self.rnd.choice(PEOPLE_DOMAINS)
         boundary = f"=_mix_{self.rnd.getrandbits(40):x}"
-        pdf = b"%PDF-1.4\n" + self.rnd.randbytes(150_000)
+        pdf = b"%PDF-1.4\n" + self.rnd.randbytes(size * 3 // 4 if size else 150_000)
         headers = self._common(
             f"Comptabilité <compta@{domain}>", "Facture " + str(self.index), domain
         )
@@ -409,6 +411,16 @@ def generate(
         kind = builder.rnd.choices(kinds, weights)[0]
         out.append(getattr(builder, kind)())
     return out
+
+
+def sized(kind: str, size: int, keys: Keys | None = None, seed: int = 0) -> BenchMessage:
+    """One message of ``kind`` (newsletter, plain or attachment) of about ``size`` bytes:
+    for measuring how the cost grows with the size."""
+    builder = _Builder(seed, keys, None)
+    if kind not in ("newsletter", "plain", "attachment"):
+        raise ValueError(f"no sized {kind!r} message")
+    message: BenchMessage = getattr(builder, kind)(size)
+    return message
 
 
 def zone(keys: Keys, messages: Iterable[BenchMessage] = ()) -> dict[str, list[tuple[str, str]]]:

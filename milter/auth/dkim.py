@@ -25,6 +25,7 @@ from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList, parse_tag_value
 
 from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
+from milter.auth.dkimpy_keys import install as install_key_cache
 from milter.auth.dkimpy_rsa import install as install_int_conversions
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
 from milter.model.auth import AuthResult, AuthStatus
@@ -40,6 +41,7 @@ class _ResultsNotErrors(logging.LoggerAdapter):  # type: ignore[type-arg]
 
 
 install_int_conversions()  # dkimpy's byte-by-byte int/bytes loops → int.to_bytes/from_bytes
+install_key_cache()  # dkimpy parses a key record once, not once per signature and message
 DKIMPY_LOG = _ResultsNotErrors(logging.getLogger("tocsin.dkimpy"), {})
 
 __all__ = [

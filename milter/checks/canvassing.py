@@ -41,7 +41,7 @@ class CanvassingCheck:
             return ()
         text = ctx.mime.all_text
         haystack = phrase_key(text)
-        if not any(key in haystack for key, bid in compiled.name_keys if bid == BRAND):
+        if not any(bid == BRAND for _, bid in compiled.names_in(haystack)):
             return ()
         pitch = asserted(text, haystack, compiled.phrases_in(PHRASES, haystack))
         if pitch is None:

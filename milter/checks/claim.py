@@ -75,10 +75,8 @@ def named_brand_visually(text: str, policy: Policy) -> tuple[str, str] | None:
     hit = named_brand(text, policy)
     if hit is not None or not text:
         return hit
-    haystack = name_skeleton(text)
-    for key, brand_id in compiled(policy).skeleton_keys:
-        if key in haystack:
-            return brand_id, key.strip()
+    for key, brand_id in compiled(policy).skeletons.found(name_skeleton(text)):
+        return brand_id, key.strip()
     return None
 
 
@@ -140,14 +138,14 @@ def _addressed_as_user(mime: MimeView, index: CompiledPolicy) -> tuple[str, str]
     """(brand id, phrase) when the body speaks to the reader as the brand's user
     ("votre espace ameli") and calls to action; None otherwise."""
     text = mime.all_text
-    match = index.possessive.search(phrase_key(text)) if index.possessive else None
-    if match is None:
+    found = index.possessive.search(phrase_key(text)) if index.possessive else None
+    if found is None:
         return None
     if not index.phrases_in(CALL_TO_ACTION, phrase_key(text)):
         return None
-    name = match.group("name")
-    brand_id = next((bid for key, bid in index.name_keys if key.strip() == name), None)
-    return (brand_id, match.group(0).strip()) if brand_id else None
+    name, phrase = found
+    brand_id = index.brand_of_name.get(name)
+    return (brand_id, phrase) if brand_id else None
 
 
 def _other_brands(mime: MimeView, policy: Policy, brand: str) -> tuple[str, ...]:
@@ -155,7 +153,7 @@ def _other_brands(mime: MimeView, policy: Policy, brand: str) -> tuple[str, ...]
     found: list[str] = []
     for text in texts:
         found += named_brands(text, policy)
-    strict = {bid for bid, b in policy.brands.items() if b.strict}
+    strict = compiled(policy).strict_brands
     return tuple(b for b in dict.fromkeys(found) if b != brand and b in strict)
 
 

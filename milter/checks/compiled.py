@@ -25,6 +25,98 @@ PhraseKeys = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
+class KeyIndex:
+    """Space-padded word keys (phrase keys, name skeletons) found in a haystack by word.
+
+    A key can only occur in a haystack (a phrase key) where all its words do. Each key is
+    filed under its rarest word among all the keys, so a haystack's words select the few
+    keys worth a substring search, however many keys there are: the cost of a lookup
+    follows the haystack and the keys it may hold, not the number of brands.
+    """
+
+    keys: tuple[tuple[str, str], ...]
+    words: tuple[frozenset[str], ...]
+    by_word: Mapping[str, tuple[int, ...]]
+
+    @classmethod
+    def build(cls, keys: tuple[tuple[str, str], ...]) -> KeyIndex:
+        """Index ``keys`` ((key, payload) pairs, in the order lookups return them)."""
+        words = tuple(frozenset(key.split()) for key, _ in keys)
+        counts: dict[str, int] = {}
+        for needed in words:
+            for word in needed:
+                counts[word] = counts.get(word, 0) + 1
+        filed: dict[str, list[int]] = {}
+        for position, needed in enumerate(words):
+            if needed:  # a key without words (only spaces) is never looked for
+                rarest = min(needed, key=lambda w: (counts[w], -len(w), w))
+                filed.setdefault(rarest, []).append(position)
+        return cls(keys, words, MappingProxyType({w: tuple(p) for w, p in filed.items()}))
+
+    def positions(self, haystack: str, present: frozenset[str]) -> list[int]:
+        """Positions (ascending) of the keys found in ``haystack``, whose words are
+        ``present``."""
+        by_word = self.by_word
+        if len(present) <= len(by_word):
+            candidates = [p for w in present if w in by_word for p in by_word[w]]
+        else:
+            candidates = [p for w, ps in by_word.items() if w in present for p in ps]
+        candidates.sort()
+        keys, words = self.keys, self.words
+        return [p for p in candidates if words[p] <= present and keys[p][0] in haystack]
+
+    def found(self, haystack: str) -> list[tuple[str, str]]:
+        """The (key, payload) pairs found in ``haystack``, in key order."""
+        keys = self.keys
+        return [keys[p] for p in self.positions(haystack, key_words(haystack))]
+
+
+_NO_KEYS = KeyIndex((), (), MappingProxyType({}))
+
+POSSESSIVES = ("votre", "vos", "ton", "ta", "tes", "your")
+_POSSESSIVE = re.compile(rf" (?:{'|'.join(POSSESSIVES)})(?= )")
+_WORD = re.compile(r"\w+")
+
+
+@dataclass(frozen=True, slots=True)
+class PossessiveFinder:
+    """Finds "votre/vos/your … <brand name>" in a phrase key: a possessive, at most three
+    words, then a whole brand name (the first that fits, in name order).
+
+    It reads as the pattern ``" (?:votre|…) (?:\\w+ ){0,3}?(?P<name>name|name|…) "``
+    does, but looks names up by their first word instead of trying every name at every
+    step (an alternation of thousands of names costs milliseconds per possessive).
+    """
+
+    by_first_word: Mapping[str, tuple[str, ...]]
+
+    @classmethod
+    def build(cls, names: Iterator[str] | tuple[str, ...]) -> PossessiveFinder:
+        """Index ``names`` (stripped, non-empty name keys, in priority order)."""
+        filed: dict[str, list[str]] = {}
+        for name in names:
+            filed.setdefault(name.split(" ", 1)[0], []).append(" " + name + " ")
+        return cls(MappingProxyType({w: tuple(dict.fromkeys(ns)) for w, ns in filed.items()}))
+
+    def search(self, haystack: str) -> tuple[str, str] | None:
+        """(name, matched phrase) of the first possessive naming a brand, or None."""
+        by_first_word = self.by_first_word
+        for start in _POSSESSIVE.finditer(haystack):
+            at = start.end()  # the space before the next word
+            for _ in range(4):
+                end = haystack.find(" ", at + 1)
+                if end < 0:
+                    break
+                for name in by_first_word.get(haystack[at + 1 : end], ()):
+                    if haystack.startswith(name, at):
+                        return name.strip(), haystack[start.start() : at + len(name)].strip()
+                if not _WORD.fullmatch(haystack, at + 1, end):
+                    break
+                at = end
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledPolicy:
     """Lookups derived from one policy.
 
@@ -34,39 +126,36 @@ class CompiledPolicy:
         phrase_keys: per phrase set, its folded phrases.
         skeleton_keys: (visual skeleton of a name, brand id), for display names and
             local parts, where "Arneli" must read as ameli.
-        possessive: matches "votre/vos/your … <brand name>" in folded text (group ``name``).
+        possessive: finds "votre/vos/your … <brand name>" in folded text.
+        names: ``name_keys`` indexed by word; skeletons: ``skeleton_keys`` indexed by word;
+            phrases: ``phrase_keys`` indexed by word, per phrase set.
+        brand_of_name: brand id of each stripped name key (the first in ``name_keys``).
+        strict_brands: ids of the brands marked ``strict``.
     """
 
     brand_index: BrandIndex
     name_keys: tuple[tuple[str, str], ...]
     phrase_keys: Mapping[str, PhraseKeys]
     skeleton_keys: tuple[tuple[str, str], ...] = ()
-    possessive: re.Pattern[str] | None = None
-    name_words: tuple[frozenset[str], ...] = ()
-    phrase_words: Mapping[str, tuple[frozenset[str], ...]] = field(default_factory=dict)
+    possessive: PossessiveFinder | None = None
+    names: KeyIndex = _NO_KEYS
+    skeletons: KeyIndex = _NO_KEYS
+    phrases: Mapping[str, KeyIndex] = field(default_factory=dict)
+    brand_of_name: Mapping[str, str] = field(default_factory=dict)
+    strict_brands: frozenset[str] = frozenset()
 
     def names_in(self, haystack: str) -> Iterator[tuple[str, str]]:
         """(folded name, brand id) of every non-empty name key found in ``haystack`` (a
-        phrase key), in ``name_keys`` order. A key can only occur where all its words do:
-        that set test skips most of the substring searches over a long body."""
-        present = key_words(haystack)
-        for (key, brand_id), needed in zip(self.name_keys, self.name_words, strict=True):
-            if needed and needed <= present and key in haystack:
-                yield key, brand_id
+        phrase key), in ``name_keys`` order."""
+        yield from self.names.found(haystack)
 
     def phrases_in(self, set_id: str, haystack: str) -> PhraseKeys:
         """The (key, phrase) pairs of phrase set ``set_id`` whose key occurs in
-        ``haystack`` (a phrase key), in order; the same word-set test first."""
-        keys = self.phrase_keys.get(set_id, ())
-        if not keys:
+        ``haystack`` (a phrase key), in order."""
+        index = self.phrases.get(set_id)
+        if index is None or not index.keys:
             return ()
-        present = key_words(haystack)
-        needs = self.phrase_words[set_id]
-        return tuple(
-            item
-            for item, needed in zip(keys, needs, strict=True)
-            if needed <= present and item[0] in haystack
-        )
+        return tuple(index.found(haystack))
 
 
 def compile_policy(policy: Policy) -> CompiledPolicy:
@@ -78,23 +167,22 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
     }
     name_keys = tuple(sorted(names, key=lambda item: (-len(item[0]), item[1])))
     skeletons = {(name_skeleton(key), bid) for key, bid in name_keys if key.strip()}
-    alternatives = "|".join(re.escape(key.strip()) for key, _ in name_keys if key.strip())
-    possessive = re.compile(
-        rf" (?:votre|vos|ton|ta|tes|your) (?:\w+ ){{0,3}}?(?P<name>{alternatives}) "
-    )
+    stripped = tuple(key.strip() for key, _ in name_keys if key.strip())
+    skeleton_keys = tuple(sorted(skeletons, key=lambda item: (-len(item[0]), item[1])))
+    brand_of_name: dict[str, str] = {}
+    for key, bid in name_keys:
+        brand_of_name.setdefault(key.strip(), bid)
     return CompiledPolicy(
         BrandIndex.build(policy_brands(policy)),
         name_keys,
         MappingProxyType(phrases),
-        tuple(sorted(skeletons, key=lambda item: (-len(item[0]), item[1]))),
-        possessive if alternatives else None,
-        tuple(frozenset(key.split()) for key, _ in name_keys),
-        MappingProxyType(
-            {
-                set_id: tuple(frozenset(k.split()) for k, _ in keys)
-                for set_id, keys in phrases.items()
-            }
-        ),
+        skeleton_keys,
+        PossessiveFinder.build(stripped) if stripped else None,
+        KeyIndex.build(name_keys),
+        KeyIndex.build(skeleton_keys),
+        MappingProxyType({set_id: KeyIndex.build(keys) for set_id, keys in phrases.items()}),
+        MappingProxyType(brand_of_name),
+        frozenset(bid for bid, b in policy.brands.items() if b.strict),
     )
 
 

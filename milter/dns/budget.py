@@ -6,7 +6,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from milter.dns.resolver import DnsAnswer, DnsTimeout, Resolver
+from milter.dns.resolver import CachingResolver, DnsAnswer, DnsTimeout, Resolver
 
 __all__ = ["BudgetResolver", "DnsBudgetExceeded"]
 
@@ -19,7 +19,9 @@ class BudgetResolver:
     """Wraps ``inner`` for one message: at most ``max_queries`` queries, all finished
     within ``total_seconds`` of this object's creation. Past either limit every query
     raises ``DnsBudgetExceeded`` (a ``DnsTimeout``), so checks report ``temperror``.
-    Cache hits of the inner resolver count as queries too (they cannot be told apart).
+    Cache hits of the inner resolver count as queries too. When ``inner`` is a
+    ``CachingResolver`` a fresh cached answer is returned without a timeout around it
+    (it involves no I/O; the timer alone cost ~10 µs per lookup).
     """
 
     def __init__(
@@ -35,6 +37,7 @@ class BudgetResolver:
         self._deadline = clock() + total_seconds
         self.max_queries = max_queries
         self.queries = 0
+        self._cached = inner.cached if isinstance(inner, CachingResolver) else None
 
     @property
     def remaining_seconds(self) -> float:
@@ -54,6 +57,8 @@ class BudgetResolver:
         if remaining <= 0:
             raise DnsBudgetExceeded(f"{name}/{rdtype}: DNS time budget spent")
         self.queries += 1
+        if self._cached is not None and (hit := self._cached(name, rdtype)) is not None:
+            return hit
         try:
             async with asyncio.timeout(remaining):
                 return await self._inner.query(name, rdtype)

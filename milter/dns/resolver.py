@@ -11,7 +11,7 @@ Record text formats in ``DnsAnswer.records``:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class DnsError(Exception):
@@ -42,4 +42,13 @@ class Resolver(Protocol):
 
     async def query(self, name: str, rdtype: str) -> DnsAnswer:
         """Look up ``rdtype`` ("A", "AAAA", "MX", "TXT", "PTR") records of ``name``."""
+        ...
+
+
+@runtime_checkable
+class CachingResolver(Resolver, Protocol):
+    """A ``Resolver`` that can also answer from its cache alone, without I/O."""
+
+    def cached(self, name: str, rdtype: str) -> DnsAnswer | None:
+        """The fresh cached answer for ``name``/``rdtype``, or None."""
         ...
