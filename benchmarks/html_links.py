@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.harness.corpus import generate
 from milter.links.extract import extract_links
-from milter.text.html import tokenize, visible_text
+from milter.text.html import tokenize
+from milter.text.html_view import visible_text
 
 
 def _htmls(raws: Iterable[bytes]) -> list[str]:

@@ -24,7 +24,6 @@ from milter.model.codes import Code
 from milter.model.findings import Finding, LinkRef, LinkScope, Severity
 from milter.model.limits import LimitHit
 from milter.text.idna import to_ascii as host_to_ascii
-from milter.text.url import parse_url
 
 NAME = "links"
 TRICKS = (LinkFlag.USERINFO, LinkFlag.BIDI, LinkFlag.DATA_URI, LinkFlag.IP_OBFUSCATED)
@@ -116,8 +115,8 @@ class _Judge:
         """Findings for one link: lookalike hosts (as written and unwrapped), text
         showing a brand domain while going elsewhere, and link tricks."""
         found: list[Finding] = []
-        final = unwrap(link.target) if link.host else None
-        final_host = parse_url(final.url).host if final and len(final.chain) > 1 else ""
+        final = unwrap(link.target, parsed=link.parsed) if link.host else None
+        final_host = final.final.host if final and len(final.chain) > 1 else ""
         for host, via in ((link.host, ""), (final_host, " (behind a redirector)")):
             hit = self.index.classify(host) if host else None
             if hit is not None and hit.is_lookalike:
@@ -127,7 +126,7 @@ class _Judge:
             real = final_host or link.host
             if shown is not None and not shown.is_lookalike and _not_brand(self.index, real, shown):
                 found.append(self._mismatch(link, shown, real))
-        tricks = sorted(str(f) for f in link.flags if f in TRICKS)
+        tricks = sorted(str(f) for f in link.flags if f in TRICKS) if link.flags else None
         if tricks:
             found.append(self._trick(link, tricks))
         return found

@@ -40,6 +40,12 @@ class MacroStore:
         self._layers[code] = macro.values
         self._pending[code] = macro.values
 
+    def pending(self, code: bytes) -> Mapping[str, str]:
+        """Macros announced for the command `code` (empty for a macro packet itself)."""
+        if code == Macro.CODE:
+            return _EMPTY
+        return self._pending.get(code[0], _EMPTY) if self._pending else _EMPTY
+
     def take(self, code: bytes) -> Mapping[str, str]:
         """Macros announced for the command `code`; forget other pending announcements."""
         values = self._pending.get(code[0], _EMPTY)

@@ -1,6 +1,8 @@
 """Decode MTA packets into command events. Any malformation raises `RemoteProtocolError`."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TypeVar
 
 from .commands import (
     MACRO_CODES,
@@ -28,25 +30,54 @@ from .frames import Frame
 from .wire import UINT16, UINT32, exact_cstrings, split_cstrings, to_text
 
 OPTNEG_SIZE = 3 * UINT32.size
+NO_MACROS: Mapping[str, str] = MappingProxyType({})
+
+_C = TypeVar("_C", bound=Command | Macro)
+_Reader = Callable[[bytes, Mapping[str, str]], Command | Macro]
 
 
-def _read_optneg(payload: bytes) -> OptNeg:
+def _built(kind: type[_C], macros: Mapping[str, str], **fields: object) -> _C:
+    """A command decoded from the wire, built without its class's `__post_init__` checks.
+
+    Those checks guard values a program makes (the MTA role, tests): text must encode and
+    hold no NUL. Decoded values are valid by construction: texts come from splitting the
+    payload at NULs and decoding with surrogateescape (which round-trips any byte), numbers
+    from fixed-size fields, so checking them again cost more than the rest of decoding. A
+    property test (tests/codec) compares every reader with the checked constructor.
+    """
+    event = object.__new__(kind)
+    event.__dict__.update(fields)
+    if kind is not Macro:
+        event.__dict__["macros"] = macros
+    return event
+
+
+def _read_optneg(payload: bytes, macros: Mapping[str, str]) -> OptNeg:
     if len(payload) != OPTNEG_SIZE:
         raise ValueError(f"OPTNEG payload is {len(payload)} bytes, expected {OPTNEG_SIZE}")
     version, actions, protocol = (UINT32.unpack_from(payload, i)[0] for i in (0, 4, 8))
-    return OptNeg(version, ActionFlag(actions), ProtocolFlag(protocol))
+    return _built(
+        OptNeg,
+        macros,
+        version=version,
+        actions=ActionFlag(actions),
+        protocol=ProtocolFlag(protocol),
+    )
 
 
-def _read_macro(payload: bytes) -> Macro:
+def _read_macro(payload: bytes, macros: Mapping[str, str]) -> Macro:
     if not payload or payload[0] not in MACRO_CODES:
         raise ValueError(f"macro packet for unknown command {payload[:1]!r}")
     texts = split_cstrings(payload[1:])
     if len(texts) % 2:
         raise ValueError("macro packet has a name without a value")
-    return Macro(payload[:1], dict(zip(texts[::2], texts[1::2], strict=True)))
+    values = dict(zip(texts[::2], texts[1::2], strict=True))
+    if "" in values:
+        raise ValueError("empty macro name")
+    return _built(Macro, NO_MACROS, command=payload[:1], values=MappingProxyType(values))
 
 
-def _read_connect(payload: bytes) -> Connect:
+def _read_connect(payload: bytes, macros: Mapping[str, str]) -> Connect:
     hostname, sep, rest = payload.partition(b"\0")
     if not sep or not rest:
         raise ValueError("CONNECT lacks a hostname or a family")
@@ -55,60 +86,74 @@ def _read_connect(payload: bytes) -> Connect:
     if family is Family.UNKNOWN:
         if rest:
             raise ValueError("trailing bytes after an UNKNOWN family")
-        return Connect(to_text(hostname), family)
+        return _built(
+            Connect, macros, hostname=to_text(hostname), family=family, port=None, address=None
+        )
     if len(rest) < UINT16.size:
         raise ValueError("CONNECT lacks a port")
     (port,) = UINT16.unpack_from(rest)
     (address,) = exact_cstrings(rest[UINT16.size :], 1)
-    return Connect(to_text(hostname), family, port, address)
+    return _built(
+        Connect, macros, hostname=to_text(hostname), family=family, port=port, address=address
+    )
 
 
-def _read_envelope(kind: type[MailFrom] | type[Rcpt], payload: bytes) -> MailFrom | Rcpt:
+def _read_envelope(
+    kind: type[MailFrom] | type[Rcpt], payload: bytes, macros: Mapping[str, str]
+) -> Command:
     texts = split_cstrings(payload)
     if not texts:
         raise ValueError("missing address")
-    return kind(texts[0], tuple(texts[1:]))
+    return _built(kind, macros, address=texts[0], esmtp_args=tuple(texts[1:]))
 
 
-def _read_empty(kind: type[Command]) -> Callable[[bytes], Command]:
-    def read(payload: bytes) -> Command:
+def _read_empty(kind: type[Command]) -> _Reader:
+    def read(payload: bytes, macros: Mapping[str, str]) -> Command:
         if payload:
             raise ValueError(f"unexpected {len(payload)} payload bytes")
-        return kind()
+        return _built(kind, macros)
 
     return read
 
 
-def _read_header(payload: bytes) -> Header:
+def _read_header(payload: bytes, macros: Mapping[str, str]) -> Header:
     name, value = exact_cstrings(payload, 2)
-    return Header(name, value)
+    return _built(Header, macros, name=name, value=value)
 
 
-_READERS: dict[bytes, Callable[[bytes], Command | Macro]] = {
+_READERS: dict[bytes, _Reader] = {
     OptNeg.CODE: _read_optneg,
     Macro.CODE: _read_macro,
     Connect.CODE: _read_connect,
-    Helo.CODE: lambda p: Helo(*exact_cstrings(p, 1)),
-    MailFrom.CODE: lambda p: _read_envelope(MailFrom, p),
-    Rcpt.CODE: lambda p: _read_envelope(Rcpt, p),
+    Helo.CODE: lambda p, m: _built(Helo, m, helo=exact_cstrings(p, 1)[0]),
+    MailFrom.CODE: lambda p, m: _read_envelope(MailFrom, p, m),
+    Rcpt.CODE: lambda p, m: _read_envelope(Rcpt, p, m),
     Data.CODE: _read_empty(Data),
     Header.CODE: _read_header,
     EndOfHeaders.CODE: _read_empty(EndOfHeaders),
-    BodyChunk.CODE: BodyChunk,
-    EndOfMessage.CODE: EndOfMessage,
+    BodyChunk.CODE: lambda p, m: _built(BodyChunk, m, data=p),
+    EndOfMessage.CODE: lambda p, m: _built(EndOfMessage, m, data=p),
     Abort.CODE: _read_empty(Abort),
     Quit.CODE: _read_empty(Quit),
     QuitNewConnection.CODE: _read_empty(QuitNewConnection),
-    Unknown.CODE: lambda p: Unknown(*exact_cstrings(p, 1)),
+    Unknown.CODE: lambda p, m: _built(Unknown, m, line=exact_cstrings(p, 1)[0]),
 }
 
 
 def decode_command(frame: Frame) -> Command | Macro:
     """Turn one MTA packet into an event; raises `RemoteProtocolError` on malformed input."""
-    reader = _READERS.get(frame.code)
+    return decode_packet(frame.code, frame.payload)
+
+
+def decode_packet(
+    code: bytes, payload: bytes, macros: Mapping[str, str] = NO_MACROS
+) -> Command | Macro:
+    """`decode_command` for a (code, payload) pair; a command gets ``macros`` attached
+    (the values its SMFIC_MACRO packet announced)."""
+    reader = _READERS.get(code)
     if reader is None:
-        raise RemoteProtocolError(f"unknown command code {frame.code!r}")
+        raise RemoteProtocolError(f"unknown command code {code!r}")
     try:
-        return reader(frame.payload)
+        return reader(payload, macros)
     except (ValueError, LocalProtocolError) as exc:
-        raise RemoteProtocolError(f"malformed {frame.code!r} packet: {exc}") from exc
+        raise RemoteProtocolError(f"malformed {code!r} packet: {exc}") from exc

@@ -11,7 +11,6 @@ due, in particular for a command whose NR_* bit was negotiated; check
 connection unchanged; a `RemoteProtocolError` moves it to `Stage.ERROR` for good.
 """
 
-import dataclasses
 import enum
 
 from .commands import (
@@ -30,7 +29,7 @@ from .flags import ActionFlag, ProtocolFlag
 from .frames import DEFAULT_MAX_FRAME_SIZE, FrameBuffer
 from .macros import MacroStore
 from .negotiation import check_offer
-from .readers import decode_command
+from .readers import decode_packet
 from .replies import Discard, OptNegReply, ReplaceBodyChunk, Reply, Skip
 from .stages import MESSAGE_STAGES, Stage, advance, after_final_reply
 
@@ -124,11 +123,13 @@ class MilterConnection:
         return reply.encode()
 
     def _next_event(self) -> Event | NeedData:
+        frames, macros = self._frames, self._macros
         while True:
-            frame = self._frames.next_frame()
-            if frame is None:
-                return self._closed() if self._frames.eof else NEED_DATA
-            event = decode_command(frame)
+            packet = frames.next_packet()
+            if packet is None:
+                return self._closed() if frames.eof else NEED_DATA
+            code, payload = packet
+            event = decode_packet(code, payload, macros.pending(code))
             if self._owed is not None:
                 name = type(event).__name__
                 raise RemoteProtocolError(f"{name} received before our reply to {self._owed!r}")
@@ -151,9 +152,7 @@ class MilterConnection:
         if isinstance(command, OptNeg):
             check_offer(command)
             self._offer = command
-        macros = self._macros.take(command.CODE)
-        if macros:
-            command = dataclasses.replace(command, macros=macros)
+        self._macros.take(command.CODE)  # decode_packet attached them already
         self._stage = stage
         if isinstance(command, Abort | EndOfMessage):
             self._body_edit = _BodyEdit.NONE

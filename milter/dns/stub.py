@@ -1,24 +1,30 @@
 """``DnsResolver``: the production ``Resolver`` on dnspython's asyncio stub resolver.
 
 One instance is shared by all messages so that its ``DnsCache`` serves them all. UDP
-answers with the TC bit are retried over TCP by dnspython (RFC 7766 §5).
+answers with the TC bit are retried over TCP by dnspython (RFC 7766 §5). Queries to a
+loopback server share one kept UDP socket (``milter.dns.udp``).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import time
 from collections.abc import Sequence
 
+import dns.asyncbackend
 import dns.asyncresolver
 import dns.exception
 import dns.message
 import dns.name
 import dns.nameserver
+import dns.rdataclass
 import dns.rdatatype
 import dns.resolver
 
 from milter.dns.cache import DnsCache
 from milter.dns.resolver import DnsAnswer, DnsError, DnsServFail, DnsTimeout
+from milter.dns.udp import KeptSocketNameserver, Outcome
+from milter.dns.wire import QTYPES, WireAnswer, question_bytes
 from milter.ops.metrics import record_dns_cache_hit, record_dns_query
 
 __all__ = ["DnsResolver", "format_rdata", "normalize_name", "parse_nameserver"]
@@ -85,12 +91,19 @@ class DnsResolver:
     ) -> None:
         if nameservers is None:
             self._resolver = dns.asyncresolver.Resolver(configure=True)
+            specs = [
+                (ns, self._resolver.nameserver_ports.get(ns, self._resolver.port))
+                for ns in self._resolver.nameservers
+                if isinstance(ns, str)
+            ]
+            if len(specs) == len(self._resolver.nameservers):  # addresses, as resolv.conf has
+                self._resolver.nameservers = [KeptSocketNameserver.for_address(*s) for s in specs]
         else:
             if not nameservers:
                 raise ValueError("at least one nameserver is needed")
             self._resolver = dns.asyncresolver.Resolver(configure=False)
             self._resolver.nameservers = [
-                dns.nameserver.Do53Nameserver(*parse_nameserver(ns)) for ns in nameservers
+                KeptSocketNameserver.for_address(*parse_nameserver(ns)) for ns in nameservers
             ]
         self._resolver.timeout = timeout
         self._resolver.lifetime = timeout
@@ -116,6 +129,12 @@ class DnsResolver:
             record_dns_cache_hit()
         return answer
 
+    def close(self) -> None:
+        """Close the kept UDP sockets (a later query opens them again)."""
+        for ns in self._resolver.nameservers:
+            if isinstance(ns, KeptSocketNameserver):
+                ns.close()
+
     async def query(self, name: str, rdtype: str) -> DnsAnswer:
         """Look up ``rdtype`` records of ``name``, from the cache when fresh."""
         cached = self.cached(name, rdtype)
@@ -136,10 +155,42 @@ class DnsResolver:
         return answer
 
     async def _lookup(self, name: str, rdtype: str) -> tuple[DnsAnswer, float]:
+        first = self._resolver.nameservers[0] if self._resolver.nameservers else None
+        qtype = QTYPES.get(rdtype)
+        if isinstance(first, KeptSocketNameserver) and qtype is not None and first.can_ask():
+            question = question_bytes(name, qtype)
+            if question is not None:
+                return await self._ask_first(first, name, rdtype, question)
+        return await self._resolve(name, rdtype, None)
+
+    async def _ask_first(
+        self, first: KeptSocketNameserver, name: str, rdtype: str, question: bytes
+    ) -> tuple[DnsAnswer, float]:
+        """The plain query to the first server; a plain answer is the result, anything
+        else (a timeout, an error, another response) goes on through dnspython's resolver
+        logic as if dnspython had sent the query itself."""
+        start = time.time()
+        outcome: Outcome | Exception
+        try:
+            outcome = await first.ask(name, question, self.timeout)
+        except Exception as exc:  # noqa: BLE001 - handed to dnspython's query_result
+            outcome = exc
+        if isinstance(outcome, WireAnswer):
+            return DnsAnswer(name, rdtype, outcome.records, nxdomain=outcome.nxdomain), outcome.ttl
+        return await self._resolve(name, rdtype, (first, outcome, start))
+
+    async def _resolve(
+        self, name: str, rdtype: str, seed: tuple[object, Outcome | Exception, float] | None
+    ) -> tuple[DnsAnswer, float]:
         try:
             qname = dns.name.from_text(name or ".")
             qtype = dns.rdatatype.from_text(rdtype)
-            ans = await self._resolver.resolve(qname, qtype, search=False, raise_on_no_answer=False)
+            if seed is None:
+                ans = await self._resolver.resolve(
+                    qname, qtype, search=False, raise_on_no_answer=False
+                )
+            else:
+                ans = await self._continue(qname, qtype, *seed)
         except dns.resolver.NXDOMAIN as exc:
             return DnsAnswer(name, rdtype, (), nxdomain=True), _negative_ttl(exc)
         except dns.exception.Timeout as exc:
@@ -155,6 +206,63 @@ class DnsResolver:
             records = tuple(format_rdata(rdtype, rd) for rd in ans.rrset)
         ttl = float(ans.chaining_result.minimum_ttl)
         return DnsAnswer(name, rdtype, records), ttl
+
+    async def _continue(
+        self,
+        qname: dns.name.Name,
+        qtype: dns.rdatatype.RdataType,
+        first: object,
+        outcome: Outcome | Exception,
+        start: float,
+    ) -> dns.resolver.Answer:
+        """dnspython's ``asyncresolver.Resolver.resolve`` (2.x) with the first attempt's
+        outcome already known: the same loop over its ``_Resolution`` state machine, which
+        keeps every decision dnspython's (SERVFAIL, truncation → TCP, timeouts, NXDOMAIN,
+        the next server). Written out here because dnspython has no way to hand it a
+        response received elsewhere."""
+        resolver = self._resolver
+        resolution = dns.resolver._Resolution(
+            resolver, qname, qtype, dns.rdataclass.IN, False, False, False
+        )
+        backend = dns.asyncbackend.get_default_backend()
+        seeded: Outcome | Exception | None = outcome
+        while True:
+            request, answer = resolution.next_request()
+            if answer is not None:
+                return answer
+            assert request is not None
+            done = False
+            while not done:
+                nameserver, tcp, backoff = resolution.next_nameserver()
+                if backoff:
+                    await backend.sleep(backoff)  # type: ignore[no-untyped-call]
+                request.set_random_id()  # type: ignore[no-untyped-call]
+                response: dns.message.Message | None = None
+                error: Exception | None = None
+                if seeded is not None and nameserver is first and not tcp:
+                    if isinstance(seeded, Exception):
+                        error = seeded
+                    else:
+                        assert isinstance(seeded, dns.message.Message)
+                        response = seeded
+                    seeded = None
+                else:
+                    seeded = None
+                    timeout = resolver._compute_timeout(start, None, resolution.errors)
+                    try:
+                        response = await nameserver.async_query(
+                            request,
+                            timeout=timeout,
+                            source=None,
+                            source_port=0,
+                            max_size=tcp,
+                            backend=backend,
+                        )
+                    except Exception as ex:  # noqa: BLE001 - dnspython's own handling
+                        error = ex
+                answer, done = resolution.query_result(response, error)
+                if answer is not None:
+                    return answer
 
 
 def _negative_ttl(exc: dns.resolver.NXDOMAIN) -> float:

@@ -9,10 +9,12 @@ Outlook conditional comments, which the tokenizer opens.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Protocol
 
 from milter.model.budget import checkpoint
-from milter.text.html import Tag, Text, tokens
+from milter.text.html import tokens
+from milter.text.html_view import Element, LinkEvent, link_events, view
 from milter.text.url import ParsedUrl, parse_url
 
 _SRC_TAGS = frozenset(
@@ -46,15 +48,27 @@ def _href(attrs: dict[str, str]) -> str | None:
 
 
 class _Collector:
-    def __init__(self, sink: LinkSink) -> None:
+    def __init__(self, sink: LinkSink, batch_text: bool) -> None:
         self.sink = sink
+        self.batch_text = batch_text
         self.base = ""
         self.hidden_depth = 0
         self.open_href: str | None = None
         self.anchor_parts: list[str] = []
         self.anchor_len = 0
+        self.pending: list[str] = []  # visible text not yet scanned for written URLs
+
+    def flush_text(self) -> None:
+        """Scan the visible text read since the last link for written URLs, in one call:
+        a space between texts is a URL delimiter, so the URLs found, and their order
+        among the other links, are those of one call per text."""
+        if self.pending:
+            text = " ".join(self.pending)
+            self.pending = []
+            self.sink.add_text(text, "html-text")
 
     def _emit(self, url: str, source: str, anchor: str = "") -> None:
+        self.flush_text()
         url = url.strip()
         if url and not self.sink.known(url, self.base, anchor):
             self.sink.add(url, source, parse_url(url, self.base), anchor)
@@ -66,13 +80,13 @@ class _Collector:
             self.anchor_parts, self.anchor_len = [], 0
             self._emit(href, "html-href", anchor)
 
-    def start_tag(self, tag: Tag) -> None:
+    def start_tag(self, tag: Element) -> None:
         name = tag.name
         if name in _HIDDEN_TEXT_TAGS:
             self.hidden_depth += 1
         elif name == "body":
             self.hidden_depth = 0
-        attrs = {attr.name: attr.value for attr in tag.attrs}
+        attrs = tag.attrs
         background = attrs.get("background")
         if background is not None:
             self._emit(background, "html-src")
@@ -109,7 +123,7 @@ class _Collector:
         if name == "img" and self.open_href is not None and alt:
             self.text(" " + alt + " ")
 
-    def end_tag(self, tag: Tag) -> None:
+    def end_tag(self, tag: Element) -> None:
         if tag.name == "a":
             self.close_anchor()
         elif tag.name in _HIDDEN_TEXT_TAGS and self.hidden_depth:
@@ -121,20 +135,30 @@ class _Collector:
                 self.anchor_parts.append(data)
                 self.anchor_len += len(data)
         elif not self.hidden_depth:
-            self.sink.add_text(data, "html-text")
+            self.pending.append(data)
+            if not self.batch_text:
+                self.flush_text()
 
 
 def scan_html(html: str, sink: LinkSink) -> None:
     """Collect the links of one HTML part into ``sink``."""
-    collector = _Collector(sink)
-    for count, token in enumerate(tokens(html)):  # shared with visible text (cached)
+    events = view(html).events  # shared with the visible text (cached)
+    collect_links(link_events(tokens(html)) if events is None else events, sink)
+
+
+def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bool = True) -> None:
+    """Collect the links of an HTML part's link events into ``sink``. Visible text is
+    scanned for written URLs a run at a time (``batch_text=False``: one text at a time,
+    the same links in the same order; what the batching is tested against)."""
+    collector = _Collector(sink, batch_text)
+    for count, event in enumerate(events):
         if not count % 256:
             checkpoint("html links")
-        if type(token) is Tag:
-            if token.end_tag:
-                collector.end_tag(token)
-            else:
-                collector.start_tag(token)
-        elif type(token) is Text and token.kind in ("data", "cdata"):
-            collector.text(token.data)
+        if isinstance(event, str):
+            collector.text(event)
+        elif event.end_tag:
+            collector.end_tag(event)
+        else:
+            collector.start_tag(event)
     collector.close_anchor()
+    collector.flush_text()

@@ -34,7 +34,8 @@ class Link(NamedTuple):
     ``url`` is as written (HTML entities decoded); ``target`` is the absolute URL used
     for analysis (base-resolved, ``http://`` added to ``www.`` forms, hidden chars removed).
     ``host`` is lower-case Unicode, ``host_ascii`` its punycode form; both are "" when the
-    URL has no host (``javascript:``, ``data:``, relative without base).
+    URL has no host (``javascript:``, ``data:``, relative without base). ``authority`` is
+    the span of the authority in ``target`` (as :attr:`ParsedUrl.authority`).
     """
 
     url: str
@@ -47,6 +48,20 @@ class Link(NamedTuple):
     anchor_host: str = ""
     userinfo: str = ""
     flags: frozenset[LinkFlag] = frozenset()
+    authority: tuple[int, int] = (0, 0)
+
+    @property
+    def parsed(self) -> ParsedUrl:
+        """:func:`parse_url`'s reading of ``target`` (made when the link was found)."""
+        return ParsedUrl(
+            self.target,
+            self.scheme,
+            self.host,
+            self.host_ascii,
+            self.userinfo,
+            self.flags,
+            self.authority,
+        )
 
     @property
     def registrable(self) -> str:
@@ -214,6 +229,7 @@ class _Sink:
             anchor_host=anchor_host,
             userinfo=parsed.userinfo,
             flags=flags,
+            authority=parsed.authority,
         )
 
     def add_text(self, text: str, source: str) -> None:

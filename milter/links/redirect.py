@@ -10,10 +10,10 @@ import base64
 import binascii
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
+from typing import NamedTuple
+from urllib.parse import parse_qsl, unquote
 
-from milter.text.url import parse_url
+from milter.text.url import ParsedUrl, parse_url
 
 __all__ = ["Unwrapped", "unwrap", "unwrap_once"]
 
@@ -49,20 +49,29 @@ _EMBEDDED_RE = re.compile(r"(?i)(?:https?|hxxps?)(?::|%3a)(?://|%2f%2f)")
 _URLDEFENSE_V3_RE = re.compile(r"(?i)https?://urldefense\.com/v3/__(.+?)__;([A-Za-z0-9_=-]*)")
 _URL_STARTS = ("http://", "https://", "hxxp://", "hxxps://", "//", "www.")
 _URL_STARTS_BYTES = tuple(start.encode() for start in _URL_STARTS)
+# The first base64 character of text starting with h, H, w, W or "/" (what every
+# _URL_STARTS begins with, in any case; no non-ASCII character lower-cases into these).
+_B64_URL_FIRST = frozenset("aSdVL")
+# Without a query, only these can make a URL carry another one: a scheme written after
+# the first character (embedded in the path), or a urldefense.com v3 wrapper.
+_MAY_WRAP_RE = re.compile(r"(?i)(?:https?|hxxps?)(?::|%3a)(?://|%2f%2f)|urldefense")
+_TARGET_RANK = {name: rank for rank, name in enumerate(TARGET_PARAMS)}
 
 
-@dataclass(frozen=True, slots=True)
-class Unwrapped:
+class Unwrapped(NamedTuple):
     """Outcome of :func:`unwrap`.
 
     ``chain`` lists the URLs from the original to the innermost; ``rules`` names the
-    rule used at each step (``len(rules) == len(chain) - 1``); ``depth_exceeded`` is set
-    when unwrapping stopped at the depth limit while another layer was still present.
+    rule used at each step (``len(rules) == len(chain) - 1``); ``final`` is
+    :func:`~milter.text.url.parse_url`'s reading of ``url`` (already made on the way);
+    ``depth_exceeded`` is set when unwrapping stopped at the depth limit while another
+    layer was still present.
     """
 
     url: str
     chain: tuple[str, ...]
     rules: tuple[str, ...]
+    final: ParsedUrl
     depth_exceeded: bool = False
 
 
@@ -73,7 +82,7 @@ def _looks_like_url(value: str) -> bool:
 
 def _b64_url(value: str) -> str | None:
     """Decode base64 / base64url text that encodes an http(s) URL."""
-    if not _B64_RE.fullmatch(value):
+    if value[:1] not in _B64_URL_FIRST or not _B64_RE.fullmatch(value):
         return None
     text = value.rstrip("=").replace("+", "-").replace("/", "_")
     # Most such values are slugs and ids, not base64: the first 12 bytes must already
@@ -160,20 +169,28 @@ def _urldefense_v3(url: str) -> str | None:
     return inner if _looks_like_url(inner) else None
 
 
-def _embedded(parts: SplitResult) -> str | None:
+def _embedded(host: str, path: str) -> str | None:
     """A URL embedded in the path (awstrack.me ``/L0/https:%2F%2F…``, ``/redirect/https://…``)."""
-    match = _EMBEDDED_RE.search(parts.path, 1)
+    match = _EMBEDDED_RE.search(path, 1)
     if match is None:
         return None
-    raw = parts.path[match.start() :]
-    if "awstrack.me" in (parts.hostname or "") and "/" in raw:
+    raw = path[match.start() :]
+    if "awstrack.me" in host and "/" in raw:
         raw = raw.split("/", 1)[0]  # /L0/<encoded target>/1/<message id>/<signature>
     return unquote(raw) if "%" in raw[:12] else raw
 
 
+def _params(query: str) -> list[tuple[str, str]]:
+    """``parse_qsl(query, keep_blank_values=True)``; split by hand when there is nothing
+    to decode (no ``%``, no ``+``), which is most tracking queries."""
+    if "%" in query or "+" in query:
+        return parse_qsl(query, keep_blank_values=True)
+    return [(name, value) for name, _, value in (p.partition("=") for p in query.split("&") if p)]
+
+
 def _generic(params: list[tuple[str, str]]) -> str | None:
-    named = [(n.lower(), v) for n, v in params if n.lower() in TARGET_PARAMS]
-    for _, value in sorted(named, key=lambda nv: TARGET_PARAMS.index(nv[0])):
+    named = [(rank, v) for n, v in params if (rank := _TARGET_RANK.get(n.lower())) is not None]
+    for _, value in sorted(named, key=lambda rv: rv[0]):
         found = _param_url(value)
         if found:
             return found
@@ -194,52 +211,64 @@ _RULES: tuple[tuple[str, Callable[[str, str, list[tuple[str, str]]], str | None]
 )
 
 
-def unwrap_once(url: str) -> tuple[str, str] | None:
-    """Return ``(inner_url, rule)`` when ``url`` carries another URL, else None."""
+def unwrap_once(url: str, parsed: ParsedUrl | None = None) -> tuple[str, str] | None:
+    """Return ``(inner_url, rule)`` when ``url`` carries another URL, else None.
+
+    The host, path and query are the ones :func:`~milter.text.url.parse_url` reads (the
+    browser's), from ``parsed`` when the caller already has that reading of ``url``.
+    """
     if len(url) > _MAX_URL or not url[:8].lower().startswith(("http://", "https://")):
         return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    host, path = (parts.hostname or "").lower(), parts.path
-    params = parse_qsl(parts.query, keep_blank_values=True) if parts.query else []
-    for name, rule in _RULES:
-        found = rule(host, path, params)
-        if found:
-            return found, name
-    found = _urldefense_v3(url)
+    if parsed is None:
+        parsed = parse_url(url)
+    target, host = parsed.target, parsed.host_ascii
+    if "?" not in target and _MAY_WRAP_RE.search(target, 1) is None:
+        return None  # no query, nothing embedded, no urldefense: most links
+    path, query = parsed.path_query()
+    if query:
+        params = _params(query)
+        for name, rule in _RULES:
+            found = rule(host, path, params)
+            if found:
+                return found, name
+    found = _urldefense_v3(target)
     if found:
         return found, "urldefense-v3"
-    found = _embedded(parts)
+    found = _embedded(host, path)
     if found and _looks_like_url(found):
         return found, "awstrack" if host.endswith("awstrack.me") else "path-embedded"
-    found = _generic(params)
+    found = _generic(params) if query else None
     return (found, "query-param") if found else None
 
 
-def _absolute(url: str) -> str:
+def _absolute(url: str) -> ParsedUrl:
     low = url[:6].lower()
     if low.startswith("hxxp"):
         url = "http" + url[4:]
     elif url.startswith("//"):
         url = "http:" + url
-    return parse_url(url, assume_http=url[:4].lower() == "www.").target
+    return parse_url(url, assume_http=url[:4].lower() == "www.")
 
 
-def unwrap(url: str, max_depth: int = 5) -> Unwrapped:
-    """Unwrap nested redirectors up to ``max_depth`` layers; stops on loops."""
+def unwrap(url: str, max_depth: int = 5, *, parsed: ParsedUrl | None = None) -> Unwrapped:
+    """Unwrap nested redirectors up to ``max_depth`` layers; stops on loops.
+
+    ``parsed`` is :func:`~milter.text.url.parse_url`'s reading of ``url`` when the caller
+    already has it (a link's), so that the URL is not read twice.
+    """
+    current = parse_url(url) if parsed is None else parsed
     chain = [url]
     rules: list[str] = []
     for depth in range(max_depth + 1):
-        step = unwrap_once(chain[-1])
+        step = unwrap_once(chain[-1], current)
         if step is None:
             break
         inner = _absolute(step[0])
-        if inner in chain:
+        if inner.target in chain:
             break
         if depth == max_depth:
-            return Unwrapped(chain[-1], tuple(chain), tuple(rules), depth_exceeded=True)
-        chain.append(inner)
+            return Unwrapped(chain[-1], tuple(chain), tuple(rules), current, depth_exceeded=True)
+        chain.append(inner.target)
         rules.append(step[1])
-    return Unwrapped(chain[-1], tuple(chain), tuple(rules))
+        current = inner
+    return Unwrapped(chain[-1], tuple(chain), tuple(rules), current)

@@ -22,7 +22,7 @@ from milter.mime.headers import (
 from milter.mime.split import Span, TooDeep, TooManyParts, materialise_small, split_tree
 from milter.mime.spool import RawMessage
 from milter.model.limits import LimitHit
-from milter.text.html import visible_text as html_to_text
+from milter.text.html_view import visible_text as html_to_text
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,8 @@ def log_fields(
 ) -> None:
     """Log one structured line: ``VALUE: key=value …`` as text; as JSON, the fields with
     ``head`` (key, value) first: ``{"queue_id": "4XyZ1", "action": …}``."""
+    if not logger.isEnabledFor(level):  # the key=value text is not built for nothing
+        return
     key, value = head
     extra = {FIELDS: {key: value, **fields}}
     logger.log(level, "%s: %s", value, kv_line(fields), extra=extra)

@@ -53,7 +53,6 @@ __all__ = [
     "reference_tokenize",
     "tokenize",
     "tokens",
-    "visible_text",
 ]
 
 _TAG_NAME = re.compile(r"[^\t\n\f\r />]*")
@@ -266,16 +265,22 @@ class _Tokenizer:
         return None
 
     def _conditional(self, token: Comment, data_start: int) -> Iterator[Token]:
+        inner = self.conditional(token, data_start)
+        if inner is not None:
+            yield from inner.run()
+
+    def conditional(self, token: Comment, data_start: int) -> _Tokenizer | None:
+        """A tokenizer over the markup of Outlook conditional comment ``token`` (its data
+        starting at ``data_start``), with this document's offsets."""
         match = _CONDITIONAL.match(token.data)
         if match is None:
-            return
+            return None
         body = token.data[match.end() :]
         end_match = _CONDITIONAL_END.search(body)
         if end_match is not None:
             body = body[: end_match.start()]
         start = data_start + match.end()
-        inner = _Tokenizer(body, self.offset + start, self.depth + 1, self.fast)
-        yield from inner.run()
+        return _Tokenizer(body, self.offset + start, self.depth + 1, self.fast)
 
     def _text(self, start: int, end: int) -> Text:
         return _new(Text, (self.doc[start:end], self.offset + start, self.offset + end, "data", ""))
@@ -447,35 +452,3 @@ def reference_tokenize(doc: str) -> Iterator[Token]:
     """The same tokens as :func:`tokenize`, read by the state machine alone (no compiled
     fast path, no cache): what the fast path is tested against."""
     return _Tokenizer(doc, 0, 0, fast=False).run()
-
-
-_BLOCK_TAGS = frozenset(
-    {"br", "p", "div", "tr", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "table"}
-)
-_HIDDEN = frozenset({"head", "template"})
-# Runs of spaces become one space; a single plain space is already that (not replaced).
-_SPACE_RUN = re.compile(r"[ \t\r\f\v\u00a0]{2,}|[\t\r\f\v\u00a0]")
-_BLANK_LINES = re.compile(r"\n\s*\n+")
-
-
-def visible_text(doc: str) -> str:
-    """The text a reader sees in ``doc`` (Outlook conditional blocks included), one space
-    between inline runs and a line break at block boundaries."""
-    out: list[str] = []
-    append = out.append
-    hidden = 0
-    for token in tokens(doc):
-        if type(token) is Tag:
-            name = token.name
-            if name in _HIDDEN:
-                hidden = max(hidden - 1, 0) if token.end_tag else hidden + 1
-            elif name == "body" and not token.end_tag:
-                hidden = 0
-            append("\n" if name in _BLOCK_TAGS else " ")
-        elif type(token) is Text:
-            if not hidden and (token.kind in ("data", "cdata") or token.parent == "textarea"):
-                append(token.data)
-        else:
-            append(" ")
-    text = _SPACE_RUN.sub(" ", "".join(out))
-    return _BLANK_LINES.sub("\n", text).strip()

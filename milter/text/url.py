@@ -99,6 +99,22 @@ class ParsedUrl(NamedTuple):
     flags: frozenset[LinkFlag]
     authority: tuple[int, int] = (0, 0)
 
+    def path_query(self) -> tuple[str, str]:
+        """``(path, query)`` of ``target``: the path runs from the end of the authority to
+        the first ``?`` or ``#``, the query from that ``?`` to the ``#``. ``("", "")``
+        when the URL has no authority (``mailto:``, ``data:``, relative)."""
+        end = self.authority[1]
+        if not end:
+            return "", ""
+        target = self.target
+        fragment = target.find("#", end)
+        if fragment < 0:
+            fragment = len(target)
+        question = target.find("?", end, fragment)
+        if question < 0:
+            return target[end:fragment], ""
+        return target[end:question], target[question + 1 : fragment]
+
 
 class _Authority(NamedTuple):
     start: int  # index of the first authority character

@@ -7,112 +7,12 @@ tokens, same offsets, on generated markup built from the pieces where tokenizers
 
 from __future__ import annotations
 
-import re
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from milter.text import html as html_module
 from milter.text.html import Tag, Text, reference_tokenize, tokenize, tokens
+from tests.text.html_markup import CHARS, MARKUP, PIECES
 
-_PIECES = (
-    "<",
-    ">",
-    "/",
-    "/>",
-    "</",
-    "=",
-    '"',
-    "'",
-    " ",
-    "\t",
-    "\n",
-    "\f",
-    "\r",
-    "\x00",
-    "a",
-    "A",
-    "b",
-    "href",
-    "HREF",
-    "xlink:href",
-    "src",
-    "é",
-    "x",
-    "1",
-    "-",
-    "<a",
-    "<a ",
-    "</a>",
-    "<A HREF=",
-    "<p>",
-    "<br/>",
-    "<img src=x alt='y'>",
-    "<svg>",
-    "</svg>",
-    "<math>",
-    "</math>",
-    "<![CDATA[",
-    "]]>",
-    "<script>",
-    "</script>",
-    "<style>",
-    "</style ",
-    "<title>",
-    "</title>",
-    "<textarea>",
-    "</textarea>",
-    "<plaintext>",
-    "<xmp>",
-    "</xmp>",
-    "<!--",
-    "-->",
-    "--!>",
-    "<!-->",
-    "<!--->",
-    "<!",
-    "<?",
-    "<!DOCTYPE html>",
-    "<!--[if mso]>",
-    "<![endif]-->",
-    "<![endif]>",
-    "<![end if]>",
-    "&amp;",
-    "&copy",
-    "&copy=",
-    "&#65;",
-    "&#x41",
-    "&notanentity;",
-    "&",
-    '="',
-    "=''",
-    "= ",
-    "==",
-    'a="1"',
-    "b='2'",
-    "c=3",
-    "d",
-    'e=""f=1',
-)
-_SEP = st.text(alphabet="\t\n\f\r /", max_size=3)
-_WS = st.text(alphabet="\t\n\f\r ", max_size=2)
-_NAME = st.sampled_from(["a", "A", "href", "xlink:href", "=x", "d-1", "svg", "é", "x'y", 'x"'])
-_VALUE = st.sampled_from(['"v"', "'v'", "v", "", '"un', "'un", "v/", "a&amp;b", '"a>b"', "&copy="])
-_ATTR = st.tuples(
-    _NAME,
-    st.one_of(st.just(""), st.tuples(_WS, _WS, _VALUE).map(lambda t: t[0] + "=" + t[1] + t[2])),
-).map("".join)
-# A tag built the way the tag states read one: "<" or "</", a name, attributes between
-# separators (or none), trailing separators, then ">", "/>" or the end of the piece.
-_TAG = st.tuples(
-    st.sampled_from(["<", "</"]),
-    st.sampled_from(["a", "P", "svg", "math", "script", "title", "br", "v:rect", "a1"]),
-    st.lists(st.tuples(_SEP, _ATTR).map("".join), max_size=4).map("".join),
-    _SEP,
-    st.sampled_from([">", "/>", "", " >"]),
-).map("".join)
-_MARKUP = st.lists(st.one_of(st.sampled_from(_PIECES), _TAG), max_size=30).map("".join)
-_CHARS = st.text(alphabet="<>/=\"' \tab!-?[]&;#x:", max_size=60)
 _SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -125,19 +25,19 @@ def _same(doc: str) -> None:
 
 
 @_SETTINGS
-@given(_MARKUP)
+@given(MARKUP)
 def test_fast_path_gives_the_reference_tokens(doc: str) -> None:
     _same(doc)
 
 
 @_SETTINGS
-@given(_CHARS)
+@given(CHARS)
 def test_fast_path_gives_the_reference_tokens_on_raw_characters(doc: str) -> None:
     _same(doc)
 
 
 @_SETTINGS
-@given(st.lists(st.sampled_from(_PIECES), max_size=12).map("".join))
+@given(st.lists(st.sampled_from(PIECES), max_size=12).map("".join))
 def test_fast_path_inside_a_longer_document(piece: str) -> None:
     """The same piece at an offset, after a tag the fast path reads and before more text."""
     _same('<td class="c"><a href="https://e.fr/">' + piece + "</a> fin")
@@ -165,10 +65,3 @@ def test_large_documents_are_streamed_not_kept() -> None:
     stream = tokens(doc)
     assert not isinstance(stream, tuple)
     assert sum(1 for _ in stream) == 120_000
-
-
-@_SETTINGS
-@given(st.text(alphabet=" \t\r\f\v\u00a0\nab", max_size=40))
-def test_space_runs_become_one_space_as_before(text: str) -> None:
-    """The space-run pattern leaves single spaces alone; the result is the same."""
-    assert html_module._SPACE_RUN.sub(" ", text) == re.sub(r"[ \t\r\f\v\u00a0]+", " ", text)

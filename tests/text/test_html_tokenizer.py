@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from milter.text.html import Comment, Tag, Text, tokenize, visible_text
+from milter.text.html import Comment, Tag, Text, tokenize
+from milter.text.html_view import visible_text
 
 _DATA = json.loads((Path(__file__).parent / "data" / "html5lib_tokenizer.json").read_text())
 

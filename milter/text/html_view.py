@@ -1,0 +1,374 @@
+"""What the scanner reads of an HTML part, in one pass: the visible text and the link events.
+
+Visible text (MIME view, phrase checks) and the link scan (:mod:`milter.links._html`) are
+both defined over the tokens of :mod:`milter.text.html` (:func:`reference_visible_text`,
+:func:`link_events`). Building every token as an object, attributes decoded, and walking
+the tokens twice cost ~2–3 µs a token in Python (a newsletter has ~1,500); this module
+reads the same tokenizer's input once and keeps only what those two readers use:
+
+- the text a reader sees (the same string as :func:`reference_visible_text`);
+- the *link events*: the decoded data of each text token (data or CDATA), and the tags
+  the link scan can act on — ``<a>``, ``</a>``, ``head``/``template``/``body``, and start
+  tags with an attribute that can carry a URL (``href``, ``src``, ``background``,
+  ``action`` in a name, or an ``img``/``meta``); every other tag is a no-op for the link
+  scan, so it is neither built nor decoded.
+
+Well-formed tags (the tokenizer's compiled ``_FAST_TAG``) are read inline; anything else
+(comments, markup declarations, tags the fast pattern refuses, raw text, Outlook
+conditional comments, SVG/MathML) is read by the tokenizer's own state machine, one token
+at a time, so both paths share one definition of HTML. A property test checks the view
+equals the token-based definitions on generated markup and the benchmark corpus.
+
+Why not a compiled parser (selectolax/lexbor, lxml, html5-parser): measured ~10× faster,
+but they build a tree, and tree construction moves or drops what the token reading sees
+(a second ``<form>``, tags inside ``<select>``, text in ``<head>`` moved into the body,
+foster-parented table text, conditional comments kept as comments); see
+``docs/performance.md`` ("HTML view, session 5").
+"""
+
+from __future__ import annotations
+
+import html as _html
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from milter.text.html import (
+    _ATTRIBUTE,
+    _FAST_TAG,
+    _FOREIGN,
+    _STATEFUL,
+    Comment,
+    Tag,
+    Text,
+    Token,
+    _attr_value,
+    _Tokenizer,
+    tokens,
+)
+
+__all__ = [
+    "Element",
+    "HtmlView",
+    "LinkEvent",
+    "collapse_spaces",
+    "link_events",
+    "reference_visible_text",
+    "view",
+    "visible_text",
+]
+
+
+class Element(NamedTuple):
+    """A tag the link scan acts on: lower-case name, end tag or not, and its attributes
+    (lower-case names, values decoded, the first of duplicate names kept). The mapping
+    belongs to a cached view shared between readers: read it, never change it."""
+
+    name: str
+    end_tag: bool
+    attrs: dict[str, str]
+
+
+LinkEvent = str | Element
+"""A text token's data (str) or a tag the link scan acts on, in document order."""
+
+_BLOCK_TAGS = frozenset(
+    {"br", "p", "div", "tr", "li", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "table"}
+)
+_HIDDEN = frozenset({"head", "template"})
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+# Tags the link scan acts on whatever their attributes (anchors, hidden regions), those
+# it reads an attribute of by name (img alt, meta refresh), and the pieces of attribute
+# names that can carry a URL (href, xlink:href, src, background, action, formaction). A
+# start tag with none of these is a no-op for the link scan. IGNORECASE matches every
+# character whose lower case is one of these letters (Kelvin sign included).
+_LINK_START_TAGS = frozenset({"a", "head", "template", "body"})
+_LINK_ATTR_TAGS = frozenset({"img", "meta"})
+_LINK_END_TAGS = frozenset({"a", "head", "template"})
+_URL_ATTRIBUTE = re.compile(r"href|src|background|action", re.IGNORECASE)
+# Names the inline path hands to the careful one: they change the hidden state or the
+# tokenizer's state, or are link tags whatever their attributes.
+_CAREFUL = _HIDDEN | {"body"} | _STATEFUL
+_SEPARATOR = {name: "\n" for name in _BLOCK_TAGS}
+_SPACES = "\t\r\f\v\u00a0"
+# The next well-formed tag (groups of ``_FAST_TAG``), or the next "<" that may start
+# markup (a letter, "/", "!" or "?" follows): what ``_Tokenizer.run`` stops at. Any other
+# "<" is text, in both readings.
+_NEXT_MARKUP = re.compile(_FAST_TAG.pattern + r"|<(?=[A-Za-z/!?])")
+# A start or end tag that ``_FAST_TAG`` does not read whole is a tag the state machine
+# reads to the end of the document (it is refused only for running into the end, or for
+# an unclosed quoted value, which runs to the end): dropped, with everything after it.
+# So a hostile part of one never-closed tag costs one compiled scan, not one Python step
+# per attribute (tested: tests/text/test_html_view.py).
+_TAG_OPEN = re.compile(r"</?[A-Za-z]")
+
+
+_A_END = Element("a", True, {})
+
+
+class HtmlView(NamedTuple):
+    """``text``: the visible text; ``events``: the link events, or None when the document
+    has more of them than are kept (the link scan then streams the tokens)."""
+
+    text: str
+    events: tuple[LinkEvent, ...] | None
+
+
+def collapse_spaces(text: str) -> str:
+    """Each run of spaces, tabs, CR, FF, VT and no-break spaces made one space (by
+    ``str.replace`` in C: a pattern would be tried at every character)."""
+    for space in _SPACES:
+        if space in text:
+            text = text.replace(space, " ")
+    while "  " in text:
+        text = text.replace("  ", " ")
+    return text
+
+
+def _finish(parts: list[str]) -> str:
+    return _BLANK_LINES.sub("\n", collapse_spaces("".join(parts))).strip()
+
+
+def reference_visible_text(doc: str) -> str:
+    """The visible text by definition, over the tokens: one space per tag or comment (a
+    line break for block tags), text tokens as read (character references decoded),
+    nothing inside ``head``/``template``, raw text or ``title``."""
+    out: list[str] = []
+    append = out.append
+    hidden = 0
+    for token in tokens(doc):
+        if type(token) is Tag:
+            name = token.name
+            if name in _HIDDEN:
+                hidden = max(hidden - 1, 0) if token.end_tag else hidden + 1
+            elif name == "body" and not token.end_tag:
+                hidden = 0
+            append("\n" if name in _BLOCK_TAGS else " ")
+        elif type(token) is Text:
+            if not hidden and (token.kind in ("data", "cdata") or token.parent == "textarea"):
+                append(token.data)
+        else:
+            append(" ")
+    return _finish(out)
+
+
+def _element(tag: Tag) -> Element:
+    attrs: dict[str, str] = {}
+    for attr in tag.attrs:
+        attrs.setdefault(attr.name, attr.value)
+    return Element(tag.name, tag.end_tag, attrs)
+
+
+def link_events(stream: Iterable[Token]) -> Iterator[LinkEvent]:
+    """Every tag and the data of every data/CDATA text token of a token stream: the link
+    events by definition (:func:`view` keeps the same text and only the tags that are
+    not a no-op for the link scan)."""
+    for token in stream:
+        if type(token) is Tag:
+            yield _element(token)
+        elif type(token) is Text and token.kind in ("data", "cdata"):
+            yield token.data
+
+
+def _attributes(doc: str, start: int, end: int) -> dict[str, str]:
+    """The attributes of a well-formed tag, from the span of its attribute list, as the
+    tokenizer reads them (``_Tokenizer._attrs``): names lower-cased, first one kept."""
+    attrs: dict[str, str] = {}
+    for name, dq, sq, bare in _ATTRIBUTE.findall(doc, start, end):
+        key = name.lower()
+        if key not in attrs:
+            value = dq or sq or bare
+            attrs[key] = value if "&" not in value else _attr_value(value)
+    return attrs
+
+
+class _Reader:
+    """One pass over a document and the conditional comments it opens (same state)."""
+
+    def __init__(self, keep_events: bool) -> None:
+        self.parts: list[str] = []
+        self.events: list[LinkEvent] | None = [] if keep_events else None
+        self.hidden = 0
+
+    def read(self, tok: _Tokenizer) -> None:
+        """``_Tokenizer.run``, consuming each token as it is read: well-formed tags of no
+        interest inline, every other token through :meth:`token`."""
+        doc, size = tok.doc, tok.size
+        search, unescape, url_attr = _NEXT_MARKUP.search, _html.unescape, _URL_ATTRIBUTE
+        parts, events, separator = self.parts, self.events, _SEPARATOR.get
+        pos = text_start = 0
+        while True:
+            found = search(doc, pos)
+            if found is None:
+                break
+            lt, end = found.span()
+            slash, name, raw_attrs, _tail = found.groups()
+            if name is None:  # not a well-formed tag
+                if _TAG_OPEN.match(doc, lt):  # a tag cut by the end: dropped, and all after
+                    if text_start < lt:
+                        self.token(tok._text(text_start, lt))
+                    return
+                read = self.markup(tok, lt, text_start)  # the state machine reads it
+                if read is None:
+                    return
+                pos, text_start = read
+                events = self.events
+                continue
+            if text_start < lt:
+                raw = doc[text_start:lt]
+                text = raw if "&" not in raw else unescape(raw)
+                if not self.hidden:
+                    parts.append(text)
+                if events is not None:
+                    events.append(text)
+                    if len(events) > _KEPT_EVENTS:
+                        self.events = events = None  # too many to keep
+            pos = text_start = end
+            name = name.lower()
+            if name in _CAREFUL:
+                pos = text_start = self.careful_tag(tok, found, name)
+                events = self.events
+                continue
+            parts.append(separator(name, " "))
+            if events is None:
+                continue
+            if slash:
+                if name == "a":
+                    events.append(_A_END)
+            elif raw_attrs:
+                if name in _LINK_ATTR_TAGS or url_attr.search(raw_attrs) or name == "a":
+                    events.append(Element(name, False, _attributes(doc, *found.span(3))))
+                    if len(events) > _KEPT_EVENTS:
+                        self.events = events = None  # too many to keep
+            elif name == "a":
+                events.append(Element(name, False, {}))
+        if text_start < size:
+            self.token(tok._text(text_start, size))
+
+    def careful_tag(self, tok: _Tokenizer, found: re.Match[str], name: str) -> int:
+        """A well-formed tag that may change a state or is a link tag: read as a token."""
+        start, end = found.start(), found.end()
+        slash, raw_attrs, tail = found.group(1, 3, 4)
+        attrs = tok._attrs(*found.span(3)) if raw_attrs else ()
+        tag = Tag(name, attrs, tok.offset + start, tok.offset + end, bool(slash), tail[-1:] == "/")
+        self.token(tag)
+        if slash:
+            if tok.foreign and name in _FOREIGN:
+                tok.foreign -= 1
+            return end
+        if tok.foreign or name in _STATEFUL:
+            return self.after_start_tag(tok, tag, end)
+        return end
+
+    def markup(self, tok: _Tokenizer, lt: int, text_start: int) -> tuple[int, int] | None:
+        """What the state machine reads at ``lt`` (the tokenizer's uncommon path); the
+        next search position and text start, None at a tag cut by the end."""
+        read = tok._markup(lt)
+        if read is None:  # "<" followed by anything else is text
+            return lt + 1, text_start
+        token, end = read
+        if text_start < lt:
+            self.token(tok._text(text_start, lt))
+        if end < 0:  # a tag cut by the end of the document is dropped
+            return None
+        if token is None:  # "</>": nothing at all
+            return end, end
+        self.token(token)
+        if type(token) is Tag:
+            if not token.end_tag and (tok.foreign or token.name in _STATEFUL):
+                end = self.after_start_tag(tok, token, end)
+        elif type(token) is Comment and token.conditional:
+            inner = tok.conditional(token, lt + 4)
+            if inner is not None:
+                self.read(inner)
+        return end, end
+
+    def after_start_tag(self, tok: _Tokenizer, tag: Tag, end: int) -> int:
+        """The raw text / RCDATA after ``tag``; where data resumes."""
+        state = tok._after_start_tag(tag, end)
+        while True:
+            try:
+                self.token(next(state))
+            except StopIteration as stop:
+                resume: int = stop.value
+                return resume
+
+    def token(self, token: Token) -> None:
+        """One token, by the definitions (:func:`reference_visible_text`,
+        :func:`link_events`, keeping only tags that are not a no-op for links)."""
+        if type(token) is Tag:
+            name = token.name
+            if name in _HIDDEN:
+                self.hidden = max(self.hidden - 1, 0) if token.end_tag else self.hidden + 1
+            elif name == "body" and not token.end_tag:
+                self.hidden = 0
+            self.parts.append("\n" if name in _BLOCK_TAGS else " ")
+            if self.events is not None and _is_link_tag(token):
+                self.events.append(_element(token))
+        elif type(token) is Text:
+            kind = token.kind
+            if kind in ("data", "cdata"):
+                text = token.data
+                if not self.hidden:
+                    self.parts.append(text)
+                if self.events is not None:
+                    self.events.append(text)
+            elif kind == "rcdata" and token.parent == "textarea" and not self.hidden:
+                self.parts.append(token.data)
+        else:
+            self.parts.append(" ")
+
+
+def _is_link_tag(tag: Tag) -> bool:
+    if tag.end_tag:
+        return tag.name in _LINK_END_TAGS
+    if tag.name in _LINK_START_TAGS or (tag.attrs and tag.name in _LINK_ATTR_TAGS):
+        return True
+    return any(_URL_ATTRIBUTE.search(attr.name) for attr in tag.attrs)
+
+
+# Like the token cache of milter.text.html: the last few documents' views, each with at
+# most _KEPT_EVENTS link events (a document with more keeps its text only, and the link
+# scan streams its tokens). Documents over _KEPT_CHARS keep no events and no view.
+_KEPT_CHARS = 256 * 1024
+_KEPT_EVENTS = 16_384
+_KEPT_DOCS = 4
+_cache: OrderedDict[str, HtmlView] = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def _read(doc: str, keep_events: bool) -> HtmlView:
+    reader = _Reader(keep_events)
+    reader.read(_Tokenizer(doc, 0, 0))
+    events = reader.events
+    kept = None if events is None or len(events) > _KEPT_EVENTS else tuple(events)
+    # (read() stops keeping events past the count where most are added; the state
+    # machine's path adds one per token, and the count is checked again here)
+    return HtmlView(_finish(reader.parts), kept)
+
+
+def view(doc: str) -> HtmlView:
+    """The visible text and link events of ``doc`` (shared by the MIME view and the
+    link scan: the last few documents are kept)."""
+    if len(doc) > _KEPT_CHARS:
+        return _read(doc, keep_events=False)
+    with _cache_lock:
+        kept = _cache.get(doc)
+        if kept is not None:
+            _cache.move_to_end(doc)
+            return kept
+    built = _read(doc, keep_events=True)
+    with _cache_lock:
+        _cache[doc] = built
+        while len(_cache) > _KEPT_DOCS:
+            _cache.popitem(last=False)
+    return built
+
+
+def visible_text(doc: str) -> str:
+    """The text a reader sees in ``doc`` (Outlook conditional blocks included), one space
+    between inline runs and a line break at block boundaries."""
+    return view(doc).text

@@ -1,0 +1,127 @@
+"""Hypothesis strategies for HTML markup built from the pieces where tokenizers differ
+(shared by the tokenizer and view property tests)."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+PIECES = (
+    "<",
+    ">",
+    "/",
+    "/>",
+    "</",
+    "=",
+    '"',
+    "'",
+    " ",
+    "\t",
+    "\n",
+    "\f",
+    "\r",
+    "\x00",
+    "a",
+    "A",
+    "b",
+    "href",
+    "HREF",
+    "xlink:href",
+    "src",
+    "é",
+    "x",
+    "1",
+    "-",
+    "<a",
+    "<a ",
+    "</a>",
+    "<A HREF=",
+    "<p>",
+    "<br/>",
+    "<img src=x alt='y'>",
+    "<svg>",
+    "</svg>",
+    "<math>",
+    "</math>",
+    "<![CDATA[",
+    "]]>",
+    "<script>",
+    "</script>",
+    "<style>",
+    "</style ",
+    "<title>",
+    "</title>",
+    "<textarea>",
+    "</textarea>",
+    "<plaintext>",
+    "<xmp>",
+    "</xmp>",
+    "<!--",
+    "-->",
+    "--!>",
+    "<!-->",
+    "<!--->",
+    "<!",
+    "<?",
+    "<!DOCTYPE html>",
+    "<!--[if mso]>",
+    "<![endif]-->",
+    "<![endif]>",
+    "<![end if]>",
+    "&amp;",
+    "&copy",
+    "&copy=",
+    "&#65;",
+    "&#x41",
+    "&notanentity;",
+    "&",
+    '="',
+    "=''",
+    "= ",
+    "==",
+    'a="1"',
+    "b='2'",
+    "c=3",
+    "d",
+    'e=""f=1',
+    # what visible text and the link scan act on
+    "<head>",
+    "</head>",
+    "<template>",
+    "</template>",
+    "<body>",
+    "<td>",
+    "<div style='background:url(x)'>",
+    "<table bac\u212aground=https://k.fr/>",
+    "<base href='https://b.fr/d/'>",
+    "<meta http-equiv=Refresh content='0; url=https://m.fr/'>",
+    "<form action=https://f.fr/>",
+    "<button formaction=/f>",
+    "<area href=https://ar.fr/ alt=zone>",
+    "<img alt=' logo '>",
+    "<v:roundrect href=https://v.fr/>",
+    "<a href=https://e.fr/>",
+    "<a href='https://e.fr/?a=1&amp;b=2'>",
+    "https://t.fr/p",
+    "www.w.fr",
+)
+_SEP = st.text(alphabet="\t\n\f\r /", max_size=3)
+_WS = st.text(alphabet="\t\n\f\r ", max_size=2)
+_NAME = st.sampled_from(["a", "A", "href", "xlink:href", "=x", "d-1", "svg", "é", "x'y", 'x"'])
+_VALUE = st.sampled_from(['"v"', "'v'", "v", "", '"un', "'un", "v/", "a&amp;b", '"a>b"', "&copy="])
+_ATTR = st.tuples(
+    _NAME,
+    st.one_of(st.just(""), st.tuples(_WS, _WS, _VALUE).map(lambda t: t[0] + "=" + t[1] + t[2])),
+).map("".join)
+# A tag built the way the tag states read one: "<" or "</", a name, attributes between
+# separators (or none), trailing separators, then ">", "/>" or the end of the piece.
+_TAG = st.tuples(
+    st.sampled_from(["<", "</"]),
+    st.sampled_from(["a", "P", "svg", "math", "script", "title", "br", "v:rect", "a1"]),
+    st.lists(st.tuples(_SEP, _ATTR).map("".join), max_size=4).map("".join),
+    _SEP,
+    st.sampled_from([">", "/>", "", " >"]),
+).map("".join)
+MARKUP = st.lists(st.one_of(st.sampled_from(PIECES), _TAG), max_size=30).map("".join)
+CHARS = st.text(alphabet="<>/=\"' \tab!-?[]&;#x:", max_size=60)
+
+__all__ = ["CHARS", "MARKUP", "PIECES"]
