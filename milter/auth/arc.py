@@ -13,10 +13,11 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import dkim
-from dkim.util import InvalidTagValueList, parse_tag_value
+from dkim.util import InvalidTagValueList
 
 from milter.auth.dkim import DKIMPY_LOG
 from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
+from milter.auth.dkimpy_tags import parse_tag_value
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
 from milter.model.auth import AuthResult, AuthStatus
 

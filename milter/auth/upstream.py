@@ -24,6 +24,7 @@ Adopted results keep the upstream status and properties; the reason starts with
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import ip_address, ip_network
@@ -116,8 +117,12 @@ def adopt(upstream: UpstreamResult) -> AuthResult:
 
 def is_internal_client(client_ip: str | None) -> bool:
     """True for an address no Internet sender's server can have (an internal hop)."""
-    if client_ip is None:
-        return False
+    return False if client_ip is None else _is_internal(client_ip)
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_internal(client_ip: str) -> bool:
+    """``is_internal_client`` of a text address (cached: a pure function of it)."""
     try:
         address = ip_address(client_ip.strip().removeprefix("IPv6:"))
     except ValueError:

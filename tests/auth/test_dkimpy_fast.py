@@ -12,6 +12,7 @@ from functools import cache
 
 import dkim
 import dkim.canonicalization as canon
+import dkim.util
 import nacl.signing
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -21,6 +22,7 @@ from milter.auth.arc import check_arc
 from milter.auth.dkim import verify_dkim
 from milter.auth.dkimpy_feed import FastRelaxed, MemoryBody, prepare
 from milter.auth.dkimpy_keys import evaluate_pk, original_evaluate_pk
+from milter.auth.dkimpy_tags import original_parse_tag_value, parse_tag_value
 from milter.dns.fake import FakeResolver
 from milter.model.auth import AuthStatus
 from tests.auth.test_dkim import make_key
@@ -100,11 +102,13 @@ def plain_dkimpy() -> Iterator[None]:
     algorithms = dict(canon.ALGORITHMS)
     canon.ALGORITHMS.update({canon.Simple.name: canon.Simple, canon.Relaxed.name: canon.Relaxed})
     dkim.evaluate_pk = original_evaluate_pk
+    dkim.parse_tag_value = original_parse_tag_value
     try:
         yield
     finally:
         canon.ALGORITHMS.update(algorithms)
         dkim.evaluate_pk = evaluate_pk
+        dkim.parse_tag_value = parse_tag_value
 
 
 def _dnsfunc(records: dict[str, str]) -> Callable[..., bytes | None]:
@@ -242,3 +246,13 @@ def test_key_record_parsed_once() -> None:
     assert first[1:] == tuple(original_evaluate_pk(b"n.", record))[1:] == (1024, b"rsa", False)
     with pytest.raises(dkim.KeyFormatError, match=r"missing public key: b'n'"):
         evaluate_pk(b"n", b"")
+
+
+def test_tag_lists_parsed_once_and_copied() -> None:
+    value = b"v=1; a=rsa-sha256; d=ameli.fr; s=sel; h=from:to; bh=AAAA; b=BBBB"
+    first = parse_tag_value(value)
+    first[b"c"] = b"relaxed/relaxed"  # what ARC does to its copy
+    assert parse_tag_value(value) == original_parse_tag_value(value)
+    assert b"c" not in parse_tag_value(value)
+    with pytest.raises(dkim.util.InvalidTagValueList):
+        parse_tag_value(b"v=1; v=2")  # a duplicate tag, as dkimpy says

@@ -16,6 +16,7 @@ from milter.auth.dkimpy_feed import (
     SpooledBody,
     canonical_chunks,
     load_verifier,
+    parse_header_block,
     prepare,
     split_message,
 )
@@ -40,6 +41,12 @@ def _dkimpy(function, message: bytes):  # type: ignore[no-untyped-def]
 @given(messages)
 def test_split_message_is_rfc822_parse(message: bytes) -> None:
     assert _dkimpy(split_message, message) == _dkimpy(dkim.rfc822_parse, message)
+
+
+@settings(max_examples=1000)
+@given(messages)
+def test_header_block_parse_is_rfc822_parse(block: bytes) -> None:
+    assert _dkimpy(parse_header_block, block) == _dkimpy(lambda m: dkim.rfc822_parse(m)[0], block)
 
 
 @settings(max_examples=1000)
