@@ -17,12 +17,19 @@ from .commands import (
     Abort,
     BodyChunk,
     Command,
+    Connect,
     ConnectionClosed,
+    Data,
+    EndOfHeaders,
     EndOfMessage,
+    Header,
+    Helo,
     Macro,
+    MailFrom,
     OptNeg,
     QuitNewConnection,
-    expects_reply,
+    Rcpt,
+    Unknown,
 )
 from .errors import LocalProtocolError, RemoteProtocolError
 from .flags import ActionFlag, ProtocolFlag
@@ -52,6 +59,18 @@ class _BodyEdit(enum.Enum):
     DONE = "done"  # another modification followed: Postfix refuses more REPLBODY
 
 
+_NO_REPLY_FLAGS = {
+    kind.CODE: kind.NO_REPLY_FLAG
+    for kind in (Connect, Helo, MailFrom, Rcpt, Data, Header, EndOfHeaders, BodyChunk, Unknown)
+}
+
+
+def silent_codes(protocol: ProtocolFlag) -> frozenset[bytes]:
+    """Codes of the commands that get no reply under ``protocol`` (their NR_* bit is in
+    it): `expects_reply` worked out once per connection instead of once per command."""
+    return frozenset(code for code, flag in _NO_REPLY_FLAGS.items() if flag in protocol)
+
+
 class MilterConnection:
     """One milter connection with an MTA, seen from the milter."""
 
@@ -63,6 +82,7 @@ class MilterConnection:
         self._owed: Command | None = None
         self._macros = MacroStore()
         self._body_edit = _BodyEdit.NONE
+        self._silent: frozenset[bytes] = frozenset()  # codes whose NR_* bit was agreed
 
     @property
     def stage(self) -> Stage:
@@ -154,13 +174,13 @@ class MilterConnection:
             self._offer = command
         self._macros.take(command.CODE)  # decode_packet attached them already
         self._stage = stage
-        if isinstance(command, Abort | EndOfMessage):
+        if isinstance(command, (Abort, EndOfMessage)):
             self._body_edit = _BodyEdit.NONE
         if isinstance(command, Abort):
             self._macros.abort()
         elif isinstance(command, QuitNewConnection):
             self._macros.reset()
-        if expects_reply(command, self.protocol):
+        if command.EXPECTS_REPLY and command.CODE not in self._silent:
             self._owed = command
         return command
 
@@ -174,9 +194,10 @@ class MilterConnection:
             return
         if reply.EOM_ONLY and not isinstance(owed, EndOfMessage):
             raise LocalProtocolError(f"{name} is only allowed at end of message, not {owed!r}")
-        missing = reply.REQUIRES & ~self.actions
-        if missing:
-            raise LocalProtocolError(f"{name} needs {missing!r}, which was not negotiated")
+        if reply.REQUIRES:  # (Continue, Accept… require nothing: no flag arithmetic)
+            missing = reply.REQUIRES & ~self.actions
+            if missing:
+                raise LocalProtocolError(f"{name} needs {missing!r}, which was not negotiated")
         if isinstance(reply, ReplaceBodyChunk) and self._body_edit is _BodyEdit.DONE:
             raise LocalProtocolError("body chunks must be contiguous (Postfix refuses a mix)")
         if isinstance(reply, Skip):
@@ -207,6 +228,7 @@ class MilterConnection:
         owed = self._owed
         if isinstance(reply, OptNegReply):
             self._agreed = reply
+            self._silent = silent_codes(reply.protocol)
             self._stage = Stage.CONNECT
             self._owed = None
             return

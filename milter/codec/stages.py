@@ -7,6 +7,7 @@ any negotiated stage.
 """
 
 import enum
+import functools
 
 from .commands import (
     Abort,
@@ -86,6 +87,7 @@ def _out_of_order(command: Command, stage: Stage) -> RemoteProtocolError:
     return RemoteProtocolError(f"{type(command).__name__} is not allowed in stage {stage.name}")
 
 
+@functools.lru_cache(maxsize=1024)
 def _message_step(current: Stage, target: Stage, protocol: ProtocolFlag) -> bool:
     """Whether a message command of stage `target` may follow `current`."""
     if current in (Stage.CONNECT, Stage.CONNECTED):
@@ -146,8 +148,12 @@ def after_final_reply(stage: Stage, command: Command, reply: Reply) -> Stage:
         return Stage.CONNECTED
     if stage not in MESSAGE_STAGES or isinstance(command, Unknown):
         return stage
-    if isinstance(reply, Accept | Discard):
+    if isinstance(reply, _ENDS_MESSAGE):
         return Stage.CONNECTED
-    if isinstance(reply, Reject | TempFail | ReplyCode) and not isinstance(command, Rcpt):
+    if isinstance(reply, _REFUSES) and not isinstance(command, Rcpt):
         return Stage.CONNECTED
     return stage
+
+
+_ENDS_MESSAGE = (Accept, Discard)
+_REFUSES = (Reject, TempFail, ReplyCode)

@@ -258,15 +258,19 @@ def _qid(envelope: Envelope) -> str:
 def observe(outcome: Outcome) -> None:
     """Every outcome of every front-end passes here once: one log line, the metrics."""
     verdict = outcome.verdict
-    fields = outcome_fields(outcome)
     level = logging.WARNING if outcome.failure else logging.INFO
-    log_fields(log, level, ("queue_id", _qid(outcome.request.envelope)), fields)
+    if log.isEnabledFor(level):
+        fields = outcome_fields(outcome)
+        log_fields(log, level, ("queue_id", _qid(outcome.request.envelope)), fields)
+        codes = fields["codes"]
+    else:
+        codes = sorted({f.code for f in verdict.findings}) if verdict else []
     record_message(
         action=str(outcome.action),
         verdict=str(verdict.disposition) if verdict else None,
         would=str(verdict.would) if verdict and verdict.would else None,
         brand=verdict.brand if verdict else None,
-        codes=fields["codes"],
+        codes=codes,
         seconds=outcome.elapsed_ms / 1000,
         failed=outcome.failure is not None,
         limits=limits_hit(outcome),

@@ -71,6 +71,10 @@ class Link(NamedTuple):
         return registrable_domain(self.host_ascii)
 
 
+# Link(...) with every field, positionally: half the cost of the generated __new__.
+_new_link = functools.partial(tuple.__new__, Link)
+
+
 @dataclass(frozen=True, slots=True)
 class LinkSet:
     """Deduplicated links of one message; ``truncated`` when ``max_links`` was reached."""
@@ -163,7 +167,9 @@ def _candidate_tokens(text: str) -> Iterator[str]:
 def find_text_urls(text: str) -> Iterator[tuple[str, bool]]:
     """Yield ``(url, has_scheme)`` for URLs written in plain text, trailing punctuation trimmed."""
     for token in _candidate_tokens(text):
-        start = _START_RE.search(token)
+        # _START_RE needs "://" or "www" (only w and W match w case-insensitively); its
+        # search is tried at every character, these two look-ups are not.
+        start = _START_RE.search(token) if "://" in token or "www" in token.lower() else None
         if start is not None:
             url = _trim(token[start.start() :])
             has_scheme = "://" in url[:12]
@@ -193,8 +199,9 @@ class _Sink:
         key = (url, base, anchor)
         if key in self.seen:
             return True
-        checkpoint("link extraction")
         self.budget -= 1
+        if not self.budget & 15:  # every 16 URLs: a deadline check costs a clock read
+            checkpoint("link extraction")
         if self.budget < 0:
             self.truncated = True
             raise _Full
@@ -218,21 +225,25 @@ class _Sink:
             flags = flags | {LinkFlag.ANCHOR_MISMATCH}
         if previous is not None and not anchor_host:
             return
-        self.links[key] = Link(
-            url=url,
-            source=source,
-            target=parsed.target,
-            scheme=parsed.scheme,
-            host=parsed.host,
-            host_ascii=parsed.host_ascii,
-            anchor=anchor,
-            anchor_host=anchor_host,
-            userinfo=parsed.userinfo,
-            flags=flags,
-            authority=parsed.authority,
+        self.links[key] = _new_link(
+            (
+                url,
+                source,
+                key,
+                parsed.scheme,
+                parsed.host,
+                parsed.host_ascii,
+                anchor,
+                anchor_host,
+                parsed.userinfo,
+                flags,
+                parsed.authority,
+            )
         )
 
     def add_text(self, text: str, source: str) -> None:
+        if "." not in text and ":" not in text:
+            return  # no "://" and no dot: no URL (find_text_urls's anchors)
         checkpoint("text URL scan")
         for url, has_scheme in find_text_urls(text):
             if not self.known(url, ""):
@@ -241,6 +252,8 @@ class _Sink:
 
 def _anchor_host(anchor: str) -> str:
     """Host named by an anchor text such as "https://www.ameli.fr" or "ameli.fr"."""
+    if "." not in anchor and ":" not in anchor:
+        return ""  # no URL anchor (see add_text): "Lire la suite", "Cliquez ici"
     for url, has_scheme in find_text_urls(anchor):
         parsed = parse_url(url, assume_http=not has_scheme)
         if parsed.host_ascii:

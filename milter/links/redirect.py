@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from collections.abc import Callable
 from typing import NamedTuple
@@ -43,6 +44,7 @@ TARGET_PARAMS = (
     "href",
     "l",
 )
+_RuleBody = Callable[[str, list[tuple[str, str]]], str | None]  # (path, params) -> target
 _MAX_URL = 16_384
 _B64_RE = re.compile(r"[A-Za-z0-9+/_-]{12,}={0,2}")
 _EMBEDDED_RE = re.compile(r"(?i)(?:https?|hxxps?)(?::|%3a)(?://|%2f%2f)")
@@ -113,8 +115,8 @@ def _param_url(value: str) -> str | None:
     return _b64_url(value)
 
 
-def _bing(host: str, path: str, params: list[tuple[str, str]]) -> str | None:
-    if not (host == "bing.com" or host.endswith(".bing.com")) or not path.startswith("/ck/"):
+def _bing(path: str, params: list[tuple[str, str]]) -> str | None:
+    if not path.startswith("/ck/"):
         return None
     for name, value in params:
         if name == "u" and value.startswith("a1"):
@@ -122,14 +124,8 @@ def _bing(host: str, path: str, params: list[tuple[str, str]]) -> str | None:
     return None
 
 
-def _named(
-    host_re: str, paths: tuple[str, ...], names: tuple[str, ...]
-) -> Callable[[str, str, list[tuple[str, str]]], str | None]:
-    pattern = re.compile(host_re)
-
-    def rule(host: str, path: str, params: list[tuple[str, str]]) -> str | None:
-        if not pattern.search(host):
-            return None
+def _named(paths: tuple[str, ...], names: tuple[str, ...]) -> _RuleBody:
+    def rule(path: str, params: list[tuple[str, str]]) -> str | None:
         if paths and not path.startswith(paths):
             return None
         for name, value in params:
@@ -140,8 +136,8 @@ def _named(
     return rule
 
 
-def _urldefense_v2(host: str, path: str, params: list[tuple[str, str]]) -> str | None:
-    if not host.endswith("urldefense.proofpoint.com") or not path.startswith(("/v1/", "/v2/")):
+def _urldefense_v2(path: str, params: list[tuple[str, str]]) -> str | None:
+    if not path.startswith(("/v1/", "/v2/")):
         return None
     for name, value in params:
         if name == "u":
@@ -200,15 +196,41 @@ def _generic(params: list[tuple[str, str]]) -> str | None:
     return None
 
 
-_RULES: tuple[tuple[str, Callable[[str, str, list[tuple[str, str]]], str | None]], ...] = (
-    ("bing-ck", _bing),
-    (
+class _Rule(NamedTuple):
+    """A redirector known by its host: ``body(path, params)`` reads its target."""
+
+    name: str
+    host: re.Pattern[str]
+    body: _RuleBody
+
+
+_RULES = (
+    _Rule("bing-ck", re.compile(r"(?:^|\.)bing\.com\Z"), _bing),
+    _Rule(
         "google-url",
-        _named(r"(?:^|\.)google\.(?:[a-z]{2,3}\.)?[a-z]{2,3}$", ("/url",), ("q", "url")),
+        re.compile(r"(?:^|\.)google\.(?:[a-z]{2,3}\.)?[a-z]{2,3}$"),
+        _named(("/url",), ("q", "url")),
     ),
-    ("safelinks", _named(r"(?:^|\.)safelinks\.protection\.outlook\.com$", (), ("url",))),
-    ("urldefense-v2", _urldefense_v2),
+    _Rule(
+        "safelinks",
+        re.compile(r"(?:^|\.)safelinks\.protection\.outlook\.com$"),
+        _named((), ("url",)),
+    ),
+    _Rule("urldefense-v2", re.compile(r"urldefense\.proofpoint\.com\Z"), _urldefense_v2),
 )
+_CACHED_HOST_CHARS = 255  # longer hosts are matched every time (bounded memory)
+
+
+def _host_rules(host: str) -> tuple[_Rule, ...]:
+    """The rules whose host ``host`` is (most hosts: none), cached per host."""
+    return _host_rules_of(host) if len(host) <= _CACHED_HOST_CHARS else _rules_for(host)
+
+
+def _rules_for(host: str) -> tuple[_Rule, ...]:
+    return tuple(rule for rule in _RULES if rule.host.search(host))
+
+
+_host_rules_of = functools.lru_cache(maxsize=4096)(_rules_for)
 
 
 def unwrap_once(url: str, parsed: ParsedUrl | None = None) -> tuple[str, str] | None:
@@ -227,11 +249,11 @@ def unwrap_once(url: str, parsed: ParsedUrl | None = None) -> tuple[str, str] | 
     path, query = parsed.path_query()
     if query:
         params = _params(query)
-        for name, rule in _RULES:
-            found = rule(host, path, params)
+        for rule in _host_rules(host):
+            found = rule.body(path, params)
             if found:
-                return found, name
-    found = _urldefense_v3(target)
+                return found, rule.name
+    found = _urldefense_v3(target) if host == "urldefense.com" else None
     if found:
         return found, "urldefense-v3"
     found = _embedded(host, path)

@@ -9,11 +9,11 @@ first use, so importing this module costs nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -62,7 +62,7 @@ class _Metrics:
     worker_restarts: Counter
 
 
-@cache
+@functools.cache
 def _metrics() -> _Metrics:
     from prometheus_client import Counter, Gauge, Histogram
 
@@ -142,7 +142,7 @@ def record_message(
 ) -> None:
     """Count one finished message (``limits``: the limits it went past)."""
     m = _metrics()
-    m.messages.labels(action, verdict or NONE, would or NONE, brand or NONE).inc()
+    _message_counter(action, verdict or NONE, would or NONE, brand or NONE).inc()
     for code in set(codes):
         m.findings.labels(code).inc()
     for limit in set(limits):
@@ -186,16 +186,31 @@ def record_policy(digest: str, *, reloaded: bool | None = None) -> None:
     _current_digest[:] = [digest]
 
 
+# Children of labelled metrics looked up once per label set (``labels()`` takes a lock
+# and builds its key on every call; these run for every connection and message).
+
+
+@functools.lru_cache(maxsize=4096)
+def _message_counter(action: str, verdict: str, would: str, brand: str) -> Any:
+    return _metrics().messages.labels(action, verdict, would, brand)
+
+
+@functools.cache
+def _connection_metrics(frontend: str) -> tuple[Any, Any]:
+    m = _metrics()
+    return m.connections.labels(frontend), m.connections_open.labels(frontend)
+
+
 def connection_opened(frontend: str) -> None:
     """A front-end accepted a connection."""
-    m = _metrics()
-    m.connections.labels(frontend).inc()
-    m.connections_open.labels(frontend).inc()
+    accepted, open_now = _connection_metrics(frontend)
+    accepted.inc()
+    open_now.inc()
 
 
 def connection_closed(frontend: str) -> None:
     """A front-end connection ended."""
-    _metrics().connections_open.labels(frontend).dec()
+    _connection_metrics(frontend)[1].dec()
 
 
 def connection_refused(frontend: str, reason: str) -> None:

@@ -278,12 +278,49 @@ def _join(base: str, text: str, flags: set[LinkFlag]) -> str | None:
     return joined
 
 
+# The common link, read in one match: http(s)://host[/?#...] with a plain ASCII host (no
+# userinfo, port, percent sign or backslash), the whole URL ASCII (so no hidden characters)
+# without tab or newline and nothing to strip at either end. Such a URL is absolute
+# whatever the base, and its flags are its host's: the general path below would give the
+# same answer (tests/text/test_url_fast_path.py checks it).
+_SIMPLE_REST = r"(?:[/?#](?:[^\t\n\r]*[^\x00-\x20])?)?"
+_SIMPLE_RE = re.compile(r"((?i:https?))://([a-zA-Z0-9.-]{1,255})" + _SIMPLE_REST)
+# The same without a scheme, for text forms read with ``assume_http`` (a plain host cannot
+# be read as a scheme: it holds no ":").
+_SIMPLE_BARE_RE = re.compile(r"([a-zA-Z0-9.-]{1,255})" + _SIMPLE_REST)
+_NO_SCHEME = frozenset({LinkFlag.NO_SCHEME})
+
+
 def parse_url(raw: str, base: str = "", *, assume_http: bool = False) -> ParsedUrl:
     """Parse ``raw`` as a browser would; resolve it against ``base`` when relative.
 
     ``assume_http`` prefixes ``http://`` to scheme-less text forms (``www.x.fr/a``).
     Never raises on malformed input.
     """
+    if raw.isascii():
+        simple = _SIMPLE_RE.fullmatch(raw)
+        if simple is not None:
+            scheme, host = simple.group(1, 2)
+            unicode_host, ascii_host, flags = _host_forms_of(host, True)
+            return _new_parsed(
+                (raw, scheme.lower(), unicode_host, ascii_host, "", flags, simple.span(2))
+            )
+        if assume_http and (simple := _SIMPLE_BARE_RE.fullmatch(raw)) is not None:
+            host = simple.group(1)  # "www.x.fr/a": read as "http://www.x.fr/a"
+            unicode_host, ascii_host, flags = _host_forms_of(host, True)
+            span = (7, 7 + len(host))
+            target = "http://" + raw
+            return _new_parsed(
+                (target, "http", unicode_host, ascii_host, "", flags | _NO_SCHEME, span)
+            )
+    return _parse_general(raw, base, assume_http)
+
+
+_new_parsed = functools.partial(tuple.__new__, ParsedUrl)
+
+
+def _parse_general(raw: str, base: str, assume_http: bool) -> ParsedUrl:
+    """:func:`parse_url` for every input (the reference for the one-match path)."""
     flags: set[LinkFlag] = set()
     text = _clean(raw, flags)
     absolute = _absolute(text, base, assume_http, flags)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 
 from milter.codec import (
@@ -43,9 +45,11 @@ from milter.codec import (
     Stage,
     TempFail,
     Unknown,
+    expects_reply,
     lookup_macro,
 )
 from milter.codec.mta import encode_command
+from milter.codec.session import silent_codes
 from tests.codec.codec_helpers import drain, packet, replies_of, setup, through
 
 
@@ -368,3 +372,20 @@ def test_large_header_within_default_limit() -> None:
     conn = setup(through("data"))()
     big = Header("X-Big", "v" * 100_000)
     assert feed(conn, big) == [big]
+
+
+def _command_classes(base: type[Command] = Command) -> list[type[Command]]:
+    found: list[type[Command]] = []
+    for kind in base.__subclasses__():
+        found += [kind, *_command_classes(kind)]
+    return [kind for kind in found if "CODE" in vars(kind)]
+
+
+@pytest.mark.parametrize("kind", _command_classes(), ids=lambda k: k.__name__)
+@pytest.mark.parametrize("protocol", [0, 0x1FFFFF, 0x1000 | 0x80, 0xFF000, 0x2AAAA, 0x15555])
+def test_silent_codes_agree_with_expects_reply(kind: type[Command], protocol: int) -> None:
+    """The session decides "reply due?" from a per-connection set of codes; it must say
+    what `expects_reply` says for every command class under any protocol bits."""
+    flags = ProtocolFlag(protocol)
+    due = kind.EXPECTS_REPLY and kind.CODE not in silent_codes(flags)
+    assert due == expects_reply(cast(Command, kind), flags)

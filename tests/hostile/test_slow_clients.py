@@ -18,7 +18,7 @@ import pytest
 from milter.codec import Header, MailFrom, Rcpt
 from milter.codec.mta import encode_command
 from milter.frontends.pace import Pace, SlowClient
-from tests.support.milter_client import MilterClient, one_message
+from tests.support.milter_client import MilterClient, MilterClosed, one_message
 
 Start = Callable[..., Any]
 HAM = b"From: a@example.org\r\nTo: b@example.net\r\nSubject: hello\r\n\r\nHello.\r\n"
@@ -63,7 +63,7 @@ async def test_slow_clients_are_cut_and_a_normal_client_is_served(
             try:
                 outcome = await one_message(milter.port, HAM)
                 break
-            except (ConnectionError, asyncio.IncompleteReadError, OSError):
+            except (MilterClosed, ConnectionError, asyncio.IncompleteReadError, OSError):
                 await asyncio.sleep(0.1)
         answers = await asyncio.gather(*slow)
     assert outcome is not None, "the normal client was never served"

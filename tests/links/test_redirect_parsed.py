@@ -28,10 +28,10 @@ def _plain_once(url: str) -> tuple[str, str] | None:
         return None
     host, path = (parts.hostname or "").lower(), parts.path
     params = parse_qsl(parts.query, keep_blank_values=True) if parts.query else []
-    for name, rule in redirect._RULES:
-        found = rule(host, path, params)
+    for rule in redirect._RULES:
+        found = rule.body(path, params) if rule.host.search(host) else None
         if found:
-            return found, name
+            return found, rule.name
     found = redirect._urldefense_v3(url)
     if found:
         return found, "urldefense-v3"

@@ -59,6 +59,7 @@ _PIECES = st.sampled_from(
         "@",
         "www",
         "www1",
+        "WwW",
         "http",
         "https",
         "hxxp",
@@ -101,3 +102,8 @@ def test_a_long_dotless_token_is_read_once() -> None:
     """1 MB without a usable dot: no candidate, and the pattern stays linear."""
     text = ("a" * 500_000 + ". ") * 2
     assert list(find_text_urls(text)) == []
+
+
+def test_www_in_any_case_starts_a_url_even_without_a_known_suffix() -> None:
+    for text in ("voir WwW.intranet/page", "voir www2.intranet", "(WWW.x.internal)"):
+        assert list(find_text_urls(text)) == list(_plain(text)) != []

@@ -6,8 +6,11 @@ hands over a `MessageRequest` for the engine. The server does the I/O around it.
 
 from __future__ import annotations
 
+import functools
+
 from milter.codec import (
     Abort,
+    ActionFlag,
     BodyChunk,
     Command,
     Connect,
@@ -43,7 +46,7 @@ class MilterSession:
     def __init__(self, limits: AssemblyLimits) -> None:
         self._limits = limits
         self._leading_space_kept = False
-        self._assembler = MessageAssembler(limits, leading_space_kept=False)
+        self._assembler: MessageAssembler | None = None  # made by the first header or body
         self._reset_connection()
 
     def _reset_connection(self) -> None:
@@ -56,21 +59,28 @@ class MilterSession:
     def _reset_message(self) -> None:
         self._mail_from: str | None = None
         self._rcpts: list[str] = []
-        self._assembler.discard()  # an unfinished message's spool file goes now
-        self._assembler = MessageAssembler(
-            self._limits, leading_space_kept=self._leading_space_kept
-        )
+        if self._assembler is not None:
+            self._assembler.discard()  # an unfinished message's spool file goes now
+            self._assembler = None
+
+    def _message(self) -> MessageAssembler:
+        """The message being received (begun by its first header or body chunk)."""
+        if self._assembler is None:
+            self._assembler = MessageAssembler(
+                self._limits, leading_space_kept=self._leading_space_kept
+            )
+        return self._assembler
 
     def negotiate(self, offer: OptNeg) -> OptNegReply:
         """Our OPTNEG reply: Tocsin's actions and protocol bits within the MTA's offer."""
-        reply = negotiate(offer, NegotiationRequest(protocol=REQUESTED_PROTOCOL))
+        reply = _negotiated(offer.version, offer.actions, offer.protocol)
         self._leading_space_kept = ProtocolFlag.HDR_LEADSPC in reply.protocol
         self._reset_message()
         return reply
 
     def close(self) -> None:
         """The connection is gone: drop the message in progress (and its spool file)."""
-        self._assembler.discard()
+        self._reset_message()
 
     @property
     def client_ip(self) -> str | None:
@@ -84,7 +94,8 @@ class MilterSession:
 
     def observe(self, command: Command) -> None:
         """Record what ``command`` tells about the connection or the message."""
-        self._macros.update({k: v for k, v in command.macros.items() if k in LOGGED_MACROS})
+        if command.macros:
+            self._macros.update({k: v for k, v in command.macros.items() if k in LOGGED_MACROS})
         if isinstance(command, Connect):
             self._client_name = command.hostname
             self._client_ip = _client_ip(command)
@@ -96,9 +107,9 @@ class MilterSession:
         elif isinstance(command, Rcpt):
             self._rcpts.append(command.mailbox)
         elif isinstance(command, Header):
-            self._assembler.add_header(command.name, command.value)
+            self._message().add_header(command.name, command.value)
         elif isinstance(command, BodyChunk):
-            self._assembler.add_body(command.data)
+            self._message().add_body(command.data)
         elif isinstance(command, Abort):
             self._reset_message()
         elif isinstance(command, QuitNewConnection):
@@ -108,8 +119,9 @@ class MilterSession:
         """Close the message: its bytes and envelope for the engine. Resets message state.
 
         The caller closes ``request.message`` once the MTA has its answer."""
+        assembler = self._message()
         if final_chunk:
-            self._assembler.add_body(final_chunk)
+            assembler.add_body(final_chunk)
         client_name = self._client_name
         if client_name and client_name.startswith("["):
             client_name = "unknown"  # Postfix sends [ip] when reverse DNS found no name
@@ -122,7 +134,6 @@ class MilterSession:
             queue_id=macros.get("i"),
             macros=self._macros,
         )
-        assembler = self._assembler
         message = assembler.finish()
         request = MessageRequest(
             message,
@@ -133,6 +144,14 @@ class MilterSession:
         )
         self._reset_message()
         return request
+
+
+@functools.lru_cache(maxsize=64)
+def _negotiated(version: int, actions: ActionFlag, protocol: ProtocolFlag) -> OptNegReply:
+    """Our reply to an offer: the same for every connection of an MTA, so worked out once
+    (an `OptNegReply` is immutable)."""
+    offer = OptNeg(version, actions, protocol)
+    return negotiate(offer, NegotiationRequest(protocol=REQUESTED_PROTOCOL))
 
 
 def _client_ip(connect: Connect) -> str | None:

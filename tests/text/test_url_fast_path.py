@@ -1,0 +1,104 @@
+"""``parse_url`` reads the common link (``http(s)://plain-host/...``) in one match; it
+answers what the general path answers (``_parse_general``, the reference) for every
+input, whatever the base and ``assume_http``."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from milter.text.url import _parse_general, parse_url
+
+_SCHEMES = st.sampled_from(["http", "https", "HTTPS", "hTtP", "ftp", "javascript", "mailto", ""])
+_SEPARATORS = st.sampled_from(["://", "://", ":/", ":\\\\", ":///", "//", ":", ":/\\"])
+_HOST_PIECES = st.sampled_from(
+    [
+        "www",
+        ".",
+        ".",
+        "-",
+        "ameli",
+        "FR",
+        "fr",
+        "1",
+        "127",
+        "0x7f",
+        "xn--fiq228c",
+        "xn--",
+        "é",
+        "\u200b",
+        "\u202e",
+        "%41",
+        "@",
+        "user@",
+        ":80",
+        ":x",
+        "[::1]",
+        "[",
+        "_",
+        " ",
+    ]
+)
+_REST_PIECES = st.sampled_from(
+    [
+        "/",
+        "?",
+        "#",
+        "a",
+        "b=c",
+        "&",
+        " ",
+        "\t",
+        "\n",
+        "\r",
+        "\x00",
+        "\x7f",
+        "\\",
+        "@",
+        "é",
+        "\u200d",
+    ]
+)
+_ENDS = st.sampled_from(["", "", "", " ", "\x01", "\n", "\u200b"])
+
+
+@st.composite
+def _raw_urls(draw: st.DrawFn) -> str:
+    host = "".join(draw(st.lists(_HOST_PIECES, max_size=6)))
+    rest = "".join(draw(st.lists(_REST_PIECES, max_size=6)))
+    return draw(_ENDS) + draw(_SCHEMES) + draw(_SEPARATORS) + host + rest + draw(_ENDS)
+
+
+@st.composite
+def _near_simple(draw: st.DrawFn) -> str:
+    """Mostly URLs the one-match path takes, with one odd character somewhere."""
+    scheme = draw(st.sampled_from(["http://", "https://", "HTTPS://", "", "", "ftp:"]))
+    host = "".join(
+        draw(
+            st.lists(st.sampled_from(["www", ".", "ameli", "fr", "1", "-", ":", "%41"]), min_size=1)
+        )
+    )
+    rest = "".join(draw(st.lists(_REST_PIECES, max_size=6)))
+    return scheme + host + rest + draw(_ENDS)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.one_of(_raw_urls(), _near_simple()),
+    st.sampled_from(["", "https://base.fr/dir/page", "http://b.fr", "mailto:x@y.fr"]),
+    st.booleans(),
+)
+def test_parse_url_answers_what_the_general_path_answers(
+    raw: str, base: str, assume_http: bool
+) -> None:
+    assert parse_url(raw, base, assume_http=assume_http) == _parse_general(raw, base, assume_http)
+
+
+def test_long_and_plain_hosts() -> None:
+    for raw in (
+        "https://" + "a." * 130 + "fr/",
+        "https://x.fr/",
+        "http://0x7f.1/a",
+        "https://a..b",
+    ):
+        assert parse_url(raw) == _parse_general(raw, "", False)
