@@ -12,9 +12,8 @@ import re
 from collections.abc import Iterable
 from typing import Protocol
 
-from milter.model.budget import checkpoint
-from milter.text.html import tokens
-from milter.text.html_view import Element, LinkEvent, link_events, view
+from milter.model.budget import checkpoint, spent
+from milter.text.html_view import Element, LinkEvent, events_of
 from milter.text.url import ParsedUrl, parse_url
 
 _SRC_TAGS = frozenset(
@@ -142,8 +141,11 @@ class _Collector:
 
 def scan_html(html: str, sink: LinkSink) -> None:
     """Collect the links of one HTML part into ``sink``."""
-    events = view(html).events  # shared with the visible text (cached)
-    collect_links(link_events(tokens(html)) if events is None else events, sink)
+    events = events_of(html, stop=spent)  # shared with the visible text (cached)
+    if events is None:  # the work budget is spent
+        checkpoint("html links")  # raises
+        return
+    collect_links(events, sink)
 
 
 def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bool = True) -> None:

@@ -21,8 +21,9 @@ from milter.mime.headers import (
 )
 from milter.mime.split import Span, TooDeep, TooManyParts, materialise_small, split_tree
 from milter.mime.spool import RawMessage
+from milter.model.budget import spent, work_budget
 from milter.model.limits import LimitHit
-from milter.text.html_view import visible_text as html_to_text
+from milter.text.html_view import view as html_view
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,10 @@ class MimeLimits:
     max_text_chars: int = 1_000_000  # per decoded text or HTML part
     max_depth: int = 20  # deeper parts are still read (up to max_parts); the hit is recorded
     max_headers: int = 1000  # more header fields are still read; the hit is recorded
+    # Reading the visible text of the HTML parts stops after this long (the rest of the
+    # part is not read; the hit "work" is recorded): hostile markup costs CPU before the
+    # checks' own budget starts.
+    text_work_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,21 @@ class MimeView:
         return "\n".join((self.subject, *self.texts, *self.html_texts))
 
 
+def _visible_texts(walker: _Walker) -> tuple[str, ...]:
+    """The visible text of each HTML part, read under a work budget of its own: past it,
+    what each part's reading reached (the hit "work" is recorded)."""
+    seconds = walker.limits.text_work_seconds
+    texts = []
+    with work_budget(seconds):
+        for html in walker.htmls:
+            seen = html_view(html, stop=spent)
+            texts.append(seen.text)
+            if not seen.complete:
+                detail = f"visible text read for {seconds:g} s of work, the rest not read"
+                walker.hit("work", "HTML part", detail)
+    return tuple(texts)
+
+
 def parse_message(raw: bytes | RawMessage, limits: MimeLimits = MimeLimits()) -> MimeView:
     """Parse ``raw`` into a MimeView. Never raises on malformed input."""
     source = raw if isinstance(raw, RawMessage) else RawMessage.from_bytes(raw)
@@ -119,6 +139,7 @@ def parse_message(raw: bytes | RawMessage, limits: MimeLimits = MimeLimits()) ->
         detail = f"{source.received} bytes received, the first {source.size} scanned"
         walker.hit("size", "message", detail)
     _walk_split(source, walker)
+    html_texts = _visible_texts(walker)
     defects = _header_defects(all_headers, header_block) + tuple(walker.defects)
     return MimeView(
         source=source,
@@ -126,7 +147,7 @@ def parse_message(raw: bytes | RawMessage, limits: MimeLimits = MimeLimits()) ->
         parts=tuple(walker.parts),
         texts=tuple(walker.texts),
         htmls=tuple(walker.htmls),
-        html_texts=tuple(html_to_text(h) for h in walker.htmls),
+        html_texts=html_texts,
         defects=defects,
         subject=decode_words(_first(all_headers, "subject")),
         from_addresses=_addresses(all_headers, "from"),

@@ -33,6 +33,13 @@ def checkpoint(where: str) -> None:
         raise WorkBudgetExceeded(where)
 
 
+def spent() -> bool:
+    """True when the current scan is past its deadline: for loops that stop on their own
+    (and keep what they read) rather than raise."""
+    deadline = _DEADLINE.get()
+    return deadline is not None and time.monotonic() > deadline
+
+
 @contextmanager
 def work_budget(seconds: float) -> Iterator[None]:
     """Run the block under a deadline ``seconds`` from now (nested budgets keep the

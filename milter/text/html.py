@@ -80,6 +80,13 @@ _FAST_TAG = re.compile(
     r"((?:[\t\n\f\r /]*+(?>" + _FAST_ATTRIBUTE + r"))*+)"
     r"([\t\n\f\r /]*+)>"
 )
+# A start or end tag that ``_FAST_TAG`` does not read whole is a tag the state machine
+# reads to the end of the document: the pattern refuses a tag only for running into the
+# end, or for an unclosed quoted value (which runs to the end). So the fast path drops it
+# and everything after it without the state machine: a hostile part of one never-closed
+# tag costs one compiled scan, not one Python step per attribute (property-tested against
+# the state machine alone, tests/text/test_html_fast_path.py).
+_TAG_OPEN = re.compile(r"</?[A-Za-z]")
 _ATTR_REF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
 _RAWTEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes"})
 _RCDATA = frozenset({"title", "textarea"})
@@ -227,7 +234,9 @@ class _Tokenizer:
                 elif self.foreign or name in _STATEFUL:
                     pos = text_start = yield from self._after_start_tag(tag, end)
                 continue
-            read = self._markup(lt)
+            # A tag the fast path refuses runs to the end of the document (see _TAG_OPEN):
+            # dropped, with all after it, without reading it attribute by attribute.
+            read = (None, -1) if fast is not None and _TAG_OPEN.match(doc, lt) else self._markup(lt)
             if read is None:  # "<" followed by anything else is text
                 pos = lt + 1
                 continue

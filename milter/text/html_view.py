@@ -32,7 +32,7 @@ import html as _html
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
 from milter.text.html import (
@@ -40,6 +40,7 @@ from milter.text.html import (
     _FAST_TAG,
     _FOREIGN,
     _STATEFUL,
+    _TAG_OPEN,
     Comment,
     Tag,
     Text,
@@ -54,6 +55,7 @@ __all__ = [
     "HtmlView",
     "LinkEvent",
     "collapse_spaces",
+    "events_of",
     "link_events",
     "reference_visible_text",
     "view",
@@ -98,12 +100,6 @@ _SPACES = "\t\r\f\v\u00a0"
 # markup (a letter, "/", "!" or "?" follows): what ``_Tokenizer.run`` stops at. Any other
 # "<" is text, in both readings.
 _NEXT_MARKUP = re.compile(_FAST_TAG.pattern + r"|<(?=[A-Za-z/!?])")
-# A start or end tag that ``_FAST_TAG`` does not read whole is a tag the state machine
-# reads to the end of the document (it is refused only for running into the end, or for
-# an unclosed quoted value, which runs to the end): dropped, with everything after it.
-# So a hostile part of one never-closed tag costs one compiled scan, not one Python step
-# per attribute (tested: tests/text/test_html_view.py).
-_TAG_OPEN = re.compile(r"</?[A-Za-z]")
 
 
 _A_END = Element("a", True, {})
@@ -111,10 +107,20 @@ _A_END = Element("a", True, {})
 
 class HtmlView(NamedTuple):
     """``text``: the visible text; ``events``: the link events, or None when the document
-    has more of them than are kept (the link scan then streams the tokens)."""
+    has more of them than are kept (the link scan then streams the tokens); ``complete``
+    False when the reading was stopped (``text`` is then what was read before)."""
 
     text: str
     events: tuple[LinkEvent, ...] | None
+    complete: bool = True
+
+
+class _Stopped(Exception):
+    """The caller's ``stop`` said to stop reading."""
+
+
+# How often (characters of markup read) the reader asks its caller whether to stop.
+_CHECK_EVERY = 32 * 1024
 
 
 def collapse_spaces(text: str) -> str:
@@ -188,10 +194,11 @@ def _attributes(doc: str, start: int, end: int) -> dict[str, str]:
 class _Reader:
     """One pass over a document and the conditional comments it opens (same state)."""
 
-    def __init__(self, keep_events: bool) -> None:
+    def __init__(self, keep_events: bool, stop: Callable[[], bool] | None) -> None:
         self.parts: list[str] = []
         self.events: list[LinkEvent] | None = [] if keep_events else None
         self.hidden = 0
+        self.stop = stop
 
     def read(self, tok: _Tokenizer) -> None:
         """``_Tokenizer.run``, consuming each token as it is read: well-formed tags of no
@@ -200,18 +207,17 @@ class _Reader:
         search, unescape, url_attr = _NEXT_MARKUP.search, _html.unescape, _URL_ATTRIBUTE
         parts, events, separator = self.parts, self.events, _SEPARATOR.get
         pos = text_start = 0
+        check_at = _CHECK_EVERY if self.stop is not None else size
         while True:
             found = search(doc, pos)
             if found is None:
                 break
             lt, end = found.span()
+            if lt > check_at:
+                check_at = self.check(lt)
             slash, name, raw_attrs, _tail = found.groups()
             if name is None:  # not a well-formed tag
-                if _TAG_OPEN.match(doc, lt):  # a tag cut by the end: dropped, and all after
-                    if text_start < lt:
-                        self.token(tok._text(text_start, lt))
-                    return
-                read = self.markup(tok, lt, text_start)  # the state machine reads it
+                read = self.markup(tok, lt, text_start)
                 if read is None:
                     return
                 pos, text_start = read
@@ -263,10 +269,17 @@ class _Reader:
             return self.after_start_tag(tok, tag, end)
         return end
 
+    def check(self, at: int) -> int:
+        """Ask the caller whether to stop; where to ask next."""
+        if self.stop is not None and self.stop():
+            raise _Stopped
+        return at + _CHECK_EVERY
+
     def markup(self, tok: _Tokenizer, lt: int, text_start: int) -> tuple[int, int] | None:
         """What the state machine reads at ``lt`` (the tokenizer's uncommon path); the
-        next search position and text start, None at a tag cut by the end."""
-        read = tok._markup(lt)
+        next search position and text start, None at a tag cut by the end. A tag
+        ``_FAST_TAG`` refused is one (``_TAG_OPEN``): it is not read attribute by attribute."""
+        read = (None, -1) if _TAG_OPEN.match(tok.doc, lt) else tok._markup(lt)
         if read is None:  # "<" followed by anything else is text
             return lt + 1, text_start
         token, end = read
@@ -340,9 +353,12 @@ _cache: OrderedDict[str, HtmlView] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _read(doc: str, keep_events: bool) -> HtmlView:
-    reader = _Reader(keep_events)
-    reader.read(_Tokenizer(doc, 0, 0))
+def _read(doc: str, keep_events: bool, stop: Callable[[], bool] | None = None) -> HtmlView:
+    reader = _Reader(keep_events, stop)
+    try:
+        reader.read(_Tokenizer(doc, 0, 0))
+    except _Stopped:
+        return HtmlView(_finish(reader.parts), None, complete=False)
     events = reader.events
     kept = None if events is None or len(events) > _KEPT_EVENTS else tuple(events)
     # (read() stops keeping events past the count where most are added; the state
@@ -350,22 +366,39 @@ def _read(doc: str, keep_events: bool) -> HtmlView:
     return HtmlView(_finish(reader.parts), kept)
 
 
-def view(doc: str) -> HtmlView:
+def view(doc: str, stop: Callable[[], bool] | None = None) -> HtmlView:
     """The visible text and link events of ``doc`` (shared by the MIME view and the
-    link scan: the last few documents are kept)."""
+    link scan: the last few documents are kept). Every few tens of KB of markup the
+    reader calls ``stop`` (e.g. "is the work budget spent?"); when it answers True the
+    reading ends and the view, not kept, says it is incomplete."""
     if len(doc) > _KEPT_CHARS:
-        return _read(doc, keep_events=False)
+        return _read(doc, keep_events=False, stop=stop)
     with _cache_lock:
         kept = _cache.get(doc)
         if kept is not None:
             _cache.move_to_end(doc)
             return kept
-    built = _read(doc, keep_events=True)
+    built = _read(doc, keep_events=True, stop=stop)
+    if not built.complete:
+        return built
     with _cache_lock:
         _cache[doc] = built
         while len(_cache) > _KEPT_DOCS:
             _cache.popitem(last=False)
     return built
+
+
+def events_of(doc: str, stop: Callable[[], bool] | None = None) -> Iterable[LinkEvent] | None:
+    """The link events of ``doc``: those of its view (shared with the visible text), or a
+    stream over its tokens when the document is too large to keep them; None when
+    ``stop`` said to stop reading."""
+    if len(doc) <= _KEPT_CHARS:
+        seen = view(doc, stop)
+        if not seen.complete:
+            return None
+        if seen.events is not None:
+            return seen.events
+    return link_events(tokens(doc))
 
 
 def visible_text(doc: str) -> str:

@@ -175,3 +175,22 @@ def test_a_tag_the_fast_pattern_refuses_runs_to_the_end_on_raw_characters(doc: s
 def test_a_never_closed_tag_flood_is_read_without_the_state_machine() -> None:
     flood = "<p>avant</p>" + "<a href=" * 20_000
     assert visible_text(flood) == reference_visible_text(flood) == "avant"
+
+
+def test_a_stopped_reading_is_incomplete_and_not_kept() -> None:
+    doc = "<p>un</p>" + "<i>x</i>" * 20_000 + "<p>deux</p>"
+    asked: list[int] = []
+
+    def stop() -> bool:
+        asked.append(1)
+        return len(asked) > 1  # the second time it is asked
+
+    stopped = view(doc, stop=stop)
+    assert not stopped.complete
+    assert stopped.events is None
+    assert stopped.text.startswith("un")
+    assert "deux" not in stopped.text
+    whole = view(doc)  # not taken from the cache
+    assert whole.complete
+    assert whole.text.endswith("deux")
+    assert view(doc) is whole
