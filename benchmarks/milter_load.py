@@ -71,6 +71,7 @@ class Row:
     concurrency: int
     messages: int
     rate: float
+    p10_ms: float
     p50_ms: float
     p99_ms: float
     cpu_ms: float | None
@@ -134,6 +135,7 @@ def measure(section: str, setup: Setup, messages: Sequence[BenchMessage], concur
         concurrency,
         len(messages),
         len(messages) / elapsed,
+        _pct(latencies, 0.10),
         statistics.median(latencies) if latencies else 0.0,
         _pct(latencies, 0.99),
         cpu * 1000 / len(messages) if cpu is not None else None,
@@ -144,7 +146,8 @@ def measure(section: str, setup: Setup, messages: Sequence[BenchMessage], concur
 
 
 HEADER = (
-    f"{'conc':>4}  {'system':<16} {'dns':<9} {'msg/s':>7} {'p50 ms':>8} {'p99 ms':>8} "
+    f"{'conc':>4}  {'system':<16} {'dns':<9} {'msg/s':>7} {'p10 ms':>7} {'p50 ms':>8} "
+    f"{'p99 ms':>8} "
     f"{'cpu ms/msg':>10} {'errors':>6} {'busy cores':>10} {'load1':>6}"
 )
 
@@ -153,7 +156,7 @@ def show(row: Row) -> None:
     cpu = f"{row.cpu_ms:>10.2f}" if row.cpu_ms is not None else f"{'-':>10}"
     print(
         f"{row.concurrency:>4}  {row.system:<16} {row.dns:<9} {row.rate:>7.1f} "
-        f"{row.p50_ms:>8.2f} {row.p99_ms:>8.2f} {cpu} {row.errors:>6} "
+        f"{row.p10_ms:>7.2f} {row.p50_ms:>8.2f} {row.p99_ms:>8.2f} {cpu} {row.errors:>6} "
         f"{row.busy_cores:>10.2f} {row.load1:>6.2f}",
         flush=True,
     )
@@ -260,12 +263,7 @@ def run(args: argparse.Namespace) -> list[Row]:
             rows += _through_postfix(args, work, corpus, {"null": null, "tocsin": tocsin}, rows)
         else:
             print(f"through Postfix: skipped ({reason})")
-        print(
-            "memory: RSS after the run (KiB): "
-            + ", ".join(
-                f"{s.name} {pid}={rss_kib(pid)}" for s in (null, tocsin) for pid in s.pids()
-            )
-        )
+        _summary(rows, (null, tocsin))
     finally:
         for stop in reversed(stops):
             stop()
@@ -300,15 +298,67 @@ def _through_postfix(
                 show(rows[-1])
         finally:
             instance.stop()  # type: ignore[attr-defined]
+    stall_check(direct, rows)
+    return rows
+
+
+def _summary(rows: Sequence[Row], servers: Sequence[Server]) -> None:
+    throughput_targets(rows)
+    print(
+        "memory: RSS after the run (KiB): "
+        + ", ".join(f"{s.name} {pid}={rss_kib(pid)}" for s in servers for pid in s.pids())
+    )
+
+
+def throughput_targets(rows: Sequence[Row]) -> None:
+    """#15's throughput targets: Tocsin's msg/s against the do-nothing milter's, same run."""
+
+    def rate(section: str, system: str, conc: int) -> float | None:
+        row = next(
+            (
+                r
+                for r in rows
+                if (r.section, r.system, r.concurrency) == (section, system, conc)
+                and r.dns in ("cached", "-")
+            ),
+            None,
+        )
+        return row.rate if row else None
+
+    parts = []
+    for section, mine, null, levels, goal in (
+        ("direct", "tocsin", "null milter", (8, 32), 50),
+        ("postfix", "postfix+tocsin", "postfix+null", (1, 8), 80),
+    ):
+        for conc in levels:
+            a, b = rate(section, mine, conc), rate(section, null, conc)
+            if a is not None and b:
+                parts.append(f"{section} C={conc} {100 * a / b:.0f} % (target {goal} %)")
+    if parts:
+        print("throughput, tocsin / do-nothing milter msg/s: " + "; ".join(parts))
+
+
+STALL_MS = 30.0
+"""A delayed-ACK stall costs ~40 ms a message; anything added past this at p10 is flagged."""
+
+
+def stall_check(direct: Sequence[Row], through: Sequence[Row]) -> None:
+    """At C=1, what each milter adds through Postfix beyond Postfix alone and beyond its
+    own direct latency, at p10 (the stall shows there even under load) and p50."""
+    alone = next((r for r in through if r.system == "postfix" and r.concurrency == 1), None)
     for system, via in (("null milter", "postfix+null"), ("tocsin", "postfix+tocsin")):
         d = next((r for r in direct if r.system == system and r.concurrency == 1), None)
-        p = next((r for r in rows if r.system == via and r.concurrency == 1), None)
-        if d and p:
-            print(
-                f"stall check at C=1: {system} p50 direct {d.p50_ms:.1f} ms, through Postfix "
-                f"{p.p50_ms:.1f} ms (+{p.p50_ms - d.p50_ms:.1f} ms)"
-            )
-    return rows
+        p = next((r for r in through if r.system == via and r.concurrency == 1), None)
+        if d is None or p is None or alone is None:
+            continue
+        extra = p.p10_ms - alone.p10_ms - d.p10_ms
+        verdict = f"STALL? +{extra:.1f} ms unexplained" if extra > STALL_MS else "no stall"
+        print(
+            f"stall check at C=1: {system} p10/p50 direct {d.p10_ms:.1f}/{d.p50_ms:.1f} ms, "
+            f"Postfix alone {alone.p10_ms:.1f}/{alone.p50_ms:.1f}, Postfix with it "
+            f"{p.p10_ms:.1f}/{p.p50_ms:.1f}: {verdict} (p10 with it - alone - direct "
+            f"= {extra:+.1f} ms, flagged past {STALL_MS:g})"
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -121,7 +121,7 @@ class _Judge:
             hit = self.index.classify(host) if host else None
             if hit is not None and hit.is_lookalike:
                 found.append(self._lookalike(link, hit, via))
-        if LinkFlag.ANCHOR_MISMATCH in link.flags:
+        if link.flags and LinkFlag.ANCHOR_MISMATCH in link.flags:  # most links: no flag
             shown = self.index.classify(link.anchor_host) if link.anchor_host else None
             real = final_host or link.host
             if shown is not None and not shown.is_lookalike and _not_brand(self.index, real, shown):

@@ -155,9 +155,15 @@ class DnsResolver:
         return answer
 
     async def _lookup(self, name: str, rdtype: str) -> tuple[DnsAnswer, float]:
-        first = self._resolver.nameservers[0] if self._resolver.nameservers else None
+        resolver = self._resolver
+        first = resolver.nameservers[0] if resolver.nameservers else None
         qtype = QTYPES.get(rdtype)
-        if isinstance(first, KeptSocketNameserver) and qtype is not None and first.can_ask():
+        if (
+            isinstance(first, KeptSocketNameserver)
+            and qtype is not None
+            and _sends_plain_queries(resolver)
+            and first.can_ask()
+        ):
             question = question_bytes(name, qtype)
             if question is not None:
                 return await self._ask_first(first, name, rdtype, question)
@@ -263,6 +269,18 @@ class DnsResolver:
                 answer, done = resolution.query_result(response, error)
                 if answer is not None:
                     return answer
+
+
+def _sends_plain_queries(resolver: dns.asyncresolver.Resolver) -> bool:
+    """Whether dnspython would send the query ``milter.dns.wire`` writes, to the first server
+    first: no EDNS (e.g. resolv.conf ``options edns0``), no other flags than RD, no TSIG,
+    no ``rotate``. Otherwise every lookup goes through dnspython."""
+    return (
+        resolver.edns < 0
+        and resolver.flags is None
+        and resolver.keyname is None
+        and not resolver.rotate
+    )
 
 
 def _negative_ttl(exc: dns.resolver.NXDOMAIN) -> float:

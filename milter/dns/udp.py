@@ -126,6 +126,7 @@ class UdpChannel:
         self._sock = sock
         self._fd = sock.fileno()
         self._waiting: dict[int, list[_Waiter]] = {}
+        self.in_flight = 0  # queries waiting on the socket
         self._loop: asyncio.AbstractEventLoop | None = None  # set while registered
         self._closer = weakref.finalize(self, sock.close)
 
@@ -143,6 +144,7 @@ class UdpChannel:
         """Close the socket without touching the waiting queries (a forked child's copy,
         whose waiters belong to the parent's event loop)."""
         self._waiting = {}
+        self.in_flight = 0
         self._loop = None
         self._closer()
 
@@ -210,11 +212,13 @@ class UdpChannel:
             loop.add_reader(self._fd, self._readable)
             self._loop = loop
         self._waiting.setdefault(qid, []).append(waiter)
+        self.in_flight += 1
 
     def _remove(self, qid: int, waiter: _Waiter) -> None:
         waiters = self._waiting.get(qid)
         if waiters is not None and waiter in waiters:
             waiters.remove(waiter)
+            self.in_flight -= 1
             if not waiters:
                 del self._waiting[qid]
         if not self._waiting and self._loop is not None:
@@ -252,12 +256,18 @@ def _expire(future: asyncio.Future[Any], timeout: float) -> None:
 
 
 class KeptSocketNameserver(dns.nameserver.Do53Nameserver):
-    """dnspython's Do53 name server whose UDP queries share one kept socket (TCP as
-    dnspython does it)."""
+    """dnspython's Do53 name server whose UDP queries share kept sockets (TCP as dnspython
+    does it): at most ``MAX_IN_FLIGHT`` queries wait on one socket, so its receive buffer
+    (~200 KB by default) holds every answer even while the event loop is busy scanning;
+    more concurrent queries open more sockets, up to ``MAX_CHANNELS``, then dnspython's
+    socket per query."""
+
+    MAX_IN_FLIGHT = 32
+    MAX_CHANNELS = 16
 
     def __init__(self, address: str, port: int = 53) -> None:
         super().__init__(address, port)
-        self._channel: UdpChannel | None = None
+        self._channels: list[UdpChannel] = []
         self._pid = os.getpid()
 
     @staticmethod
@@ -267,30 +277,47 @@ class KeptSocketNameserver(dns.nameserver.Do53Nameserver):
             return KeptSocketNameserver(address, port)
         return dns.nameserver.Do53Nameserver(address, port)
 
-    def _here(self) -> UdpChannel:
-        """This process's channel: a new one after a fork (a socket shared with the parent
-        would hand one process's answers to the other), or once closed."""
-        channel = self._channel
-        if channel is None or channel.closed or self._pid != os.getpid():
-            if channel is not None and self._pid != os.getpid():
-                channel.abandon()  # this process's copy of the parent's socket only
-            channel = self._channel = UdpChannel(self.address, self.port)
+    @property
+    def channels(self) -> tuple[UdpChannel, ...]:
+        """The open kept sockets of this process."""
+        return tuple(c for c in self._channels if not c.closed and self._pid == os.getpid())
+
+    def _pick(self) -> UdpChannel | None:
+        """A channel of this process with room for a query from the running loop (a new
+        one if needed and allowed), or None. After a fork the parent's sockets are left
+        to the parent: shared, they would hand one process's answers to the other."""
+        if self._pid != os.getpid():
+            for channel in self._channels:
+                channel.abandon()  # this process's copies of the parent's sockets only
+            self._channels = []
             self._pid = os.getpid()
+        self._channels = [c for c in self._channels if not c.closed]
+        loop = asyncio.get_running_loop()
+        for channel in self._channels:
+            if channel.in_flight < self.MAX_IN_FLIGHT and channel.usable_from(loop):
+                return channel
+        if len(self._channels) >= self.MAX_CHANNELS:
+            return None
+        channel = UdpChannel(self.address, self.port)
+        self._channels.append(channel)
         return channel
 
     def can_ask(self) -> bool:
-        """Whether ``ask`` may be used now (the socket is not busy with another loop)."""
-        return self._here().usable_from(asyncio.get_running_loop())
+        """Whether ``ask`` has a kept socket to use now."""
+        return self._pick() is not None
 
     async def ask(self, name: str, question: bytes, wait: float) -> Outcome:
-        """``UdpChannel.ask`` on the kept socket (``can_ask`` first)."""
-        return await self._here().ask(name, question, wait)
+        """``UdpChannel.ask`` on a kept socket (``can_ask`` first)."""
+        channel = self._pick()
+        if channel is None:
+            raise RuntimeError("no kept DNS socket free")  # can_ask said otherwise
+        return await channel.ask(name, question, wait)
 
     def close(self) -> None:
-        """Close the kept socket (a later query opens a new one)."""
-        if self._channel is not None:
-            self._channel.close()
-            self._channel = None
+        """Close the kept sockets (a later query opens new ones)."""
+        for channel in self._channels:
+            channel.close()
+        self._channels = []
 
     async def async_query(  # noqa: PLR0917 - dnspython's signature
         self,
@@ -303,10 +330,10 @@ class KeptSocketNameserver(dns.nameserver.Do53Nameserver):
         one_rr_per_rrset: bool = False,
         ignore_trailing: bool = False,
     ) -> dns.message.Message:
-        """UDP on the kept socket; TCP (``max_size``), a bound source, or a socket busy
-        with another event loop's queries as dnspython does it."""
-        channel = self._here()
-        if max_size or source or source_port or not channel.usable_from(asyncio.get_running_loop()):
+        """UDP on a kept socket; TCP (``max_size``), a bound source, or no kept socket
+        free as dnspython does it."""
+        channel = None if max_size or source or source_port else self._pick()
+        if channel is None:
             return await super().async_query(
                 request,
                 timeout,

@@ -55,7 +55,10 @@ async def scan(
     started = time.perf_counter()
     limits = policy.document.limits
     mime_limits = MimeLimits(
-        max_parts=limits.max_parts, max_depth=limits.max_depth, max_headers=limits.max_headers
+        max_parts=limits.max_parts,
+        max_depth=limits.max_depth,
+        max_headers=limits.max_headers,
+        text_work_seconds=limits.check_timeout_seconds,  # the HTML's visible text, before checks
     )
     source = raw if isinstance(raw, RawMessage) else RawMessage.from_bytes(raw)
     mime = parse_message(source.prefix(limits.max_message_bytes), mime_limits)

@@ -107,7 +107,10 @@ _WORK_FACTOR = 25
 # around them, so ordinary words never reach Python. Each token is read once forward
 # and once backward (from a reversed copy of the text): linear.
 _TOKEN_DELIMS = "\\s<>\"'`\\x00-\\x1f\\x7f"
-_ANCHOR_RE = re.compile(rf"://|\.[^{_TOKEN_DELIMS}.]")
+# The two anchors are searched apart: each pattern then starts with a literal, which the
+# regex engine finds with a fast scan (one alternation is tried at every character:
+# ~15x slower over prose).
+_DOT_ANCHOR_RE = re.compile(rf"\.[^{_TOKEN_DELIMS}.]")
 _TOKEN_RUN_RE = re.compile(rf"[^{_TOKEN_DELIMS}]*")
 _START_RE = re.compile(r"(?i)(?:(?:https?|ftp|hxxps?)://|\bwww\d{0,3}\.[^.])")
 _BARE_RE = re.compile(r"(?:[\w-]{1,63}\.){1,12}[^\W\d_]{2,63}\.?(?:[:/?#].*)?")
@@ -148,12 +151,15 @@ def _bare_domain_ok(candidate: str) -> bool:
 
 def _candidate_tokens(text: str) -> Iterator[str]:
     """The tokens of ``text`` (at most ``_MAX_TOKEN`` long) holding an anchor, in order."""
-    anchor = _ANCHOR_RE.search(text)
-    if anchor is None:
+    size = len(text)
+    found = _DOT_ANCHOR_RE.search(text)
+    dot = size if found is None else found.start()
+    scheme = text.find("://")
+    scheme = size if scheme < 0 else scheme
+    if dot == scheme:  # both == size: no anchor
         return
-    reverse, size, run = text[::-1], len(text), _TOKEN_RUN_RE.match
-    while anchor is not None:
-        at = anchor.start()
+    reverse, run = text[::-1], _TOKEN_RUN_RE.match
+    while (at := min(dot, scheme)) < size:
         back = run(reverse, size - at)
         forward = run(text, at)
         assert back is not None  # the pattern matches the empty string
@@ -161,7 +167,12 @@ def _candidate_tokens(text: str) -> Iterator[str]:
         start, end = at - (back.end() - (size - at)), forward.end()
         if end - start <= _MAX_TOKEN:
             yield text[start:end]
-        anchor = _ANCHOR_RE.search(text, end)
+        if dot < end:  # the next anchor of each kind at or after the token's end
+            found = _DOT_ANCHOR_RE.search(text, end)
+            dot = size if found is None else found.start()
+        if scheme < end:
+            scheme = text.find("://", end)
+            scheme = size if scheme < 0 else scheme
 
 
 def find_text_urls(text: str) -> Iterator[tuple[str, bool]]:

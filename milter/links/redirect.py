@@ -54,9 +54,6 @@ _URL_STARTS_BYTES = tuple(start.encode() for start in _URL_STARTS)
 # The first base64 character of text starting with h, H, w, W or "/" (what every
 # _URL_STARTS begins with, in any case; no non-ASCII character lower-cases into these).
 _B64_URL_FIRST = frozenset("aSdVL")
-# Without a query, only these can make a URL carry another one: a scheme written after
-# the first character (embedded in the path), or a urldefense.com v3 wrapper.
-_MAY_WRAP_RE = re.compile(r"(?i)(?:https?|hxxps?)(?::|%3a)(?://|%2f%2f)|urldefense")
 _TARGET_RANK = {name: rank for rank, name in enumerate(TARGET_PARAMS)}
 
 
@@ -244,8 +241,11 @@ def unwrap_once(url: str, parsed: ParsedUrl | None = None) -> tuple[str, str] | 
     if parsed is None:
         parsed = parse_url(url)
     target, host = parsed.target, parsed.host_ascii
-    if "?" not in target and _MAY_WRAP_RE.search(target, 1) is None:
-        return None  # no query, nothing embedded, no urldefense: most links
+    if "?" not in target and host != "urldefense.com":
+        # No query: only a scheme embedded in the path can wrap, and it needs ":" or "%3a".
+        after = parsed.authority[1]
+        if target.find(":", after) < 0 and target.find("%", after) < 0:
+            return None  # most links
     path, query = parsed.path_query()
     if query:
         params = _params(query)

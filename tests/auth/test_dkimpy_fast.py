@@ -219,7 +219,7 @@ def test_intact_seal_passes_and_tampered_one_fails() -> None:
     assert _dkimpy_arc(sealed + b"Ajout\r\n", records) == dkim.CV_Fail
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(st.tuples(field_names, values), max_size=6))
 def test_relaxed_headers_are_dkimpys(headers: list[tuple[bytes, bytes]]) -> None:
     listed = [list(field) for field in headers]
@@ -227,7 +227,7 @@ def test_relaxed_headers_are_dkimpys(headers: list[tuple[bytes, bytes]]) -> None
     assert FastRelaxed.canonicalize_headers(listed) == canon.Relaxed.canonicalize_headers(listed)
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(bodies)
 def test_memory_body_forms_are_dkimpys(body: bytes) -> None:
     shared = MemoryBody(body)

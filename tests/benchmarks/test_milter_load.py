@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.harness.corpus import Keys, generate, make_keys, zone
+from benchmarks.milter_load import Row, stall_check, throughput_targets
 from milter.dns.stub import DnsResolver
 from milter.engine import scan
 from milter.model.auth import AuthStatus
@@ -109,3 +110,43 @@ def test_harness_prints_its_table(tmp_path: Path) -> None:
         float(row[-5])  # cpu ms/msg is a number for every server-side row
     assert "through Postfix: skipped (--no-postfix)" in result.stdout
     assert "memory: RSS" in result.stdout
+
+
+def _row(section: str, system: str, conc: int, rate: float, p10: float) -> Row:
+    dns = "cached" if "tocsin" in system else "-"
+    return Row(section, system, dns, conc, 10, rate, p10, p10 * 2, p10 * 3, 1.0, 0, 2.0, 1.0)
+
+
+def test_stall_check_flags_a_return_of_the_delayed_ack_stall(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A milter that adds ~45 ms through Postfix beyond its own direct latency at C=1 is
+    what the delayed-ACK stall looks like (docs/performance.md): it must be flagged, and
+    a milter that adds only its own latency must not."""
+    direct = [_row("direct", "null milter", 1, 200, 2.0), _row("direct", "tocsin", 1, 40, 12.0)]
+    through = [
+        _row("postfix", "postfix", 1, 100, 5.0),
+        _row("postfix", "postfix+null", 1, 20, 5.0 + 2.0 + 45.0),  # stalled
+        _row("postfix", "postfix+tocsin", 1, 18, 5.0 + 12.0 + 3.0),  # round trips only
+    ]
+    stall_check(direct, through)
+    lines = capsys.readouterr().out.splitlines()
+    assert "null milter" in lines[0]
+    assert "STALL?" in lines[0]
+    assert "tocsin" in lines[1]
+    assert "no stall" in lines[1]
+
+
+def test_targets_line_gives_tocsin_over_the_do_nothing_milter(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rows = [
+        _row("direct", "null milter", 8, 200, 1),
+        _row("direct", "tocsin", 8, 50, 1),
+        _row("postfix", "postfix+null", 1, 40, 1),
+        _row("postfix", "postfix+tocsin", 1, 36, 1),
+    ]
+    throughput_targets(rows)
+    out = capsys.readouterr().out
+    assert "direct C=8 25 % (target 50 %)" in out
+    assert "postfix C=1 90 % (target 80 %)" in out

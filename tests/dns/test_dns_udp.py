@@ -13,7 +13,7 @@ import dns.rrset
 import pytest
 
 from milter.dns.resolver import DnsTimeout
-from milter.dns.stub import DnsResolver
+from milter.dns.stub import DnsResolver, _sends_plain_queries
 from milter.dns.udp import KeptSocketNameserver
 from tests.support.dnsserver import DnsTestServer
 from tests.support.fixtures import dns_server
@@ -27,13 +27,15 @@ def _kept(resolver: DnsResolver) -> KeptSocketNameserver:
     return first
 
 
-async def test_concurrent_queries_share_one_socket(dns_server: DnsTestServer) -> None:
+async def test_concurrent_queries_share_kept_sockets(dns_server: DnsTestServer) -> None:
+    """32 queries at most wait on one socket (its receive buffer holds all their answers
+    while the loop is busy); 40 at once use two."""
     for i in range(40):
         dns_server.add(f"n{i}.example.com", "TXT", f"v=spf1 ip4:192.0.2.{i} -all")
     dns_server.fault("slow.example.com", "timeout")
     resolver = DnsResolver([dns_server.address], timeout=0.5)
     await resolver.query("n0.example.com", "TXT")
-    channel = _kept(resolver)._channel
+    (first,) = _kept(resolver).channels
     slow = asyncio.ensure_future(resolver.query("slow.example.com", "TXT"))
     answers = await asyncio.gather(
         *(resolver.query(f"n{i}.example.com", "TXT") for i in range(1, 40))
@@ -41,10 +43,14 @@ async def test_concurrent_queries_share_one_socket(dns_server: DnsTestServer) ->
     assert [a.records for a in answers] == [(f"v=spf1 ip4:192.0.2.{i} -all",) for i in range(1, 40)]
     with pytest.raises(DnsTimeout):  # a query nobody answers times out beside the others
         await slow
-    assert _kept(resolver)._channel is channel  # one socket served them all
+    channels = _kept(resolver).channels
+    assert channels[0] is first
+    assert len(channels) == 2  # 40 waiting at once: 32 on the first socket, 8 on a second
+    resolver.cache.clear()
+    await resolver.query("n1.example.com", "TXT")
+    assert _kept(resolver).channels == channels  # idle sockets are reused, not reopened
     resolver.close()
-    assert channel is not None
-    assert channel.closed
+    assert all(channel.closed for channel in channels)
 
 
 def test_resolver_serves_one_loop_after_another(dns_server: DnsTestServer) -> None:
@@ -100,15 +106,16 @@ def test_forked_child_opens_its_own_socket(dns_server: DnsTestServer) -> None:
     dns_server.add("a.example.com", "A", "192.0.2.1")
     resolver = DnsResolver([dns_server.address], timeout=1.0)
     assert asyncio.run(resolver.query("a.example.com", "A")).records == ("192.0.2.1",)
-    parents = _kept(resolver)._channel
+    parents = _kept(resolver).channels
     pid = os.fork()
     if pid == 0:  # the child: report through the exit status only
         resolver.cache.clear()
         ok = asyncio.run(resolver.query("a.example.com", "A")).records == ("192.0.2.1",)
-        os._exit(0 if ok and _kept(resolver)._channel is not parents else 1)
+        mine = _kept(resolver).channels
+        os._exit(0 if ok and mine and not set(mine) & set(parents) else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    assert _kept(resolver)._channel is parents  # the parent's is untouched
+    assert _kept(resolver).channels == parents  # the parent's are untouched
     resolver.cache.clear()
     assert asyncio.run(resolver.query("a.example.com", "A")).records == ("192.0.2.1",)
     resolver.close()
@@ -120,3 +127,33 @@ def test_remote_servers_keep_dnspythons_socket_per_query() -> None:
     remote = KeptSocketNameserver.for_address("192.0.2.53", 53)
     assert type(remote) is dns.nameserver.Do53Nameserver
     assert DnsResolver(["192.0.2.53"]).nameservers == ["192.0.2.53:53"]
+
+
+async def test_edns_or_rotate_configured_leaves_queries_to_dnspython(
+    dns_server: DnsTestServer,
+) -> None:
+    """The hand-written query has no EDNS: with EDNS (resolv.conf ``options edns0``),
+    other flags or ``rotate`` set, dnspython writes every query, still on the kept socket."""
+    dns_server.add("e.example.com", "TXT", "v=spf1 -all")
+    resolver = DnsResolver([dns_server.address], timeout=1.0)
+    assert _sends_plain_queries(resolver._resolver)
+    resolver._resolver.use_edns(0, 0, 1232)
+    assert not _sends_plain_queries(resolver._resolver)
+    asked: list[str] = []
+    first = _kept(resolver)
+    plain_ask = first.ask
+
+    async def spy(name: str, question: bytes, wait: float) -> object:
+        asked.append(name)
+        return await plain_ask(name, question, wait)
+
+    first.ask = spy  # type: ignore[method-assign]
+    assert (await resolver.query("e.example.com", "TXT")).records == ("v=spf1 -all",)
+    assert asked == []
+    resolver._resolver.use_edns(-1)
+    resolver.cache.clear()
+    assert (await resolver.query("e.example.com", "TXT")).records == ("v=spf1 -all",)
+    assert asked == ["e.example.com"]
+    resolver._resolver.rotate = True
+    assert not _sends_plain_queries(resolver._resolver)
+    resolver.close()

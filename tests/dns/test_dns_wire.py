@@ -11,7 +11,7 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from milter.dns.stub import format_rdata
@@ -102,7 +102,7 @@ def _dnspython(wire: bytes, qid: int, question: bytes) -> WireAnswer | str:
     return WireAnswer(records, float(chain.minimum_ttl), nxdomain)
 
 
-@settings(max_examples=700)
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(responses())
 def test_plain_responses_read_as_dnspython_reads_them(case: tuple[bytes, int, bytes]) -> None:
     wire, qid, question = case
@@ -114,7 +114,7 @@ def test_plain_responses_read_as_dnspython_reads_them(case: tuple[bytes, int, by
         assert ours is None, expected
 
 
-@settings(max_examples=700)
+@settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     responses(),
     st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), min_size=1, max_size=3),
@@ -150,6 +150,7 @@ def test_plain_answers_are_read_without_dnspython() -> None:
     assert read_answer(nx.to_wire(), query.id ^ 1, question) is None  # another query's
 
 
+@settings(deadline=None)
 @given(names, st.sampled_from(sorted(QTYPES)), st.integers(0, 65535))
 def test_query_is_dnspythons(name: str, qtype: str, qid: int) -> None:
     query = dns.message.make_query(name, qtype)

@@ -15,11 +15,15 @@ from milter.codec import (
     ChangeHeader,
     Discard,
     InsertHeader,
+    ProtocolFlag,
     Quarantine,
     ReplaceBodyChunk,
     ReplyCode,
 )
 from milter.codec.frames import encode_frame
+from milter.frontends.milter.assemble import AssemblyLimits
+from milter.frontends.milter.connection import QUICKACK
+from milter.frontends.milter.session import NO_REPLY_PROTOCOL, REQUESTED_PROTOCOL, MilterSession
 from milter.frontends.service import MessageRequest, MessageService
 from milter.policy.loader import load_policy
 from milter.policy.store import PolicyStore
@@ -285,3 +289,47 @@ async def test_authentication_results_inserted_below_the_mta_received(
     assert ChangeHeader(1, "Authentication-Results", "") in outcome.replies
     inserts = [r for r in outcome.replies if isinstance(r, InsertHeader)]
     assert all(r.index >= 1 for r in inserts)
+
+
+ENVELOPE_NR = (
+    ProtocolFlag.NR_HELO
+    | ProtocolFlag.NR_MAIL
+    | ProtocolFlag.NR_RCPT
+    | ProtocolFlag.NR_DATA
+    | ProtocolFlag.NR_EOH
+    | ProtocolFlag.NR_BODY
+)
+
+
+@pytest.mark.parametrize("unix", [False, True])
+async def test_events_stream_without_replies_when_we_ack_at_once(
+    start_milter: Start, unix: bool
+) -> None:
+    """Over a Unix socket (no delayed ACK) or TCP with TCP_QUICKACK (Linux), every event
+    up to the end of message is negotiated without a reply except CONNECT (the per-client
+    cap answers there); a lure and a ham message are still answered right."""
+    async with start_milter(unix=unix) as milter:
+        client = await milter.client()
+        agreed = client.protocol
+        lure = await client.message(LURE)
+        ham = await client.message(HAM)
+        await client.quit()
+    if unix or QUICKACK is not None:
+        assert ENVELOPE_NR in agreed
+    else:
+        assert not agreed & ENVELOPE_NR
+    assert ProtocolFlag.NR_HDR in agreed
+    assert ProtocolFlag.NR_CONN not in agreed
+    assert ProtocolFlag.NODATA not in agreed
+    assert isinstance(lure.final, Discard)
+    assert ham.final == Accept()
+
+
+def test_without_quick_acks_only_headers_go_unanswered() -> None:
+    from milter.codec import ActionFlag, OptNeg
+
+    offer = OptNeg(6, ActionFlag(0x1FF), ProtocolFlag(0x1FFFFF))
+    safe = MilterSession(AssemblyLimits()).negotiate(offer)
+    assert safe.protocol == REQUESTED_PROTOCOL
+    streaming = MilterSession(AssemblyLimits(), NO_REPLY_PROTOCOL).negotiate(offer)
+    assert streaming.protocol == REQUESTED_PROTOCOL | ENVELOPE_NR

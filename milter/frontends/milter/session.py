@@ -33,18 +33,36 @@ from milter.model.envelope import Envelope
 # HDR_LEADSPC: header values arrive byte-exact. NOUNKNOWN: an event we never use.
 # NR_HDR: no reply per header (~15 round trips fewer a message). Not NODATA: Postfix 3.7
 # still sends the DATA macro packet, expects no reply, and the next packet then waits
-# ~40 ms for a delayed ACK. Measured through a private Postfix at C=1 with the do-nothing
+# ~40 ms for our delayed ACK. Measured through a private Postfix at C=1 with the do-nothing
 # milter (docs/performance.md): p10 84-101 ms with NODATA, 33-46 ms without, 25-28 ms
 # without NODATA and with NR_HDR; the benchmark's stall check shows a return of it.
 REQUESTED_PROTOCOL = ProtocolFlag.HDR_LEADSPC | ProtocolFlag.NOUNKNOWN | ProtocolFlag.NR_HDR
+# When our side acknowledges at once (TCP_QUICKACK after each read, or a Unix socket, which
+# has no delayed ACK), Postfix may stream every event up to the end of the message without
+# waiting for a reply: Tocsin answers them all with "continue" anyway. Only CONNECT keeps
+# its reply (the per-client cap answers 421 there). Through Postfix at C=1, session 5:
+# NODATA stalls (p10 52-54 ms) without QUICKACK and not with it (10 ms); these bits with
+# QUICKACK: p10 8.5-9.5 ms, as without them, with ~6 replies fewer per message.
+NO_REPLY_PROTOCOL = (
+    REQUESTED_PROTOCOL
+    | ProtocolFlag.NR_HELO
+    | ProtocolFlag.NR_MAIL
+    | ProtocolFlag.NR_RCPT
+    | ProtocolFlag.NR_DATA
+    | ProtocolFlag.NR_EOH
+    | ProtocolFlag.NR_BODY
+)
 LOGGED_MACROS = ("j", "_", "{daemon_name}", "{auth_authen}", "{auth_type}", "v")
 
 
 class MilterSession:
     """State carried across connect → helo → mail → rcpt → headers → body → EOM."""
 
-    def __init__(self, limits: AssemblyLimits) -> None:
+    def __init__(
+        self, limits: AssemblyLimits, requested: ProtocolFlag = REQUESTED_PROTOCOL
+    ) -> None:
         self._limits = limits
+        self._requested = requested
         self._leading_space_kept = False
         self._assembler: MessageAssembler | None = None  # made by the first header or body
         self._reset_connection()
@@ -73,7 +91,7 @@ class MilterSession:
 
     def negotiate(self, offer: OptNeg) -> OptNegReply:
         """Our OPTNEG reply: Tocsin's actions and protocol bits within the MTA's offer."""
-        reply = _negotiated(offer.version, offer.actions, offer.protocol)
+        reply = _negotiated(offer.version, offer.actions, offer.protocol, self._requested)
         self._leading_space_kept = ProtocolFlag.HDR_LEADSPC in reply.protocol
         self._reset_message()
         return reply
@@ -147,11 +165,13 @@ class MilterSession:
 
 
 @functools.lru_cache(maxsize=64)
-def _negotiated(version: int, actions: ActionFlag, protocol: ProtocolFlag) -> OptNegReply:
+def _negotiated(
+    version: int, actions: ActionFlag, protocol: ProtocolFlag, requested: ProtocolFlag
+) -> OptNegReply:
     """Our reply to an offer: the same for every connection of an MTA, so worked out once
     (an `OptNegReply` is immutable)."""
     offer = OptNeg(version, actions, protocol)
-    return negotiate(offer, NegotiationRequest(protocol=REQUESTED_PROTOCOL))
+    return negotiate(offer, NegotiationRequest(protocol=requested))
 
 
 def _client_ip(connect: Connect) -> str | None:
