@@ -7,9 +7,9 @@
 - The line-length limit is a setting (aiosmtpd's 1001 answers 500 to real mail).
 - SMTPUTF8 is on, data stays bytes (so 8BITMIME is offered), command lines may carry
   the DSN parameters' extra length (RFC 3461 §5).
-- DATA goes line by line into a spool writer (milter.mime.spool), not into aiosmtpd's
-  list of lines joined at the end: a large message is in a spool file, never whole in
-  memory. The handler finds it in ``message``; it is closed once DATA is answered.
+- DATA goes in blocks into a spool writer (milter.mime.spool), not line by line into
+  aiosmtpd's list of lines joined at the end: a large message is in a spool file, never
+  whole in memory. The handler finds it in ``message``; it is closed once DATA is answered.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, syntax
 
+from milter.frontends.smtp.data import read_dot_data
 from milter.frontends.smtp.params import (
     MAIL_KEYWORDS,
     RCPT_KEYWORDS,
@@ -31,9 +32,6 @@ from milter.frontends.smtp.params import (
 )
 from milter.mime.spool import MessageWriter, RawMessage, SpoolConfig
 
-LINE_TOO_LONG = "500 5.5.2 Line too long (see RFC 5321 4.5.3.1.6)"
-TOO_MUCH_DATA = "552 5.3.4 Message size exceeds fixed maximum message size"
-SPOOL_FAILED = "451 4.3.0 Cannot store the message now, try again later"
 COMMAND_LIMIT = 512  # RFC 5321 §4.5.3.1.4
 DSN_COMMAND_LIMIT = COMMAND_LIMIT + 500 + 100  # ORCPT / ENVID add up to 500 (RFC 3461 §5)
 
@@ -182,36 +180,18 @@ class FilterSMTP(SMTP):
                 self.message = None
 
     async def _read_data(self, writer: MessageWriter) -> str | None:
-        """Read up to the lone dot, unstuffing dots; the refusal to give, if any."""
-        problem: str | None = None
-        limit = self.data_size_limit
-        size = 0
-        line_start = True
-        while self.transport is not None:
-            try:
-                line = await self._reader.readuntil(b"\r\n")
-            except asyncio.CancelledError:  # connection reset during DATA
-                self._writer.close()
-                raise
-            except asyncio.LimitOverrunError as exc:  # a line past the limit: drain it
-                await self._reader.read(exc.consumed)
-                problem = problem or LINE_TOO_LONG
-                line_start = False
-                continue
-            if line_start and line == b".\r\n":
-                return problem
-            size += len(line)
-            if problem is None and limit and size > limit:
-                problem = TOO_MUCH_DATA
-            if problem is None:
-                if line_start and line.startswith(b"."):
-                    line = line[1:]
-                try:
-                    writer.write(line)
-                except OSError:
-                    problem = SPOOL_FAILED
-            line_start = True
-        return problem
+        """Read up to the lone dot, unstuffing dots (in blocks: milter/frontends/smtp/data.py);
+        the refusal to give, if any."""
+        try:
+            return await read_dot_data(
+                self._reader,
+                writer,
+                line_limit=self.line_length_limit,
+                size_limit=self.data_size_limit,
+            )
+        except asyncio.CancelledError:  # connection reset during DATA
+            self._writer.close()
+            raise
 
     @syntax("XFORWARD attribute=value ...")
     async def smtp_XFORWARD(self, arg: str | None) -> None:
