@@ -18,7 +18,7 @@ from milter.checks.base import CheckContext, Outcome
 from milter.checks.claim import ClaimVia, named_brand
 from milter.links.extract import Link, LinkFlag, extract_links
 from milter.links.lookalike import BrandIndex, Lookalike
-from milter.links.redirect import unwrap
+from milter.links.redirect import unwrap, unwrap_once
 from milter.mime.parse import MimeView
 from milter.model.codes import Code
 from milter.model.findings import Finding, LinkRef, LinkScope, Severity
@@ -115,8 +115,12 @@ class _Judge:
         """Findings for one link: lookalike hosts (as written and unwrapped), text
         showing a brand domain while going elsewhere, and link tricks."""
         found: list[Finding] = []
-        final = unwrap(link.target, parsed=link.parsed) if link.host else None
-        final_host = final.final.host if final and len(final.chain) > 1 else ""
+        final_host = ""
+        if link.host:
+            parsed = link.parsed
+            if unwrap_once(link.target, parsed) is not None:  # most links carry no other URL
+                final = unwrap(link.target, parsed=parsed)
+                final_host = final.final.host if len(final.chain) > 1 else ""
         for host, via in ((link.host, ""), (final_host, " (behind a redirector)")):
             hit = self.index.classify(host) if host else None
             if hit is not None and hit.is_lookalike:

@@ -177,8 +177,10 @@ class DnsResolver:
         logic as if dnspython had sent the query itself."""
         start = time.time()
         outcome: Outcome | Exception
+        resolver = self._resolver
+        edns = (resolver.edns, resolver.ednsflags, resolver.payload) if resolver.edns >= 0 else None
         try:
-            outcome = await first.ask(name, question, self.timeout)
+            outcome = await first.ask(name, question, self.timeout, edns)
         except Exception as exc:  # noqa: BLE001 - handed to dnspython's query_result
             outcome = exc
         if isinstance(outcome, WireAnswer):
@@ -273,10 +275,10 @@ class DnsResolver:
 
 def _sends_plain_queries(resolver: dns.asyncresolver.Resolver) -> bool:
     """Whether dnspython would send the query ``milter.dns.wire`` writes, to the first server
-    first: no EDNS (e.g. resolv.conf ``options edns0``), no other flags than RD, no TSIG,
-    no ``rotate``. Otherwise every lookup goes through dnspython."""
+    first: EDNS without options or none (resolv.conf ``options edns0`` is fine), no other
+    flags than RD, no TSIG, no ``rotate``. Otherwise every lookup goes through dnspython."""
     return (
-        resolver.edns < 0
+        not resolver.ednsoptions
         and resolver.flags is None
         and resolver.keyname is None
         and not resolver.rotate

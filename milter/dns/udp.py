@@ -43,7 +43,7 @@ import dns.message
 import dns.nameserver
 import dns.rdatatype
 
-from milter.dns.wire import WireAnswer, encode_query, read_answer
+from milter.dns.wire import Edns, WireAnswer, encode_query, read_answer
 
 __all__ = ["KeptSocketNameserver", "Outcome", "UdpChannel"]
 
@@ -167,7 +167,9 @@ class UdpChannel:
         assert isinstance(response, dns.message.Message)
         return response
 
-    async def ask(self, name: str, question: bytes, wait: float | None) -> Outcome:
+    async def ask(
+        self, name: str, question: bytes, wait: float | None, edns: Edns | None = None
+    ) -> Outcome:
         """Send the plain query for ``question`` (``milter.dns.wire``) and wait: a
         ``WireAnswer`` for a plain response, else dnspython's parsed response; raises
         what ``query`` raises, and ``dns.message.Truncated`` for a truncated answer."""
@@ -175,7 +177,7 @@ class UdpChannel:
         qid = secrets.randbelow(65536)
         future: asyncio.Future[Outcome] = loop.create_future()
         waiter = _Waiter(future, None, (qid, question, name))
-        return await self._exchange(loop, qid, encode_query(qid, question), waiter, wait)
+        return await self._exchange(loop, qid, encode_query(qid, question, edns), waiter, wait)
 
     async def _exchange(
         self,
@@ -306,12 +308,14 @@ class KeptSocketNameserver(dns.nameserver.Do53Nameserver):
         """Whether ``ask`` has a kept socket to use now."""
         return self._pick() is not None
 
-    async def ask(self, name: str, question: bytes, wait: float) -> Outcome:
+    async def ask(
+        self, name: str, question: bytes, wait: float, edns: Edns | None = None
+    ) -> Outcome:
         """``UdpChannel.ask`` on a kept socket (``can_ask`` first)."""
         channel = self._pick()
         if channel is None:
             raise RuntimeError("no kept DNS socket free")  # can_ask said otherwise
-        return await channel.ask(name, question, wait)
+        return await channel.ask(name, question, wait, edns)
 
     def close(self) -> None:
         """Close the kept sockets (a later query opens new ones)."""

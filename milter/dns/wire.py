@@ -7,20 +7,22 @@ into an enum and every record into an ``Rdata`` object, then follows CNAMEs thro
 few text strings (``milter.dns.resolver``'s record forms) and a TTL.
 
 Only the plain case is handled: a query for one LDH(+underscore) name of a type listed in
-``QTYPES``, no EDNS (as dnspython's resolver sends it), and a response with ID, question,
-QR set, opcode QUERY, no TC, rcode NOERROR or NXDOMAIN, records of class IN and of the
-types below only, names of LDH(+underscore) labels, every length consistent and nothing
-after the last record. Anything else — truncation, SERVFAIL/REFUSED, other types or
-classes, escapes in names, long CNAME chains, malformed data — gives ``None``, and the
-caller hands the datagram to dnspython, which then decides as it always did.
+``QTYPES``, as dnspython's resolver sends it (no EDNS, or EDNS without options), and a
+response with ID, question, QR set, opcode QUERY, no TC, rcode NOERROR or NXDOMAIN
+(extended rcode 0), at most one OPT record (owner root, no options, in the additional
+section), other records of class IN and of the types below only, names of
+LDH(+underscore) labels, every length consistent and nothing after the last record.
+Anything else — truncation, SERVFAIL/REFUSED, other types or classes, escapes in names,
+long CNAME chains, malformed data — gives ``None``, and the caller hands the datagram to
+dnspython, which then decides as it always did.
 
 What is read mirrors dnspython 2.x: RRs merge into RRsets by (owner, type) with the
 smallest TTL (a TTL above 2**31-1 counts as 0), equal records once, a CNAME RRset keeps
 its last record (CNAME is a singleton type); ``Message.resolve_chaining`` follows at most
 ``MAX_CHAIN`` - 1 CNAMEs and takes the negative TTL from the SOA of the nearest enclosing
 name in the authority section (min of its TTL and MINIMUM), ``NEGATIVE_TTL_WITHOUT_SOA``
-without one. tests/dns/test_dns_wire.py
-compares every answer with dnspython's on generated messages.
+without one. tests/dns/test_dns_wire.py compares every answer with dnspython's on
+generated messages.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import dns.message
 __all__ = ["QTYPES", "WireAnswer", "encode_query", "question_bytes", "read_answer"]
 
 A, NS, CNAME, SOA, PTR, MX, TXT, AAAA = 1, 2, 5, 6, 12, 15, 16, 28
+_OPT = 41
 QTYPES = {"A": A, "NS": NS, "CNAME": CNAME, "PTR": PTR, "MX": MX, "TXT": TXT, "AAAA": AAAA}
 _IN = 1
 _LABEL = re.compile(rb"[A-Za-z0-9_-]{1,63}\Z")  # labels dnspython prints without escapes
@@ -71,9 +74,18 @@ def question_bytes(name: str, qtype: int) -> bytes | None:
     return wire + struct.pack("!HH", qtype, _IN)
 
 
-def encode_query(qid: int, question: bytes) -> bytes:
-    """A query as dnspython's resolver sends it (RD, one question, no EDNS)."""
-    return _HEADER.pack(qid, _RD, 1, 0, 0, 0) + question
+Edns = tuple[int, int, int]
+"""(version, flags, payload) of the OPT record dnspython adds (``Resolver.use_edns``)."""
+
+
+def encode_query(qid: int, question: bytes, edns: Edns | None = None) -> bytes:
+    """A query as dnspython's resolver sends it: RD, one question, and with ``edns`` an
+    OPT record without options (extended rcode 0)."""
+    if edns is None:
+        return _HEADER.pack(qid, _RD, 1, 0, 0, 0) + question
+    version, flags, payload = edns
+    opt = b"\x00" + _RR.pack(_OPT, payload, (flags & 0xFF00FFFF) | (version << 16), 0)
+    return _HEADER.pack(qid, _RD, 1, 0, 0, 1) + question + opt
 
 
 def read_answer(wire: bytes, qid: int, question: bytes) -> WireAnswer | None:
@@ -98,9 +110,16 @@ def _read(wire: bytes, qid: int, question: bytes) -> WireAnswer | None:
     pos = end_question
     answer: dict[tuple[Labels, int], _RRset] = {}
     authority: dict[tuple[Labels, int], _RRset] = {}
-    for section, count in ((answer, ancount), (authority, nscount), ({}, arcount)):
+    for section, count in ((answer, ancount), (authority, nscount)):
         for _ in range(count):
             pos = _record(wire, pos, section)
+    opt_seen = False
+    for _ in range(arcount):
+        if wire[pos : pos + 3] == b"\x00\x00\x29":  # the OPT record (owner root, type 41)
+            pos = _opt(wire, pos, seen=opt_seen)
+            opt_seen = True
+        else:
+            pos = _record(wire, pos, {})
     if pos != len(wire):
         return None
     return _chain(answer, authority, qname, qtype, nxdomain=rcode == 3)
@@ -141,6 +160,15 @@ def _record(wire: bytes, pos: int, section: dict[tuple[Labels, int], _RRset]) ->
         rrset = section[(owner, rtype)] = _RRset(ttl)
     rrset.add(rtype, 0 if ttl > 0x7FFFFFFF else ttl, text, key, rdata)
     return end
+
+
+def _opt(wire: bytes, pos: int, *, seen: bool) -> int:
+    """Skip the response's OPT record: one, without options, extended rcode 0 (so the
+    rcode is the header's); anything else is dnspython's to judge (BadEDNS, other rcodes)."""
+    _, _, ttl, rdlength = _RR.unpack_from(wire, pos + 1)
+    if seen or ttl >> 24 or rdlength:
+        raise _Declined
+    return pos + 1 + _RR.size
 
 
 def _rdata(wire: bytes, pos: int, end: int, rtype: int) -> tuple[str, object, object]:

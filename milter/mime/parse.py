@@ -19,6 +19,7 @@ from milter.mime.headers import (
     parse_addresses,
     parse_header_block,
 )
+from milter.mime.salvage import encoded_parts
 from milter.mime.split import Span, TooDeep, TooManyParts, materialise_small, split_tree
 from milter.mime.spool import RawMessage
 from milter.model.budget import spent, work_budget
@@ -267,11 +268,15 @@ class _Walker:
                 )
 
     def raw_body(self, body: bytes) -> None:
-        """Fallback when the tree cannot be built: the whole body as text and as HTML."""
+        """Fallback when the tree cannot be built: the whole body as text and as HTML, and
+        each base64 or quoted-printable part in it decoded (``milter.mime.salvage``)."""
         text = body.decode("utf-8", "replace")
         self._text("1", "text/plain", text)
         if "<" in text:
             self._text("1", "text/html", text)
+        for cte, payload in encoded_parts(body, self.limits.max_text_chars):
+            decoded = _decoded(payload, cte).decode("utf-8", "replace")
+            self._text("1", "text/html" if "<" in decoded else "text/plain", decoded)
 
     def _past_cap(self, part: Message, path: str) -> bool:
         """Read a text or HTML leaf past ``max_parts`` (not listed as a part); False once

@@ -29,8 +29,9 @@ an unclosed quoted value, comments, markup declarations, raw text…) goes throu
 state machine below, which stays the reference (:func:`reference_tokenize`; a property
 test checks that both give the same tokens with the same offsets). Tokens are small
 named tuples (immutable, cheap to build), and the tokens of the last few documents are
-cached (:func:`tokens`): visible text, link extraction and the rewriter read the same
-HTML part once.
+cached (:func:`tokens`). The scan itself (visible text and the link scan) reads the
+same input without building most tokens: :mod:`milter.text.html_view`, which also
+says why a compiled tree parser was measured and not adopted (session 5).
 """
 
 from __future__ import annotations

@@ -94,7 +94,65 @@ _URL_ATTRIBUTE = re.compile(r"href|src|background|action", re.IGNORECASE)
 # Names the inline path hands to the careful one: they change the hidden state or the
 # tokenizer's state, or are link tags whatever their attributes.
 _CAREFUL = _HIDDEN | {"body"} | _STATEFUL
-_SEPARATOR = {name: "\n" for name in _BLOCK_TAGS}
+# What the inline path does with a tag, by lower-case name: a separator only (inline: a
+# space, block: a line break), an event for a link tag (img/meta when it has attributes,
+# <a> always), or the careful path. Common names are listed so that a name already in
+# lower case is looked up without lower-casing it; any other name is lower-cased first.
+_INLINE, _BLOCK, _LINK_ATTR, _ANCHOR, _CAREFUL_TAG = "inline", "block", "link", "a", "careful"
+_KINDS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "span",
+            "font",
+            "b",
+            "strong",
+            "em",
+            "i",
+            "u",
+            "s",
+            "small",
+            "big",
+            "sup",
+            "sub",
+            "center",
+            "tbody",
+            "thead",
+            "tfoot",
+            "col",
+            "colgroup",
+            "caption",
+            "hr",
+            "ul",
+            "ol",
+            "dl",
+            "dt",
+            "dd",
+            "blockquote",
+            "pre",
+            "code",
+            "html",
+            "link",
+            "base",
+            "area",
+            "form",
+            "input",
+            "button",
+            "label",
+            "select",
+            "option",
+            "o:p",
+            "v:roundrect",
+            "v:rect",
+            "v:fill",
+            "v:textbox",
+        ],
+        _INLINE,
+    ),
+    **dict.fromkeys(_BLOCK_TAGS, _BLOCK),
+    **dict.fromkeys(_LINK_ATTR_TAGS, _LINK_ATTR),
+    "a": _ANCHOR,
+    **dict.fromkeys(_CAREFUL, _CAREFUL_TAG),
+}
 _SPACES = "\t\r\f\v\u00a0"
 # The next well-formed tag (groups of ``_FAST_TAG``), or the next "<" that may start
 # markup (a letter, "/", "!" or "?" follows): what ``_Tokenizer.run`` stops at. Any other
@@ -205,7 +263,7 @@ class _Reader:
         interest inline, every other token through :meth:`token`."""
         doc, size = tok.doc, tok.size
         search, unescape, url_attr = _NEXT_MARKUP.search, _html.unescape, _URL_ATTRIBUTE
-        parts, events, separator = self.parts, self.events, _SEPARATOR.get
+        parts, events, kinds = self.parts, self.events, _KINDS.get
         pos = text_start = 0
         check_at = _CHECK_EVERY if self.stop is not None else size
         while True:
@@ -233,26 +291,40 @@ class _Reader:
                     if len(events) > _KEPT_EVENTS:
                         self.events = events = None  # too many to keep
             pos = text_start = end
-            name = name.lower()
-            if name in _CAREFUL:
+            kind = kinds(name)
+            if kind is None:  # not written in lower case, or a rare name
+                name = name.lower()
+                kind = kinds(name, _INLINE)
+            if kind is _CAREFUL_TAG:
                 pos = text_start = self.careful_tag(tok, found, name)
                 events = self.events
                 continue
-            parts.append(separator(name, " "))
-            if events is None:
-                continue
-            if slash:
-                if name == "a":
-                    events.append(_A_END)
-            elif raw_attrs:
-                if name in _LINK_ATTR_TAGS or url_attr.search(raw_attrs) or name == "a":
-                    events.append(Element(name, False, _attributes(doc, *found.span(3))))
-                    if len(events) > _KEPT_EVENTS:
-                        self.events = events = None  # too many to keep
-            elif name == "a":
-                events.append(Element(name, False, {}))
+            parts.append("\n" if kind is _BLOCK else " ")
+            if events is not None and (
+                kind is _ANCHOR
+                or (
+                    raw_attrs
+                    and not slash
+                    and (kind is _LINK_ATTR or url_attr.search(raw_attrs) is not None)
+                )
+            ):
+                events = self.link_tag(found, name)
         if text_start < size:
             self.token(tok._text(text_start, size))
+
+    def link_tag(self, found: re.Match[str], name: str) -> list[LinkEvent] | None:
+        """A well-formed tag the link scan acts on, as an event; the events kept."""
+        events = self.events
+        assert events is not None
+        slash, raw_attrs = found.group(1, 3)
+        if slash:
+            events.append(_A_END)  # the only end tag the inline path sends here
+        else:
+            attrs = _attributes(found.string, *found.span(3)) if raw_attrs else {}
+            events.append(Element(name, False, attrs))
+        if len(events) > _KEPT_EVENTS:
+            self.events = None  # too many to keep
+        return self.events
 
     def careful_tag(self, tok: _Tokenizer, found: re.Match[str], name: str) -> int:
         """A well-formed tag that may change a state or is a link tag: read as a token."""

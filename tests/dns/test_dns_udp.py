@@ -7,6 +7,7 @@ import asyncio
 import os
 import socket
 
+import dns.edns
 import dns.message
 import dns.nameserver
 import dns.rrset
@@ -129,31 +130,38 @@ def test_remote_servers_keep_dnspythons_socket_per_query() -> None:
     assert DnsResolver(["192.0.2.53"]).nameservers == ["192.0.2.53:53"]
 
 
-async def test_edns_or_rotate_configured_leaves_queries_to_dnspython(
+async def test_edns_options_or_rotate_leave_queries_to_dnspython(
     dns_server: DnsTestServer,
 ) -> None:
-    """The hand-written query has no EDNS: with EDNS (resolv.conf ``options edns0``),
-    other flags or ``rotate`` set, dnspython writes every query, still on the kept socket."""
+    """The hand-written query is dnspython's with or without EDNS (resolv.conf ``options
+    edns0``); with EDNS options, other flags or ``rotate`` set, dnspython writes every
+    query (still on the kept socket)."""
     dns_server.add("e.example.com", "TXT", "v=spf1 -all")
     resolver = DnsResolver([dns_server.address], timeout=1.0)
-    assert _sends_plain_queries(resolver._resolver)
-    resolver._resolver.use_edns(0, 0, 1232)
-    assert not _sends_plain_queries(resolver._resolver)
     asked: list[str] = []
     first = _kept(resolver)
     plain_ask = first.ask
 
-    async def spy(name: str, question: bytes, wait: float) -> object:
-        asked.append(name)
-        return await plain_ask(name, question, wait)
+    async def spy(name: str, question: bytes, wait: float, edns: object = None) -> object:
+        asked.append(f"{name} edns={edns}")
+        return await plain_ask(name, question, wait, edns)  # type: ignore[arg-type]
 
     first.ask = spy  # type: ignore[method-assign]
-    assert (await resolver.query("e.example.com", "TXT")).records == ("v=spf1 -all",)
-    assert asked == []
+
+    async def lookup() -> tuple[str, ...]:
+        resolver.cache.clear()
+        return (await resolver.query("e.example.com", "TXT")).records
+
+    assert await lookup() == ("v=spf1 -all",)
+    resolver._resolver.use_edns(0, 0, 1232)
+    assert await lookup() == ("v=spf1 -all",)
+    assert asked == ["e.example.com edns=None", "e.example.com edns=(0, 0, 1232)"]
+    resolver._resolver.use_edns(0, 0, 1232, options=[dns.edns.GenericOption(10, b"12345678")])
+    assert not _sends_plain_queries(resolver._resolver)
+    assert await lookup() == ("v=spf1 -all",)
     resolver._resolver.use_edns(-1)
-    resolver.cache.clear()
-    assert (await resolver.query("e.example.com", "TXT")).records == ("v=spf1 -all",)
-    assert asked == ["e.example.com"]
     resolver._resolver.rotate = True
     assert not _sends_plain_queries(resolver._resolver)
+    assert await lookup() == ("v=spf1 -all",)
+    assert len(asked) == 2  # dnspython asked the last two
     resolver.close()

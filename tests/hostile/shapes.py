@@ -6,6 +6,7 @@ host, so a scan that reads them must quarantine them.
 
 from __future__ import annotations
 
+import base64
 import random
 from collections.abc import Iterator
 
@@ -116,8 +117,9 @@ def marked_sections() -> bytes:
     )
 
 
-def many_parts(count: int) -> bytes:
-    """A flat multipart/mixed of ``count`` tiny text parts, then the lure's HTML part.
+def many_parts(count: int, encoding: str | None = None) -> bytes:
+    """A flat multipart/mixed of ``count`` tiny text parts, then the lure's HTML part
+    (base64 or quoted-printable when ``encoding`` says so).
 
     Past ``MAX_ENTITIES`` (10,000) parts the splitter stops building the tree and the
     body is read as text (``LIMIT_EXCEEDED`` parts), so 200,000 parts cost well under a
@@ -125,9 +127,22 @@ def many_parts(count: int) -> bytes:
     """
     part = b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n"
     lure = f'<p>{_TEXT} : <a href="{LURE_URL}">ici</a></p>'.encode()
-    leaf = b"--b\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + lure + b"\r\n"
+    leaf = b"--b\r\n" + encoded_html(lure, encoding) + b"\r\n"
     head = b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
     return _FROM + _BASE + head + part * count + leaf + b"--b--\r\n"
+
+
+def encoded_html(html: bytes, encoding: str | None) -> bytes:
+    """An HTML part's header and body, its body in ``encoding`` (None: 8bit as is)."""
+    head = b"Content-Type: text/html; charset=utf-8\r\n"
+    if encoding is None:
+        return head + b"\r\n" + html
+    if encoding == "base64":
+        body = base64.encodebytes(html).replace(b"\n", b"\r\n")
+    else:  # every byte escaped, soft line breaks: readable only once decoded
+        escaped = [b"=%02X" % byte for byte in html]
+        body = b"=\r\n".join(b"".join(escaped[i : i + 25]) for i in range(0, len(escaped), 25))
+    return head + b"Content-Transfer-Encoding: " + encoding.encode() + b"\r\n\r\n" + body
 
 
 _SHAPES = (

@@ -69,6 +69,32 @@ async def test_a_lure_behind_filler_parts_is_still_read(policy: Policy, filler: 
     assert "parts" in _limits(result.verdict.findings)
 
 
+@pytest.mark.parametrize("encoding", ["base64", "quoted-printable"])
+@pytest.mark.parametrize("filler", [5_000, 10_001, 20_000])
+async def test_an_encoded_lure_behind_filler_parts_is_decoded(
+    policy: Policy, filler: int, encoding: str
+) -> None:
+    """Past 10,000 parts the tree is abandoned and the body read as text; an HTML part in
+    base64 or quoted-printable is still decoded there (it was read encoded, its link
+    unseen, and the lure accepted)."""
+    neutral = b"From: Service <contact@example.org>\r\n"
+    raw = shapes.many_parts(filler, encoding).replace(shapes._FROM, neutral)
+    assert shapes.LURE_URL.encode() not in raw  # only decoding shows the link
+    result = await scan(raw, Envelope(), policy)
+    assert "LINK_LOOKALIKE" in _codes(result.verdict.findings)
+    assert result.verdict.disposition is not Disposition.ACCEPT
+
+
+async def test_an_encoded_lure_below_too_deep_a_tree_is_decoded(policy: Policy) -> None:
+    """2,000 levels: the body is read as text, the base64 HTML at the bottom decoded."""
+    lure = f'<p>Bonjour : <a href="{shapes.LURE_URL}">ici</a></p>'.encode()
+    raw = shapes.nested(2000, shapes.encoded_html(lure, "base64"), lure_from=False)
+    assert shapes.LURE_URL.encode() not in raw
+    result = await scan(raw, Envelope(), policy)
+    assert "LINK_LOOKALIKE" in _codes(result.verdict.findings)
+    assert "depth" in _limits(result.verdict.findings)
+
+
 def _verdict_header(result: object) -> str:
     plan = result.plan  # type: ignore[attr-defined]
     return next((e.value for e in plan.header_edits if e.name.lower() == "x-tocsin-verdict"), "")
