@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import re
 import sys
 from collections.abc import Mapping
 from datetime import datetime
@@ -20,6 +21,7 @@ FIELDS = "tocsin_fields"
 LogFormat = Literal["text", "json"]
 LogTarget = Literal["stderr", "syslog"]
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@._-+,:/<>=[]")
+_PLAIN_TEXT = re.compile(r"[a-zA-Z0-9@._\-+,:/<>=\[\]]*")  # only _PLAIN characters (one C pass)
 
 
 def timestamp(record: logging.LogRecord) -> str:
@@ -36,7 +38,7 @@ def kv_value(value: object) -> str:
     if isinstance(value, list | tuple):
         return ",".join(str(v) for v in value) or "-"
     text = str(value)
-    if all(c in _PLAIN for c in text):
+    if _PLAIN_TEXT.fullmatch(text):
         return text
     return json.dumps(text, ensure_ascii=False)  # a quoted string with \" and \n escaped
 

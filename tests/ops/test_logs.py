@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from milter.ops.logs import configure_logging, kv_line, log_fields
+from milter.ops.logs import _PLAIN, configure_logging, kv_line, kv_value, log_fields
 
 FIELDS = {
     "action": "quarantine",
@@ -85,3 +87,12 @@ def test_syslog_target_sends_mail_facility_datagrams(restore_root: None, tmp_pat
         datagram = server.recv(65536).decode()
     # <22> = facility mail (2) * 8 + severity info (6); syslog stamps the time itself
     assert datagram.startswith(f"<22>tocsin[{os.getpid()}]: INFO tocsin.message: Q9: action=")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from(sorted(_PLAIN) + list(" \"'\\\n\t=é;#%")), max_size=30))
+def test_plain_values_are_those_of_plain_characters_only(text: str) -> None:
+    """kv_value leaves a value bare exactly when every character is in _PLAIN (the
+    pattern that tests it in one pass must say what the character set says)."""
+    bare = kv_value(text) == text and text != ""
+    assert bare == all(c in _PLAIN for c in text) or text == ""
