@@ -6,8 +6,6 @@ that the brand table really loads the extra brands (a policy with them must stil
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,8 +13,8 @@ import pytest
 from benchmarks.harness.corpus import sized
 from benchmarks.scaling import brand_policy
 from milter.policy.loader import load_policy
+from tests.support.scripts import run_script
 
-ROOT = Path(__file__).resolve().parents[2]
 QUICK = ["--quick", "--repeat", "1", "--messages", "6", "--brands", "0,20"]
 
 
@@ -35,16 +33,7 @@ def test_brand_policy_adds_that_many_brands(tmp_path: Path) -> None:
 
 
 def test_scaling_prints_both_tables() -> None:
-    result = subprocess.run(
-        [sys.executable, "benchmarks/scaling.py", *QUICK],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    lines = result.stdout.splitlines()
+    lines = run_script("benchmarks/scaling.py", *QUICK)
     assert sum(line.split()[1] == "growth" for line in lines if line.split()) == 3
     header = next(i for i, line in enumerate(lines) if line.startswith("extra brands"))
     brand_rows = [line.split() for line in lines[header + 1 :]]
