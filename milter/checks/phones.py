@@ -30,6 +30,7 @@ class PhonesCheck:
     """Phone numbers in a brand-claiming message that the brand does not publish."""
 
     name = NAME
+    awaits_io = False  # CPU only: the engine runs it inline
 
     async def run(self, ctx: CheckContext) -> Sequence[Finding]:
         """At most one finding, listing up to five foreign numbers."""
