@@ -40,7 +40,12 @@ Outcome = Finding | AuthResult
 class Check(Protocol):
     """A check: a stable name and an async run returning findings (and, for
     authentication checks, AuthResults). Exceptions and timeouts are turned into
-    CHECK_ERROR findings by the engine."""
+    CHECK_ERROR findings by the engine.
+
+    A check whose run never awaits (CPU only) says so with a class attribute
+    ``awaits_io = False``: the engine then runs it inline while the checks that wait for
+    DNS are in flight, with no task or timer of its own
+    (:func:`milter.engine.pipeline.run_checks`)."""
 
     name: str
 

@@ -17,6 +17,7 @@ class BrandClaimCheck:
     names both)."""
 
     name = NAME
+    awaits_io = False  # CPU only: the engine runs it inline
 
     async def run(self, ctx: CheckContext) -> Sequence[Finding]:
         """Nothing when the message claims no protected brand."""

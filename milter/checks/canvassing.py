@@ -32,6 +32,7 @@ class CanvassingCheck:
     """CPF_CANVASSING: a CPF-funded training pitch sent to someone who did not ask."""
 
     name = NAME
+    awaits_io = False  # CPU only: the engine runs it inline
 
     async def run(self, ctx: CheckContext) -> Sequence[Finding]:
         """At most one finding, naming the pitch and the seller's domain."""

@@ -15,6 +15,7 @@ class DefectsCheck:
     """One MIME_DEFECT finding summarising the parser's defects."""
 
     name = NAME
+    awaits_io = False  # CPU only: the engine runs it inline
 
     async def run(self, ctx: CheckContext) -> Sequence[Finding]:
         """Nothing for well-formed mail."""

