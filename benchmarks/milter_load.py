@@ -17,7 +17,7 @@ passes give every message its own envelope domain and DKIM selector, so SPF and 
 lookups really go to the DNS server. With Postfix installed and root, the same messages
 also go through a private Postfix (none / do-nothing / Tocsin as its milter), and the p50
 through Postfix at C=1 is printed beside the direct p50: a return of the ~40 ms delayed-ACK
-stall (docs/performance.md) shows there.
+stall (docs/performance.md) shows there; so is the SMTP filter's p10 beside the milter's.
 
 Usage (from a clean clone, after ``pip install -e '.[test,bench]'``):
     .venv/bin/python benchmarks/milter_load.py [--messages 2000] [--levels 1,8,32]
@@ -249,15 +249,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 "tocsin-smtp", "cached", SmtpFilterFront("tocsin-smtp", smtp_port), tocsin
             ),
         }
-        warm = corpus[: args.warmup]
-        for level in levels:
-            for setup in direct.values():
-                asyncio.run(_drive(setup.front, warm, min(level, 8)))
-                rows.append(measure("direct", setup, corpus, level))
-                show(rows[-1])
-            setup = Setup("tocsin", "uncached", direct["tocsin"].front, tocsin)
-            rows.append(measure("direct", setup, uncached[level], level))
-            show(rows[-1])
+        rows += _direct(direct, corpus[: args.warmup], corpus, uncached)
         reason = _postfix_reason(args.postfix)
         if reason is None:
             rows += _through_postfix(args, work, corpus, {"null": null, "tocsin": tocsin}, rows)
@@ -269,6 +261,26 @@ def run(args: argparse.Namespace) -> list[Row]:
             stop()
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
+def _direct(
+    direct: dict[str, Setup],
+    warm: Sequence[BenchMessage],
+    corpus: Sequence[BenchMessage],
+    uncached: dict[int, list[BenchMessage]],
+) -> list[Row]:
+    """Every system straight (milter or SMTP), cached, then Tocsin uncached, per level."""
+    rows: list[Row] = []
+    for level, batch in uncached.items():
+        for setup in direct.values():
+            asyncio.run(_drive(setup.front, warm, min(level, 8)))
+            rows.append(measure("direct", setup, corpus, level))
+            show(rows[-1])
+        setup = Setup("tocsin", "uncached", direct["tocsin"].front, direct["tocsin"].server)
+        rows.append(measure("direct", setup, batch, level))
+        show(rows[-1])
+    smtp_stall_check([r for r in rows if r.concurrency == 1])
     return rows
 
 
@@ -359,6 +371,23 @@ def stall_check(direct: Sequence[Row], through: Sequence[Row]) -> None:
             f"{p.p10_ms:.1f}/{p.p50_ms:.1f}: {verdict} (p10 with it - alone - direct "
             f"= {extra:+.1f} ms, flagged past {STALL_MS:g})"
         )
+
+
+def smtp_stall_check(direct: Sequence[Row]) -> None:
+    """At C=1, what the SMTP filter adds over the milter front-end on the same engine, at
+    p10: its own round trips (client and next hop, ~1-2 ms on loopback), not a ~40 ms
+    Nagle/delayed-ACK wait (a reply written in pieces on a socket without TCP_NODELAY)."""
+    milter = next((r for r in direct if r.system == "tocsin" and r.dns == "cached"), None)
+    smtp = next((r for r in direct if r.system == "tocsin-smtp"), None)
+    if milter is None or smtp is None or milter.concurrency != 1 or smtp.concurrency != 1:
+        return
+    extra = smtp.p10_ms - milter.p10_ms
+    verdict = f"STALL? +{extra:.1f} ms unexplained" if extra > STALL_MS else "no stall"
+    print(
+        f"stall check at C=1: tocsin-smtp p10/p50 {smtp.p10_ms:.1f}/{smtp.p50_ms:.1f} ms, "
+        f"tocsin milter {milter.p10_ms:.1f}/{milter.p50_ms:.1f}: {verdict} "
+        f"(p10 smtp - milter = {extra:+.1f} ms, flagged past {STALL_MS:g})"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

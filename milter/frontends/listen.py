@@ -7,6 +7,7 @@ Sendmail's ``inet:PORT@HOST`` / ``inet6:PORT@HOST``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import os
@@ -109,6 +110,21 @@ def bind(address: ListenAddress, *, backlog: int = 256, mode: int = 0o660) -> so
     return sock
 
 
+def no_delay(transport: asyncio.BaseTransport) -> socket.socket | None:
+    """Turn Nagle off on an accepted TCP connection; the socket, or None (Unix socket).
+
+    Without it a reply written in several pieces (a multi-line EHLO answer) waits for the
+    client's delayed acknowledgement: ~40 ms per message on Linux. asyncio sets the option
+    only on sockets whose ``proto`` is IPPROTO_TCP, which sockets made with
+    ``socket(family, SOCK_STREAM)`` are not, so it is set here whatever made the socket.
+    """
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return None
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock  # type: ignore[no-any-return]
+
+
 def _bind_inet(address: ListenAddress) -> socket.socket:
     assert address.host is not None
     assert address.port is not None
@@ -119,7 +135,7 @@ def _bind_inet(address: ListenAddress) -> socket.socket:
     except socket.gaierror as exc:
         raise ListenError(f"{address}: {exc.strerror}") from None
     family, _, _, _, sockaddr = infos[0]
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM)  # proto 0: see `no_delay`
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind(sockaddr)

@@ -22,6 +22,7 @@ from milter.auth.arc import check_arc
 from milter.auth.dkim import verify_dkim
 from milter.auth.dkimpy_feed import FastRelaxed, MemoryBody, prepare
 from milter.auth.dkimpy_keys import evaluate_pk, original_evaluate_pk
+from milter.auth.dkimpy_rsa import original_rsassa_verify, rsassa_pkcs1_v1_5_verify
 from milter.auth.dkimpy_tags import original_parse_tag_value, parse_tag_value
 from milter.dns.fake import FakeResolver
 from milter.model.auth import AuthStatus
@@ -98,17 +99,19 @@ def _sign(
 
 @contextmanager
 def plain_dkimpy() -> Iterator[None]:
-    """dkimpy as shipped: its own canonicalisations and key parse."""
+    """dkimpy as shipped: its own canonicalisations, key parse and RSA verification."""
     algorithms = dict(canon.ALGORITHMS)
     canon.ALGORITHMS.update({canon.Simple.name: canon.Simple, canon.Relaxed.name: canon.Relaxed})
     dkim.evaluate_pk = original_evaluate_pk
     dkim.parse_tag_value = original_parse_tag_value
+    dkim.RSASSA_PKCS1_v1_5_verify = original_rsassa_verify
     try:
         yield
     finally:
         canon.ALGORITHMS.update(algorithms)
         dkim.evaluate_pk = evaluate_pk
         dkim.parse_tag_value = parse_tag_value
+        dkim.RSASSA_PKCS1_v1_5_verify = rsassa_pkcs1_v1_5_verify
 
 
 def _dnsfunc(records: dict[str, str]) -> Callable[..., bytes | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import socket
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -332,3 +333,39 @@ async def test_an_idle_connection_is_closed(tmp_path: Path) -> None:
     with smtp_sink() as sink:
         async with running_filter(tmp_path, sink.port, idle_timeout_seconds=0.5) as flt:
             assert await asyncio.to_thread(idle_client, flt.port) == b""
+
+
+@needs_sink
+async def test_accepted_connections_have_nagle_off(tmp_path: Path) -> None:
+    """Without TCP_NODELAY on the accepted socket, a reply written in pieces waits for the
+    client's delayed ACK (~40 ms a message at C=1: the benchmark's SMTP stall check); the
+    listening socket (milter.frontends.listen.bind) does not give it to asyncio by itself."""
+
+    def ehlo(port: int, ready: threading.Event, done: threading.Event) -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            reader = conn.makefile("rb")
+            assert reader.readline().startswith(b"220 ")
+            conn.sendall(b"EHLO client.test\r\n")
+            lines = [reader.readline()]
+            while lines[-1][3:4] == b"-":
+                lines.append(reader.readline())
+            ready.set()
+            done.wait(10)
+            return b"".join(lines)
+
+    ready, done = threading.Event(), threading.Event()
+    with smtp_sink() as sink:
+        async with running_filter(tmp_path, sink.port) as flt:
+            client = asyncio.create_task(asyncio.to_thread(ehlo, flt.port, ready, done))
+            try:
+                await asyncio.to_thread(ready.wait, 10)
+                (conn,) = flt.server._connections
+                assert conn.transport is not None
+                sock = conn.transport.get_extra_info("socket")
+                nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            finally:
+                done.set()
+                reply = await client
+    assert nodelay != 0
+    assert reply.startswith(b"250-filter.test\r\n")
+    assert b"\r\n250-DSN\r\n250 XFORWARD " in reply  # the whole answer, in order

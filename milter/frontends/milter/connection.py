@@ -33,6 +33,7 @@ from milter.codec import (
     Quit,
     Reply,
 )
+from milter.frontends.listen import no_delay
 from milter.frontends.milter.replies import final_reply
 from milter.frontends.milter.session import (
     NO_REPLY_PROTOCOL,
@@ -98,10 +99,9 @@ class MilterProtocol(asyncio.Protocol):
             self.closed.set_result(None)
             return
         self._counted = True
-        sock = transport.get_extra_info("socket")
+        sock = no_delay(transport)
         requested = NO_REPLY_PROTOCOL
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sock is not None:
             if QUICKACK is None:
                 requested = REQUESTED_PROTOCOL
             else:

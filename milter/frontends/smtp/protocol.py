@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 from collections.abc import Callable
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, syntax
 
@@ -52,6 +52,7 @@ class FilterSMTP(SMTP):
         self._on_lost = on_lost
         self._spool = spool or SpoolConfig()
         self.message: RawMessage | None = None
+        self._corked: list[bytes] | None = None  # reply lines held for one write (EHLO)
         super().__init__(handler, enable_SMTPUTF8=True, decode_data=False, **kwargs)
         self.command_size_limits = collections.defaultdict(
             lambda: COMMAND_LIMIT, {"MAIL": DSN_COMMAND_LIMIT, "RCPT": DSN_COMMAND_LIMIT}
@@ -82,6 +83,27 @@ class FilterSMTP(SMTP):
     def in_transaction(self) -> bool:
         """True between MAIL FROM and the end of that message."""
         return bool(self.envelope is not None and self.envelope.mail_from)
+
+    async def push(self, status: AnyStr) -> None:
+        """Send one reply line, or keep it for `smtp_EHLO`'s single write."""
+        if self._corked is None:
+            await super().push(status)
+            return
+        line = status.encode("utf-8") if isinstance(status, str) else status
+        self._corked.append(line + b"\r\n")
+
+    @syntax("EHLO hostname")
+    async def smtp_EHLO(self, hostname: str) -> None:
+        """aiosmtpd's EHLO, its lines sent in one write (aiosmtpd writes one per line:
+        several small segments per reply, which cost a write each and, without
+        TCP_NODELAY, a delayed-ACK wait)."""
+        self._corked = []
+        try:
+            await super().smtp_EHLO(hostname)
+        finally:
+            lines, self._corked = self._corked, None
+        if lines:
+            await super().push(b"".join(lines)[:-2])
 
     async def _params(self, text: str | None, allowed: frozenset[str]) -> Params | None:
         try:

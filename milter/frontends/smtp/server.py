@@ -19,7 +19,7 @@ from typing import Any
 
 from milter.actions.apply import apply_plan
 from milter.frontends.caps import PerClient
-from milter.frontends.listen import parse_endpoint
+from milter.frontends.listen import no_delay, parse_endpoint
 from milter.frontends.pace import Pace, SlowClient
 from milter.frontends.service import Action, MessageRequest, MessageService, Outcome
 from milter.frontends.settings import SmtpSettings
@@ -473,6 +473,7 @@ class _Door(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
+        no_delay(transport)  # else a reply in several writes waits for the client's ACK
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if isinstance(peer, tuple) and peer else None
         opened = self.server.open(address)
