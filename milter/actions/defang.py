@@ -40,6 +40,9 @@ class LinkRewrite:
 
 
 def _defang_text_urls(text: str, targets: LinkTargets, *, entities: bool) -> str:
+    if "://" not in text:
+        return text  # what _URL needs (an entity-written "&#58;//" is no URL to _URL either)
+
     def fix(match: re.Match[str]) -> str:
         url = match.group(0)
         core = url.rstrip(_TRAILING)
@@ -67,10 +70,22 @@ def _bare_host_pattern(hosts: frozenset[str]) -> re.Pattern[str] | None:
     return re.compile(r"(?<![\w.@/-])(?:" + alternatives + r")(?![\w-]|\.[\w-])", re.I)
 
 
+@lru_cache(maxsize=64)
+def _ascii(hosts: frozenset[str]) -> bool:
+    return all(host.isascii() for host in hosts)
+
+
 def _defang_bare_hosts(text: str, hosts: frozenset[str]) -> str:
     pattern = _bare_host_pattern(hosts)
     if pattern is None:
         return text
+    if text.isascii() and _ascii(hosts):
+        # The pattern (a lookbehind, then the alternation) is tried at every offset; in
+        # ASCII, re.I and str.lower agree, so a text holding none of the hosts is left
+        # as it is at once (non-ASCII text keeps the pattern's own case folding).
+        folded = text.lower()
+        if not any(host in folded for host in hosts):
+            return text
     return pattern.sub(lambda m: bracket_dots(m.group(0)), text)
 
 
@@ -94,8 +109,7 @@ def _link_attr(tag_name: str, attr: str) -> bool:
 
 def _rewrite_tag(document: str, tag: Tag, rewrite: LinkRewrite) -> str | None:
     """The tag's new source text, or None when none of its links is a target."""
-    names = {a.name for a in tag.attrs}
-    note = NOTE_ATTR if "title" in names else "title"
+    note = ""  # title, or NOTE_ATTR when the tag has a title: chosen at the first target
     out: list[str] = []
     pos = tag.start
     shown_host = ""
@@ -105,6 +119,8 @@ def _rewrite_tag(document: str, tag: Tag, rewrite: LinkRewrite) -> str | None:
         url = attr.value.strip()
         if not rewrite.targets.url_matches(url):
             continue
+        if not note:
+            note = NOTE_ATTR if any(a.name == "title" for a in tag.attrs) else "title"
         lead = "" if document[attr.start - 1] in " \t\r\n\f" else " "
         shown = html.escape(defang_url(url), quote=True)
         replacement = f'{lead}{note}="{shown}"'

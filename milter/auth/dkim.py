@@ -26,7 +26,7 @@ from dkim.util import InvalidTagValueList
 
 from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
 from milter.auth.dkimpy_keys import install as install_key_cache
-from milter.auth.dkimpy_rsa import install as install_int_conversions
+from milter.auth.dkimpy_rsa import install as install_rsa
 from milter.auth.dkimpy_tags import install as install_tag_memo
 from milter.auth.dkimpy_tags import parse_tag_value
 from milter.dns.resolver import DnsError, DnsTimeout, Resolver
@@ -42,7 +42,7 @@ class _ResultsNotErrors(logging.LoggerAdapter):  # type: ignore[type-arg]
         self.debug(msg, *args, **kwargs)  # type: ignore[arg-type]
 
 
-install_int_conversions()  # dkimpy's byte-by-byte int/bytes loops → int.to_bytes/from_bytes
+install_rsa()  # RSA verified by OpenSSL first; dkimpy's int/bytes loops → int methods
 install_key_cache()  # dkimpy parses a key record once, not once per signature and message
 install_tag_memo()  # a signature field's tags parsed once for Tocsin and dkimpy
 DKIMPY_LOG = _ResultsNotErrors(logging.getLogger("tocsin.dkimpy"), {})

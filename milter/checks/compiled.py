@@ -35,25 +35,25 @@ class KeyIndex:
     """
 
     keys: tuple[tuple[str, str], ...]
-    words: tuple[frozenset[str], ...]
-    by_word: Mapping[str, tuple[int, ...]]
+    words: tuple[frozenset[bytes], ...]  # as key_words gives them: UTF-8 bytes
+    by_word: Mapping[bytes, tuple[int, ...]]
 
     @classmethod
     def build(cls, keys: tuple[tuple[str, str], ...]) -> KeyIndex:
         """Index ``keys`` ((key, payload) pairs, in the order lookups return them)."""
-        words = tuple(frozenset(key.split()) for key, _ in keys)
-        counts: dict[str, int] = {}
+        words = tuple(key_words(key) for key, _ in keys)
+        counts: dict[bytes, int] = {}
         for needed in words:
             for word in needed:
                 counts[word] = counts.get(word, 0) + 1
-        filed: dict[str, list[int]] = {}
+        filed: dict[bytes, list[int]] = {}
         for position, needed in enumerate(words):
             if needed:  # a key without words (only spaces) is never looked for
                 rarest = min(needed, key=lambda w: (counts[w], -len(w), w))
                 filed.setdefault(rarest, []).append(position)
         return cls(keys, words, MappingProxyType({w: tuple(p) for w, p in filed.items()}))
 
-    def positions(self, haystack: str, present: frozenset[str]) -> list[int]:
+    def positions(self, haystack: str, present: frozenset[bytes]) -> list[int]:
         """Positions (ascending) of the keys found in ``haystack``, whose words are
         ``present``."""
         by_word = self.by_word

@@ -34,8 +34,10 @@ class LinkSink(Protocol):
     def add_text(self, text: str, source: str) -> None:
         """Scan visible text for written URLs."""
 
-    def known(self, url: str, base: str, anchor: str = "") -> bool:
-        """True when this written URL was already recorded (cheap dedupe before parsing)."""
+    def parse(self, url: str, base: str, anchor: str = "") -> ParsedUrl | None:
+        """:func:`~milter.text.url.parse_url`'s reading of ``url`` against ``base`` (the
+        sink may keep readings: the same URL often comes back in one message), or None
+        when this URL with this anchor was already recorded (then it is not read)."""
 
 
 def _href(attrs: dict[str, str]) -> str | None:
@@ -69,8 +71,10 @@ class _Collector:
     def _emit(self, url: str, source: str, anchor: str = "") -> None:
         self.flush_text()
         url = url.strip()
-        if url and not self.sink.known(url, self.base, anchor):
-            self.sink.add(url, source, parse_url(url, self.base), anchor)
+        if url:
+            parsed = self.sink.parse(url, self.base, anchor)
+            if parsed is not None:
+                self.sink.add(url, source, parsed, anchor)
 
     def close_anchor(self) -> None:
         if self.open_href is not None:

@@ -178,18 +178,23 @@ def _candidate_tokens(text: str) -> Iterator[str]:
 def find_text_urls(text: str) -> Iterator[tuple[str, bool]]:
     """Yield ``(url, has_scheme)`` for URLs written in plain text, trailing punctuation trimmed."""
     for token in _candidate_tokens(text):
-        # _START_RE needs "://" or "www" (only w and W match w case-insensitively); its
-        # search is tried at every character, these two look-ups are not.
-        start = _START_RE.search(token) if "://" in token or "www" in token.lower() else None
-        if start is not None:
-            url = _trim(token[start.start() :])
-            has_scheme = "://" in url[:12]
-            if len(url) > 4:
-                yield url, has_scheme
-            continue
-        candidate = _trim(token)
-        if _BARE_RE.fullmatch(candidate) and _bare_domain_ok(candidate):
-            yield candidate, False
+        found = _token_url(token)
+        if found is not None:
+            yield found
+
+
+def _token_url(token: str) -> tuple[str, bool] | None:
+    """The URL written in one candidate token, as ``(url, has_scheme)``, or None."""
+    # _START_RE needs "://" or "www" (only w and W match w case-insensitively); its
+    # search is tried at every character, these two look-ups are not.
+    start = _START_RE.search(token) if "://" in token or "www" in token.lower() else None
+    if start is not None:
+        url = _trim(token[start.start() :])
+        return (url, "://" in url[:12]) if len(url) > 4 else None
+    candidate = _trim(token)
+    if _BARE_RE.fullmatch(candidate) and _bare_domain_ok(candidate):
+        return candidate, False
+    return None
 
 
 class _Sink:
@@ -199,6 +204,9 @@ class _Sink:
         self.max_links = max_links
         self.links: dict[str, Link] = {}
         self.seen: set[tuple[str, str, str]] = set()
+        # parse_url's reading of each written URL and base: a URL written in both the
+        # text/plain and the HTML part (with an anchor text there) is read once.
+        self.readings: dict[tuple[str, str], ParsedUrl] = {}
         self.budget = max_links * _WORK_FACTOR
         self.truncated = False
 
@@ -219,6 +227,22 @@ class _Sink:
         if len(self.seen) < self.max_links * 4:
             self.seen.add(key)
         return False
+
+    def parse(self, url: str, base: str, anchor: str = "") -> ParsedUrl | None:
+        """``parse_url(url, base)``, or None when this written URL (same base, same
+        anchor) was already handled (:meth:`known`)."""
+        if self.known(url, base, anchor):
+            return None
+        return self._read(url, base)
+
+    def _read(self, url: str, base: str) -> ParsedUrl:
+        key = (url, base)
+        parsed = self.readings.get(key)
+        if parsed is None:
+            parsed = parse_url(url, base)
+            if len(self.readings) < self.max_links * 4:
+                self.readings[key] = parsed
+        return parsed
 
     def add(self, url: str, source: str, parsed: ParsedUrl, anchor: str = "") -> None:
         key = parsed.target
@@ -258,18 +282,47 @@ class _Sink:
         checkpoint("text URL scan")
         for url, has_scheme in find_text_urls(text):
             if not self.known(url, ""):
-                self.add(url, source, parse_url(url, assume_http=not has_scheme))
+                parsed = self._read(url, "") if has_scheme else parse_url(url, assume_http=True)
+                self.add(url, source, parsed)
+
+
+# An anchor text that is one written host and maybe a path of plain characters, such as
+# "lettre-culture.fr/agenda-ete" (the commonest anchor with a dot): one token, no scheme,
+# nothing to trim at either end, already in _BARE_RE's form, no "@". Its URL is the
+# anchor itself, and what is read of it depends only on the host and whether a path
+# follows (:func:`_written_host`, cached by host). Anchors with "www" take the general
+# path (_START_RE reads them otherwise).
+_HOST_ANCHOR_RE = re.compile(r"((?:[a-zA-Z0-9-]{1,63}\.){1,12}[a-zA-Z]{2,63})(/[a-zA-Z0-9/-]*)?")
 
 
 def _anchor_host(anchor: str) -> str:
     """Host named by an anchor text such as "https://www.ameli.fr" or "ameli.fr"."""
     if "." not in anchor and ":" not in anchor:
         return ""  # no URL anchor (see add_text): "Lire la suite", "Cliquez ici"
+    plain = _HOST_ANCHOR_RE.fullmatch(anchor) if len(anchor) <= _MAX_TOKEN else None
+    if plain is not None and "www" not in anchor.lower():
+        head, path = plain.group(1, 2)
+        if len(head) <= _CACHED_HOST_CHARS:
+            return _written_host(head, path is not None)
+    return _reference_anchor_host(anchor)
+
+
+def _reference_anchor_host(anchor: str) -> str:
+    """:func:`_anchor_host` by definition: the host of the first URL read in the text."""
     for url, has_scheme in find_text_urls(anchor):
         parsed = parse_url(url, assume_http=not has_scheme)
         if parsed.host_ascii:
             return parsed.host_ascii
     return ""
+
+
+@functools.lru_cache(maxsize=4096)
+def _written_host(head: str, has_path: bool) -> str:
+    """The host read from a text URL that is ``head`` (a plain host, see _HOST_ANCHOR_RE),
+    followed by a path when ``has_path``; "" when it is not read as a URL. The path's
+    characters change neither answer, so one "/" stands for any."""
+    candidate = head + "/" if has_path else head
+    return parse_url(candidate, assume_http=True).host_ascii if _bare_domain_ok(candidate) else ""
 
 
 def _registrable(host: str) -> str:

@@ -5,10 +5,19 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from milter.actions.defang import LinkRewrite, defang_links_html, defang_links_text
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from milter.actions.defang import (
+    LinkRewrite,
+    _bare_host_pattern,
+    _defang_bare_hosts,
+    defang_links_html,
+    defang_links_text,
+)
 from milter.actions.redirect import RedirectSigner, verify_link
 from milter.actions.targets import LinkTargets
-from milter.text.url import defang_url, host_of
+from milter.text.url import bracket_dots, defang_url, host_of
 
 HOSTS = LinkTargets.of(hosts=["ameli-remboursement.fr"])
 KEY = b"k" * 32
@@ -188,3 +197,46 @@ def test_the_rewriter_neutralises_every_link_the_detector_sees() -> None:
         assert out != doc, doc
         assert extract_links([], [out]).hosts() <= {""} | set(), (doc, out)
         assert "evil[.]fr" in out, out
+
+
+_HOSTS = frozenset({"ameli-remboursement.fr", "cpf.example", "xn--amli-bpa.fr"})
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "ameli-remboursement.fr",
+                "AMELI-Remboursement.FR",
+                "cpf.example",
+                "CPF.EXAMPLE",
+                "xn--amli-bpa.fr",
+                "a.cpf.example",
+                "cpf.examples",
+                " ",
+                ".",
+                "-",
+                "@",
+                "/",
+                "voir ",
+                "ameli-rembour\u017fement.fr",  # long s: re.I reads it as "s"
+                "amel\u0130-remboursement.fr",  # dotted capital I: re.I reads it as "i"
+                "é",
+                "İ",
+                "\u212a",
+                "https://",
+                "hxxps://",
+                "mot",
+            ]
+        ),
+        max_size=12,
+    ).map("".join)
+)
+def test_bare_hosts_are_defanged_as_the_plain_pattern_does(text: str) -> None:
+    """The quick "no target host in this text" exit never skips a text the pattern edits
+    (upper case, non-ASCII text, hosts inside longer names)."""
+    pattern = _bare_host_pattern(_HOSTS)
+    assert pattern is not None
+    expected = pattern.sub(lambda m: bracket_dots(m.group(0)), text)
+    assert _defang_bare_hosts(text, _HOSTS) == expected

@@ -8,7 +8,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from milter.text import confusables
-from milter.text.confusables import fold, phrase_key, phrase_key_uncached, strip_accents, words
+from milter.text.confusables import (
+    fold,
+    key_words,
+    phrase_key,
+    phrase_key_uncached,
+    strip_accents,
+    words,
+)
 
 
 def _reference_strip(text: str) -> str:
@@ -50,6 +57,13 @@ def test_phrase_key_is_cached_and_stable() -> None:
 @given(st.text(max_size=200))
 def test_phrase_key_is_the_folded_words_between_spaces(text: str) -> None:
     assert phrase_key_uncached(text) == " " + " ".join(words(text)) + " "
+
+
+@given(st.text(max_size=200))
+def test_the_words_kept_with_a_key_are_the_words_of_that_key(text: str) -> None:
+    key = phrase_key(text)
+    assert key == phrase_key_uncached(text)
+    assert key_words(key) == frozenset(word.encode() for word in words(text))
 
 
 def test_phrase_key_of_french_text_with_symbols() -> None:
