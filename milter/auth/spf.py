@@ -124,19 +124,19 @@ async def check_host(
     client = _normalize_ip(ip)
     domain = domain.rstrip(".").lower()
     sender = _normalize_sender(sender, domain)
-    base = SpfResult(AuthStatus.NONE, domain, sender, identity)
     if not valid_domain(domain):
-        return replace(base, reason=f"{domain!r} is not a valid domain name (§4.3)")
+        reason = f"{domain!r} is not a valid domain name (§4.3)"
+        return SpfResult(AuthStatus.NONE, domain, sender, identity, reason=reason)
     ctx = MacroContext(sender, domain, client, helo, receiver=receiver, timestamp=int(time.time()))
     evaluation = _Evaluation(resolver, client)
     try:
         status, explanation, mech = await evaluation.check(domain, ctx)
     except _PermError as exc:
-        return replace(base, status=AuthStatus.PERMERROR, reason=str(exc))
+        return SpfResult(AuthStatus.PERMERROR, domain, sender, identity, reason=str(exc))
     except _TempError as exc:
-        return replace(base, status=AuthStatus.TEMPERROR, reason=str(exc))
+        return SpfResult(AuthStatus.TEMPERROR, domain, sender, identity, reason=str(exc))
     reason = f"matched {mech}" if mech else f"{status} (no directive matched)"
-    return replace(base, status=status, explanation=explanation, reason=reason, mechanism=mech)
+    return SpfResult(status, domain, sender, identity, explanation, reason, mech)
 
 
 class _Evaluation:
@@ -187,7 +187,8 @@ class _Evaluation:
         record = await self.record(domain)
         if record is None:
             return AuthStatus.NONE, "", ""
-        ctx = replace(ctx, domain=domain)
+        if ctx.domain != domain:  # an include or redirect target
+            ctx = replace(ctx, domain=domain)
         for term in record.mechanisms:
             if term.name in DNS_MECHANISMS:
                 self._count_term()
@@ -196,7 +197,7 @@ class _Evaluation:
                 explanation = ""
                 if status is AuthStatus.FAIL and record.exp is not None:
                     explanation = await self._explain(record.exp, ctx)
-                return status, explanation, str(term)
+                return status, explanation, term.text
         if record.redirect is not None and not any(m.name == "all" for m in record.mechanisms):
             self._count_term()  # §6.1: the record of the target replaces this one
             target = await self._target(record.redirect, ctx)

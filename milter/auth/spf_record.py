@@ -64,6 +64,12 @@ class Mechanism:
     cidr4: int | None = None
     cidr6: int | None = None
     network: IPNetwork | None = None  # ip4 / ip6
+    # The directive as text, made once: records are parsed once and cached, and the text
+    # names the matching directive in every result (ipaddress formats in Python, ~10 µs).
+    text: str = field(default="", init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", self._render())
 
     @property
     def result(self) -> str:
@@ -71,6 +77,9 @@ class Mechanism:
         return QUALIFIERS[self.qualifier]
 
     def __str__(self) -> str:
+        return self.text
+
+    def _render(self) -> str:
         text = ("" if self.qualifier == "+" else self.qualifier) + self.name
         if self.network is not None:
             text += f":{self.network}"

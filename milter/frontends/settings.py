@@ -85,6 +85,11 @@ class SmtpSettings(_Closed):
     next_hop: str = "127.0.0.1:10026"
     next_hop_starttls: Literal["no", "opportunistic", "required"] = "no"
     next_hop_timeout_seconds: float = Field(default=60.0, gt=0, le=3_600)
+    # Sessions with the next hop kept open between transactions, per worker (each saves
+    # connect, EHLO and QUIT per message), and for how long one may stay unused. 0: a
+    # new session per transaction.
+    next_hop_sessions: int = Field(default=8, ge=0, le=1_000)
+    next_hop_idle_seconds: float = Field(default=60.0, gt=0, le=3_600)
     xforward: bool = True  # pass the real client on to a next hop offering XFORWARD
     hostname: str | None = None  # our EHLO/banner name; the system's FQDN when unset
     workers: int = Field(default=1, ge=1, le=64)

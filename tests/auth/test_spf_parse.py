@@ -203,3 +203,22 @@ def test_parser_fails_only_with_syntax_errors(tail: str) -> None:
         return
     for mech in record.mechanisms:  # whatever parses re-parses to the same directive
         assert parse_record(f"v=spf1 {mech}").mechanisms == (mech,)
+
+
+def test_directive_text_made_once_names_each_directive() -> None:
+    """The text a result names (``matched …``) is made when the record is parsed."""
+    record = parse_record(
+        "v=spf1 ip4:192.0.2.0/24 ~ip6:2001:db8::/32 a/24 ?include:_spf.example.org "
+        "exists:%{i}.x.example.org -all"
+    )
+    texts = [str(m) for m in record.mechanisms]
+    assert texts == [
+        "ip4:192.0.2.0/24",
+        "~ip6:2001:db8::/32",
+        "a/24",
+        "?include:_spf.example.org",
+        "exists:%{i}.x.example.org",
+        "-all",
+    ]
+    assert [m.text for m in record.mechanisms] == texts
+    assert record.mechanisms[0] == Mechanism("+", "ip4", network=record.mechanisms[0].network)

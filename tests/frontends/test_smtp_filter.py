@@ -369,3 +369,58 @@ async def test_accepted_connections_have_nagle_off(tmp_path: Path) -> None:
     assert nodelay != 0
     assert reply.startswith(b"250-filter.test\r\n")
     assert b"\r\n250-DSN\r\n250 XFORWARD " in reply  # the whole answer, in order
+
+
+async def test_next_hop_sessions_are_kept_between_messages(tmp_path: Path) -> None:
+    """Three clients one after the other: one session with the next hop (no connect,
+    EHLO, QUIT per message), each message with its own envelope and client."""
+    async with recording_sink() as sink, running_filter(tmp_path, sink.port) as flt:
+        for i in range(3):
+            sent = await asend(
+                flt.port, HAM, rcpts=(f"u{i}@x.test",), xforward=f"ADDR=192.0.2.{i + 1}"
+            )
+            assert sent.data is not None
+            assert sent.data[0] == 250
+        assert flt.server.pool.idle == 1
+    assert sink.sessions == 1
+    assert [m.rcpts for m in sink.messages] == [["u0@x.test"], ["u1@x.test"], ["u2@x.test"]]
+    assert [m.xforward["ADDR"] for m in sink.messages] == ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+
+
+async def test_without_kept_sessions_each_message_has_its_own(tmp_path: Path) -> None:
+    async with (
+        recording_sink() as sink,
+        running_filter(tmp_path, sink.port, next_hop_sessions=0) as flt,
+    ):
+        for _ in range(2):
+            await asend(flt.port, HAM)
+        assert flt.server.pool.idle == 0
+    assert sink.sessions == 2
+    assert len(sink.messages) == 2
+
+
+async def test_an_abandoned_transaction_is_reset_before_the_next(tmp_path: Path) -> None:
+    """A quarantined message leaves its transaction open at the next hop (MAIL, RCPT, no
+    DATA): the kept session gets RSET before the next MAIL, and the next message reaches
+    the next hop with its own recipients only."""
+    async with recording_sink() as sink, running_filter(tmp_path, sink.port) as flt:
+        lure = await asend(flt.port, LURE, rcpts=("victim@x.test",))
+        ham = await asend(flt.port, HAM, rcpts=("friend@x.test",))
+        assert len(flt.store.list()) == 1
+    assert lure.data is not None
+    assert lure.data[0] == 250
+    assert ham.data == (250, b"2.0.0 Ok: queued as SINK1")
+    assert sink.sessions == 1
+    assert sink.rsets == 1
+    assert [m.rcpts for m in sink.messages] == [["friend@x.test"]]
+
+
+async def test_a_kept_session_the_next_hop_closed_is_replaced(tmp_path: Path) -> None:
+    """The next hop hangs up on a kept session at MAIL (before accepting anything): the
+    transaction starts again on a new session; every message arrives exactly once."""
+    async with recording_sink() as sink, running_filter(tmp_path, sink.port) as flt:
+        sink.hang_up_on_reuse = True
+        sent = [await asend(flt.port, HAM, rcpts=(f"u{i}@x.test",)) for i in range(3)]
+    assert [s.data[0] if s.data else None for s in sent] == [250, 250, 250]
+    assert sink.sessions == 3
+    assert [m.rcpts for m in sink.messages] == [["u0@x.test"], ["u1@x.test"], ["u2@x.test"]]

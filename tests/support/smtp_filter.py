@@ -138,11 +138,15 @@ class RecordingSink:
     messages: list[Received] = field(default_factory=list)
     xforward: dict[str, str] = field(default_factory=dict)
     tls: list[bool] = field(default_factory=list)  # per message: did it come over TLS
+    sessions: int = 0  # EHLOs: sessions the filter opened
+    rsets: int = 0
+    hang_up_on_reuse: bool = False  # close, without a word, at a session's second MAIL
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
+        self.sessions += 1
         return [*responses[:-1], "250-XFORWARD NAME ADDR PROTO HELO", responses[-1]]
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -162,6 +166,20 @@ class RecordingSink:
 
 
 class _XforwardSMTP(SMTP):
+    transactions = 0
+
+    async def smtp_MAIL(self, arg: str) -> None:
+        self.transactions += 1
+        if self.event_handler.hang_up_on_reuse and self.transactions > 1:
+            assert self.transport is not None
+            self.transport.close()
+            return
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RSET(self, arg: str) -> None:
+        self.event_handler.rsets += 1
+        await super().smtp_RSET(arg)
+
     async def smtp_XFORWARD(self, arg: str) -> None:
         handler = self.event_handler
         for word in (arg or "").split():

@@ -25,7 +25,7 @@ from milter.frontends.service import Action, MessageRequest, MessageService, Out
 from milter.frontends.settings import SmtpSettings
 from milter.frontends.smtp.params import Params, xforward_value, xtext_encode
 from milter.frontends.smtp.protocol import FilterSMTP
-from milter.frontends.smtp.relay import NextHop, NextHopConfig, NextHopRefused
+from milter.frontends.smtp.relay import NextHop, NextHopConfig, NextHopPool, NextHopRefused
 from milter.model.envelope import Envelope
 from milter.model.plan import ActionPlan, HeaderOp, SmtpReply
 from milter.ops.metrics import connection_closed, connection_opened, connection_refused
@@ -55,6 +55,16 @@ class SmtpFilterServer:
         self._trusted = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_clients]
         self._stop = asyncio.Event()
         self._drained = asyncio.Event()
+        self.pool = NextHopPool(settings.next_hop_sessions, settings.next_hop_idle_seconds)
+        host, port = self.hop_address
+        self._hop_config = NextHopConfig(
+            host,
+            port,
+            self.hostname,
+            timeout_seconds=settings.next_hop_timeout_seconds,
+            starttls=settings.next_hop_starttls,
+            xforward=settings.xforward,
+        )
 
     @property
     def stopping(self) -> bool:
@@ -76,6 +86,7 @@ class SmtpFilterServer:
             await self._stop.wait()
             server.close()
             await self._drain()
+            await self.pool.close()
 
     async def _drain(self) -> None:
         for conn in list(self._connections):
@@ -166,18 +177,8 @@ class SmtpFilterServer:
             self._drained.set()
 
     def next_hop(self) -> NextHop:
-        """A new session with the next hop (one per transaction)."""
-        host, port = self.hop_address
-        return NextHop(
-            NextHopConfig(
-                host,
-                port,
-                self.hostname,
-                timeout_seconds=self.settings.next_hop_timeout_seconds,
-                starttls=self.settings.next_hop_starttls,
-                xforward=self.settings.xforward,
-            )
-        )
+        """A transaction with the next hop (on a kept session when there is one)."""
+        return NextHop(self._hop_config, self.pool)
 
 
 class ConnectionHandler:
