@@ -19,6 +19,8 @@ from milter.text.confusables import LINE_MARK, line_key_at, phrase_key_lines, ph
 
 # Sentence ends in the raw text; dots inside names (ameli.fr) split harmlessly.
 _SENTENCE_END = re.compile(r"[.!?;\n\r•|]+")
+_LATIN1_ENDS = ".!?;\n\r|"  # the same, for phrase_key_lines's byte table ("•" is not Latin-1)
+_BULLET = "•"
 
 # Verbs of asking and giving (folded stems), French then English.
 _VERB = (
@@ -59,7 +61,9 @@ def asserted(text: str, haystack: str, keys: Iterable[tuple[str, str]]) -> str |
     candidates = [(key, phrase) for key, phrase in keys if key in haystack]
     if not candidates:
         return None
-    lines = phrase_key_lines(_SENTENCE_END.sub("\n", text))
+    if _BULLET in text:
+        text = text.replace(_BULLET, "\n")
+    lines = phrase_key_lines(text, _LATIN1_ENDS)  # each end a line: as _SENTENCE_END splits
     for key, phrase in candidates:
         start = lines.find(key)
         while start >= 0:

@@ -222,7 +222,6 @@ class _Latin1Tables:
     """Byte tables folding Latin-1 text to phrase-key bytes in one ``bytes.translate``."""
 
     words: bytes  # byte → its fold if a letter or digit (A → a, é → e, ² → 2), else space
-    lines: bytes  # the same, but a line feed → LINE_MARK
     multi: tuple[tuple[bytes, bytes], ...]  # Latin-1 bytes folding to several (ß → ss)
 
 
@@ -238,14 +237,21 @@ def _latin1_tables() -> _Latin1Tables:
             multi.append((bytes([code]), folded))
     for code in range(ord("A"), ord("Z") + 1):
         words[code] = code + 0x20
-    lines = bytearray(words)
-    lines[0x0A] = 0x01
-    return _Latin1Tables(bytes(words), bytes(lines), tuple(multi))
+    return _Latin1Tables(bytes(words), tuple(multi))
 
 
-def _key_bytes(text: str, lines: bool) -> bytes:
-    """``text`` folded to lower-case ASCII letters and digits, anything else a space (a
-    line feed LINE_MARK when ``lines``). Latin-1 characters (all of French) are folded by
+@functools.cache
+def _lines_table(ends: str) -> bytes:
+    """The words table, but each of ``ends`` (Latin-1 characters) → LINE_MARK."""
+    table = bytearray(_latin1_tables().words)
+    for char in ends:
+        table[ord(char)] = 0x01
+    return bytes(table)
+
+
+def _key_bytes(text: str, table: bytes | None = None) -> bytes:
+    """``text`` folded to lower-case ASCII letters and digits, anything else a space (or
+    what ``table`` says: a line end LINE_MARK). Latin-1 characters (all of French) are folded by
     a byte table; only runs beyond Latin-1 (’ — € œ …) reach the codec error handler,
     which the encoder calls once per run. All of it runs in C but the handler: a regex or
     a per-character translate over a 40 KB body cost 1–6 ms."""
@@ -254,25 +260,26 @@ def _key_bytes(text: str, lines: bool) -> bytes:
     for byte, replacement in tables.multi:
         if byte in raw:
             raw = raw.replace(byte, replacement)
-    return raw.translate(tables.lines if lines else tables.words)
+    return raw.translate(tables.words if table is None else table)
 
 
 def phrase_key_uncached(text: str) -> str:
     """:func:`phrase_key` without its cache, for one-off texts (sentences) that would
     otherwise push a body's key out of it."""
-    return " " + b" ".join(_key_bytes(text, lines=False).split()).decode("ascii") + " "
+    return " " + b" ".join(_key_bytes(text).split()).decode("ascii") + " "
 
 
 LINE_MARK = "\x01"
 """Separates the lines' keys in :func:`phrase_key_lines` (no letter, no digit, no space)."""
 
 
-def phrase_key_lines(text: str) -> str:
+def phrase_key_lines(text: str, ends: str = "\n") -> str:
     """The phrase keys of every line of ``text`` in one string, in one pass: each line's
     folded words space-separated, lines separated by ``" \x01 "``, the whole padded with
     spaces. A key found in it lies within one line (:func:`line_key_at` gives that line's
-    key), as if each line's :func:`phrase_key` had been searched."""
-    folded = _key_bytes(text, lines=True).replace(b"\x01", b" \x01 ")
+    key), as if each line's :func:`phrase_key` had been searched. ``ends``: the (Latin-1)
+    characters that end a line, each one (a run of them leaves empty lines)."""
+    folded = _key_bytes(text, _lines_table(ends)).replace(b"\x01", b" \x01 ")
     return " " + b" ".join(folded.split()).decode("ascii") + " "
 
 
@@ -306,7 +313,7 @@ _WORDS_OF_KEY: dict[str, frozenset[bytes]] = {}
 def _folded(text: str) -> tuple[str, frozenset[bytes]]:
     """The phrase key of ``text`` and its words: one split gives both (a body's words
     split a second time from its key cost as much again: ~0.2 ms for a 50 KB body)."""
-    words = _key_bytes(text, lines=False).split()
+    words = _key_bytes(text).split()
     return " " + b" ".join(words).decode("ascii") + " ", frozenset(words)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -89,3 +90,12 @@ def test_a_denied_sentence_does_not_count_but_a_later_request_does() -> None:
     assert asserted(denied, phrase_key(denied), keys) is None
     asked = denied + " Merci d'envoyer vos coordonnées bancaires aujourd'hui !"
     assert asserted(asked, phrase_key(asked), keys) == "coordonnées bancaires"
+
+
+@pytest.mark.parametrize("end", [".", "!", "?", ";", "\n", "\r", "•", "|", "...", ". • "])
+def test_every_sentence_end_separates_a_denial_from_a_request(end: str) -> None:
+    keys = [(phrase_key("coordonnées bancaires"), "coordonnées bancaires")]
+    text = f"Nous ne demanderons jamais{end} vos coordonnées bancaires"
+    assert asserted(text, phrase_key(text), keys) == "coordonnées bancaires"
+    joined = "Nous ne demanderons jamais, vos coordonnées bancaires"
+    assert asserted(joined, phrase_key(joined), keys) is None
