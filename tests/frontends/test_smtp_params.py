@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from aiosmtpd.smtp import SMTP
 
 from milter.frontends.smtp.params import (
     MAIL_KEYWORDS,
     RCPT_KEYWORDS,
     ParamError,
+    parse_address,
     parse_params,
     parse_xforward,
     xforward_lines,
@@ -86,3 +88,36 @@ def test_smtp_addresses_are_named_as_the_admin_wrote_them() -> None:
         ListenError, match=r"^'nowhere': expected HOST:PORT \(the port is missing\)$"
     ):
         parse_endpoint("nowhere")
+
+
+ADDRESS_ARGS = [
+    "<user@example.org>",
+    "<user@example.org> SIZE=100 BODY=8BITMIME",
+    "  <user@example.org>",
+    "<>",
+    "<> RET=HDRS",
+    "user@example.org",
+    "user@example.org SIZE=1",
+    '<"quoted local"@example.org>',
+    "<@relay.example:user@example.org>",
+    "<user@[192.0.2.1]>",
+    "<expéditeur@exemple.fr> SMTPUTF8",
+    "<user@example.org",
+    "<user>",
+    "<<user@example.org>>",
+    "<user@@example.org>",
+    "@example.org",
+    "",
+    "   ",
+    "<user@example.org>trailing",
+]
+
+
+@pytest.mark.parametrize("arg", ADDRESS_ARGS)
+def test_parse_address_answers_as_aiosmtpd(arg: str) -> None:
+    """aiosmtpd's own parser (one real SMTP instance) is the reference."""
+    reference = SMTP(None)._getaddr(arg)  # type: ignore[no-untyped-call]
+    address, rest = parse_address(arg)
+    assert address == reference[0]
+    if address is not None:
+        assert rest == reference[1]

@@ -27,6 +27,7 @@ from milter.frontends.smtp.params import (
     RCPT_KEYWORDS,
     ParamError,
     Params,
+    parse_address,
     parse_params,
     parse_xforward,
 )
@@ -118,7 +119,7 @@ class FilterSMTP(SMTP):
         if rest is None:
             await self.push(syntax_error)
             return None
-        address, tail = self._getaddr(rest)
+        address, tail = parse_address(rest)
         if address is None:
             await self.push("553 5.1.3 Malformed address")
             return None
