@@ -9,6 +9,7 @@ reply left behind is deterministic, not a race.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -172,3 +173,33 @@ async def test_a_cancelled_rset_on_a_kept_session_is_not_kept_again() -> None:
     assert accepted == "250 2.1.5 <e@x.test> Ok"
     assert sent == "250 2.0.0 Ok: queued as Q1"
     assert hop.sessions == 2
+
+
+def _raw_mail(port: int, sender: bytes) -> bytes:
+    """EHLO, then MAIL FROM with ``sender`` as raw bytes (smtplib would refuse to send a
+    non-ASCII address without SMTPUTF8); the answer to MAIL."""
+    with socket.create_connection(("127.0.0.1", port), timeout=LIVENESS) as sock:
+        reader = sock.makefile("rb")
+        reader.readline()
+        sock.sendall(b"EHLO client.test\r\n")
+        while reader.readline()[3:4] == b"-":
+            pass
+        sock.sendall(b"MAIL FROM:<" + sender + b">\r\n")
+        answer = reader.readline()
+        sock.sendall(b"QUIT\r\n")
+        reader.readline()
+        return answer
+
+
+async def test_a_failed_mail_from_does_not_leave_the_next_hop_session_open(
+    tmp_path: Path,
+) -> None:
+    """A non-ASCII sender without SMTPUTF8 cannot be encoded for the next hop after the
+    session was opened: the session is closed, not left holding one of its processes."""
+    async with next_hop() as hop, running_filter(tmp_path, hop.port) as flt:
+        answer = await asyncio.to_thread(_raw_mail, flt.port, "expéditeur@x.test".encode())
+        await asyncio.wait_for(hop.session_ended.wait(), LIVENESS)
+        assert flt.server.pool.idle == 0
+    assert answer.startswith(b"451 ")
+    assert hop.sessions == 1
+    assert hop.ended == 1
