@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from milter.auth.arc import check_arc
 from milter.auth.dkim import verify_dkim
+from milter.auth.dkimpy_btag import RE_BTAG, original_re_btag
 from milter.auth.dkimpy_feed import FastRelaxed, MemoryBody, prepare
 from milter.auth.dkimpy_keys import evaluate_pk, original_evaluate_pk
 from milter.auth.dkimpy_rsa import original_rsassa_verify, rsassa_pkcs1_v1_5_verify
@@ -99,12 +100,14 @@ def _sign(
 
 @contextmanager
 def plain_dkimpy() -> Iterator[None]:
-    """dkimpy as shipped: its own canonicalisations, key parse and RSA verification."""
+    """dkimpy as shipped: its own canonicalisations, key parse, b= remover and RSA
+    verification."""
     algorithms = dict(canon.ALGORITHMS)
     canon.ALGORITHMS.update({canon.Simple.name: canon.Simple, canon.Relaxed.name: canon.Relaxed})
     dkim.evaluate_pk = original_evaluate_pk
     dkim.parse_tag_value = original_parse_tag_value
     dkim.RSASSA_PKCS1_v1_5_verify = original_rsassa_verify
+    dkim.RE_BTAG = original_re_btag
     try:
         yield
     finally:
@@ -112,6 +115,7 @@ def plain_dkimpy() -> Iterator[None]:
         dkim.evaluate_pk = evaluate_pk
         dkim.parse_tag_value = parse_tag_value
         dkim.RSASSA_PKCS1_v1_5_verify = rsassa_pkcs1_v1_5_verify
+        dkim.RE_BTAG = RE_BTAG
 
 
 def _dnsfunc(records: dict[str, str]) -> Callable[..., bytes | None]:
