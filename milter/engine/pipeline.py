@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from milter.checks.base import Check, CheckContext, Outcome
+from milter.checks.body_links import BodyLinks
 from milter.checks.claim import find_claim
 from milter.checks.registry import default_checks
 from milter.dns.resolver import Resolver
@@ -62,7 +63,8 @@ async def scan(
     )
     source = raw if isinstance(raw, RawMessage) else RawMessage.from_bytes(raw)
     mime = parse_message(source.prefix(limits.max_message_bytes), mime_limits)
-    ctx = CheckContext(envelope, mime, policy, find_claim(mime, policy), resolver)
+    links = BodyLinks(mime)  # extracted once, for the claim and the links check
+    ctx = CheckContext(envelope, mime, policy, find_claim(mime, policy, links), resolver, links)
     with work_budget(limits.check_timeout_seconds):  # long loops stop here (checkpoint)
         findings, auth = await run_checks(
             ctx, checks or default_checks(), limits.check_timeout_seconds
