@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from milter.checks.body_links import BodyLinks
 from milter.checks.claim import BrandClaim
 from milter.checks.compiled import CompiledPolicy, compiled
 from milter.dns.resolver import Resolver
+from milter.links.extract import LinkSet
 from milter.mime.parse import MimeView
 from milter.model.auth import AuthResult
 from milter.model.envelope import Envelope
@@ -26,6 +28,16 @@ class CheckContext:
     policy: Policy
     claim: BrandClaim | None
     resolver: Resolver | None
+    shared_links: BodyLinks | None = None  # the scan's, shared with the claim; else made here
+
+    def __post_init__(self) -> None:
+        if self.shared_links is None:
+            object.__setattr__(self, "shared_links", BodyLinks(self.mime))
+
+    def links(self, max_links: int) -> LinkSet:
+        """The body's links, extracted once per scan (:class:`BodyLinks`)."""
+        shared = self.shared_links if self.shared_links is not None else BodyLinks(self.mime)
+        return shared.get(max_links)
 
     @property
     def compiled(self) -> CompiledPolicy:

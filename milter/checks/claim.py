@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from milter.checks.body_links import BodyLinks
 from milter.checks.compiled import CompiledPolicy, compiled, name_skeleton
-from milter.links.extract import extract_links
 from milter.mime.headers import Address
 from milter.mime.parse import MimeView
 from milter.policy.model import Policy
@@ -88,15 +88,17 @@ def named_brands(text: str, policy: Policy) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def find_claim(mime: MimeView, policy: Policy) -> BrandClaim | None:
-    """The brand claimed by the message, strongest signal first, or None."""
+def find_claim(mime: MimeView, policy: Policy, links: BodyLinks | None = None) -> BrandClaim | None:
+    """The brand claimed by the message, strongest signal first, or None. ``links``: the
+    scan's shared extraction of the body's links (the links check reads it too)."""
     index = compiled(policy)
     claim = _first_claim(mime, policy, index)
     if claim is None:
         return None
     others = _other_brands(mime, policy, claim.brand)
     if claim.via in (ClaimVia.LOCAL_PART, ClaimVia.BODY):
-        hosts = _foreign_hosts(mime, policy, index, claim.brand)
+        body_links = links if links is not None else BodyLinks(mime)
+        hosts = _foreign_hosts(body_links, policy, index, claim.brand)
         if claim.via is ClaimVia.BODY and not hosts:
             return None  # a body-only mention linking nowhere foreign claims nothing
         return BrandClaim(claim.brand, claim.via, claim.evidence, claim.from_domain, others, hosts)
@@ -158,9 +160,12 @@ def _other_brands(mime: MimeView, policy: Policy, brand: str) -> tuple[str, ...]
 
 
 def _foreign_hosts(
-    mime: MimeView, policy: Policy, index: CompiledPolicy, brand: str
+    body_links: BodyLinks, policy: Policy, index: CompiledPolicy, brand: str
 ) -> tuple[str, ...]:
-    links = extract_links(mime.texts, mime.htmls, max_links=MAX_BODY_LINKS)
+    # extracted at the links check's cap, which reads the same extraction; the first
+    # MAX_BODY_LINKS of them are the claim's
+    links = body_links.get(max(policy.document.limits.max_links, MAX_BODY_LINKS)).links
+    links = links[:MAX_BODY_LINKS]
     hosts = dict.fromkeys(link.host.lower() for link in links if link.host)
     return tuple(h for h in hosts if brand not in index.brand_index.official_brands(h))
 

@@ -16,7 +16,7 @@ from enum import StrEnum
 
 from milter.checks.base import CheckContext, Outcome
 from milter.checks.claim import ClaimVia, named_brand
-from milter.links.extract import Link, LinkFlag, extract_links
+from milter.links.extract import Link, LinkFlag
 from milter.links.lookalike import BrandIndex, Lookalike
 from milter.links.redirect import unwrap, unwrap_once
 from milter.mime.parse import MimeView
@@ -65,7 +65,7 @@ class LinksCheck:
         """Findings for suspicious links and a lookalike From domain."""
         index = ctx.compiled.brand_index
         limit = ctx.policy.document.limits.max_links
-        links = extract_links(ctx.mime.texts, ctx.mime.htmls, max_links=limit)
+        links = ctx.links(limit)
         judge = _Judge(ctx, index)
         found: list[Finding] = _from_lookalike(ctx, index)
         for link in links:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from milter.checks.base import Check, CheckContext, Outcome
+from milter.checks.body_links import BodyLinks
 from milter.checks.claim import find_claim
 from milter.checks.registry import default_checks
 from milter.dns.resolver import Resolver
@@ -62,7 +63,8 @@ async def scan(
     )
     source = raw if isinstance(raw, RawMessage) else RawMessage.from_bytes(raw)
     mime = parse_message(source.prefix(limits.max_message_bytes), mime_limits)
-    ctx = CheckContext(envelope, mime, policy, find_claim(mime, policy), resolver)
+    links = BodyLinks(mime)  # extracted once, for the claim and the links check
+    ctx = CheckContext(envelope, mime, policy, find_claim(mime, policy, links), resolver, links)
     with work_budget(limits.check_timeout_seconds):  # long loops stop here (checkpoint)
         findings, auth = await run_checks(
             ctx, checks or default_checks(), limits.check_timeout_seconds
@@ -95,19 +97,27 @@ async def run_checks(
     so their queries are in flight while the CPU-only checks (``awaits_io = False``)
     run inline, one after the other. A task and a timer per CPU check would cost CPU and
     buy nothing: a check that never awaits cannot be interrupted by a timeout (the work
-    budget stops its long loops instead)."""
+    budget stops its long loops instead). When the scan is cancelled, the DNS checks'
+    tasks are cancelled with it (``asyncio.wait`` alone would leave them running)."""
     waiting = {
         i: asyncio.ensure_future(_guarded(check, ctx, seconds))
         for i, check in enumerate(checks)
         if awaits_io(check)
     }
-    if waiting:
-        await asyncio.sleep(0)  # let them send their first queries
-    inline = {
-        i: await _inline(check, ctx, seconds) for i, check in enumerate(checks) if i not in waiting
-    }
-    if waiting:
-        await asyncio.wait(waiting.values())
+    try:
+        if waiting:
+            await asyncio.sleep(0)  # let them send their first queries
+        inline = {
+            i: await _inline(check, ctx, seconds)
+            for i, check in enumerate(checks)
+            if i not in waiting
+        }
+        if waiting:
+            await asyncio.wait(waiting.values())
+    except BaseException:  # the scan was cancelled (deadline, client gone): so are its checks
+        for task in waiting.values():
+            task.cancel()
+        raise
     results = [waiting[i].result() if i in waiting else inline[i] for i in range(len(checks))]
     items = [item for batch in results for item in batch]
     findings = tuple(i for i in items if isinstance(i, Finding))

@@ -203,14 +203,15 @@ def words(text: str) -> list[str]:
 
 def _fold_run_for_key(error: UnicodeError) -> tuple[str, int]:
     """Codec error handler: a run of characters the codec cannot write → its fold, in
-    ASCII (what stays non-ASCII is no letter or digit, so any ASCII non-word byte stands
-    for it)."""
+    ASCII letters, digits and spaces (what stays non-ASCII is no letter or digit: a space
+    stands for it)."""
     if not isinstance(error, UnicodeEncodeError):
         raise error
     folded = error.object[error.start : error.end].translate(_FOLD_CHAR)
-    if not folded.isascii():
-        folded = folded.encode("ascii", "replace").decode("ascii")
-    return folded.replace("\n", " "), error.end  # (a line end stays the text's own)
+    # Only letters, digits and spaces come out: a "?" for an emoji, "..." for "…" or "!"
+    # for "！" would otherwise end a sentence in phrase_key_lines where the raw text has none.
+    word_bytes = folded.encode("ascii", "replace").translate(_latin1_tables().words)
+    return word_bytes.decode("ascii"), error.end
 
 
 _KEY_ERRORS = "tocsin-phrase-key"

@@ -99,3 +99,31 @@ def test_every_sentence_end_separates_a_denial_from_a_request(end: str) -> None:
     assert asserted(text, phrase_key(text), keys) == "coordonnées bancaires"
     joined = "Nous ne demanderons jamais, vos coordonnées bancaires"
     assert asserted(joined, phrase_key(joined), keys) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Nous ne demanderons jamais 😀 vos coordonnées bancaires",
+        "Ne communiquez jamais à 100 € vos coordonnées bancaires",
+        "Nous ne demanderons jamais … vos coordonnées bancaires",
+        "Nous ne demanderons jamais ‼ vos coordonnées bancaires",
+        "Nous ne demanderons jamais ！ vos coordonnées bancaires",
+        "Nous ne demanderons jamais → vos coordonnées bancaires",
+    ],
+)
+def test_characters_beyond_latin1_do_not_end_a_sentence(text: str) -> None:
+    """The raw text has no sentence end here: the denial governs the request."""
+    keys = [(phrase_key("coordonnées bancaires"), "coordonnées bancaires")]
+    assert asserted(text, phrase_key(text), keys) is None
+    assert asserted(text, phrase_key(text), keys) == _reference(text, phrase_key(text), keys)
+
+
+@given(st.text(max_size=6))
+def test_any_text_between_denial_and_request_judged_as_sentence_by_sentence(
+    between: str,
+) -> None:
+    text = f"Nous ne demanderons jamais {between} vos coordonnées bancaires"
+    keys = [(phrase_key("coordonnées bancaires"), "coordonnées bancaires")]
+    haystack = phrase_key(text)
+    assert asserted(text, haystack, keys) == _reference(text, haystack, keys)

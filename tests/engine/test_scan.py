@@ -207,3 +207,26 @@ async def test_lookalike_link_behind_a_redirector_is_found(policy) -> None:
     assert "redirector" in lookalikes[0].text
     mismatch = [f for f in result.verdict.findings if f.code == "LINK_TEXT_MISMATCH"]
     assert mismatch[0].evidence["shown"] == "moncompteformation.gouv.fr"
+
+
+async def test_a_cancelled_scan_leaves_no_check_running(policy) -> None:
+    started = asyncio.Event()
+
+    class Waiting:
+        name = "waits"
+
+        async def run(self, ctx: CheckContext) -> Sequence[Outcome]:
+            started.set()
+            await asyncio.sleep(30)
+            return ()
+
+    before = asyncio.all_tasks()
+    scanning = asyncio.ensure_future(
+        scan(read("legit-notice.eml"), Envelope(), policy, checks=[Waiting()])
+    )
+    await started.wait()
+    scanning.cancel()
+    await asyncio.gather(scanning, return_exceptions=True)
+    await asyncio.sleep(0)  # the checks' tasks see their cancellation
+    assert scanning.cancelled()
+    assert asyncio.all_tasks() - before == set()

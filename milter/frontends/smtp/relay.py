@@ -9,7 +9,9 @@ EHLO and QUIT were 3-4 round trips and an aiosmtplib set-up per message. A kept 
 whose transaction was abandoned gets RSET before its next MAIL. A kept session that fails
 before its MAIL is accepted (the next hop closed it while idle) is dropped and the
 transaction starts again on a new one: nothing was accepted on it, so nothing is lost or
-sent twice. Past that point a failure is mirrored (451) as on a new session.
+sent twice. Past that point a failure is mirrored (451) as on a new session. A session
+cut with a command in flight (cancelled: the deadline, our client hanging up) is closed,
+never kept: the next transaction on it would read that answer as its own.
 """
 
 from __future__ import annotations
@@ -178,6 +180,9 @@ class NextHop:
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
                 self._broken = True
                 raise _Stale from None
+            except BaseException:  # cancelled with RSET in flight: its answer would be read
+                self._broken = True  # as the next command's
+                raise
         async with self._mirrored(stale=kept):
             offered = smtp.esmtp_extensions.get("xforward")
             if self.config.xforward and offered is not None and xforward:
@@ -209,12 +214,15 @@ class NextHop:
 
     async def close(self) -> None:
         """End the transaction: keep the session for the next one (an unfinished
-        transaction is abandoned with RSET before it), or QUIT."""
+        transaction is abandoned with RSET before it), or QUIT; a broken session is
+        closed at once."""
         smtp, self._smtp = self._smtp, None
         if smtp is None or not smtp.is_connected:
             return
-        pool = None if self._broken else self.pool
-        if pool is not None and pool.give_back(smtp, dirty=self._dirty):
+        if self._broken:  # it may still owe an answer (or be out of step): no QUIT either
+            smtp.close()
+            return
+        if self.pool is not None and self.pool.give_back(smtp, dirty=self._dirty):
             return
         await _quit(smtp, min(self.config.timeout_seconds, 10.0))
 
@@ -233,7 +241,12 @@ class NextHop:
     async def _mirrored(self, *, stale: bool = False) -> AsyncIterator[None]:
         """Turn aiosmtplib's errors into the reply to mirror (never a 2xx, never a 421);
         a session that failed is not kept. With ``stale`` (a kept session, before MAIL was
-        accepted), a failure of the session itself raises _Stale instead."""
+        accepted), a failure of the session itself raises _Stale instead.
+
+        Anything else ending the step (cancellation: the deadline, our client hanging up;
+        a bug) leaves its command in flight: the session is broken, never kept, since the
+        next transaction on it would read that answer as its own (and every later one a
+        command late)."""
         try:
             yield
         except aiosmtplib.SMTPResponseException as exc:
@@ -252,6 +265,9 @@ class NextHop:
                 raise _Stale from None
             log.warning("next hop: %s", exc)
             raise NextHopRefused(UNREACHABLE) from None
+        except BaseException:
+            self._broken = True
+            raise
 
 
 async def _quit(smtp: aiosmtplib.SMTP, seconds: float) -> None:
@@ -260,6 +276,9 @@ async def _quit(smtp: aiosmtplib.SMTP, seconds: float) -> None:
         await smtp.quit(timeout=seconds)
     except (aiosmtplib.SMTPException, OSError, TimeoutError):
         smtp.close()
+    except BaseException:
+        smtp.close()
+        raise
 
 
 def _encoding(utf8: bool) -> str:

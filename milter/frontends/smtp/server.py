@@ -239,6 +239,9 @@ class ConnectionHandler:
         except NextHopRefused as exc:
             await hop.close()
             return exc.reply
+        except BaseException:  # not ours yet (lost() cannot drop it): a bug, or cancelled
+            hop.drop()
+            raise
         self.hop = hop
         envelope.mail_from = address
         envelope.mail_options = [str(p) for p in params.items]

@@ -1,0 +1,205 @@
+"""Sessions kept with the next hop (`NextHopPool`): never handed on with a command still
+in flight, and not kept where the next hop's own counters would punish later clients.
+
+The next hop is aiosmtpd on loopback, answering each command itself; it can hold its
+answer to a DATA or an RSET until more input arrives on that session (or it ends), so a
+reply left behind is deterministic, not a race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.smtp import SMTP
+
+from milter.frontends.smtp.params import Params
+from milter.frontends.smtp.relay import NextHop, NextHopConfig, NextHopPool, NextHopRefused
+from tests.support.smtp_filter import asend, running_filter
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
+HAM = (EXAMPLES / "legit-notice.eml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+LIVENESS = 30.0  # seconds: only so a broken test ends; nothing is timed
+
+
+@dataclass
+class NextHopRecorder:
+    """aiosmtpd's handler: counts sessions and RSETs, refuses ``unknown@`` recipients."""
+
+    port: int = 0
+    sessions: int = 0  # EHLOs
+    ended: int = 0  # sessions closed (QUIT or hang-up)
+    rsets: int = 0
+    datas: int = 0  # DATA transactions whose content arrived
+    messages: list[list[str]] = field(default_factory=list)  # recipients per message
+    hold_data: bool = False  # the next final dot is answered after more input (or never)
+    hold_rset: bool = False  # the next RSET is answered after more input (or never)
+    rset_seen: asyncio.Event = field(default_factory=asyncio.Event)
+    session_ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        self.sessions += 1
+        return responses
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address.startswith("unknown@"):
+            return f"550 5.1.1 <{address}>: Recipient address rejected"
+        envelope.rcpt_tos.append(address)
+        return f"250 2.1.5 <{address}> Ok"
+
+    async def handle_DATA(self, server: _HopSMTP, session: Any, envelope: Any) -> str:
+        self.datas += 1
+        if self.hold_data:
+            self.hold_data = False
+            await server.more_input()
+        self.messages.append(list(envelope.rcpt_tos))
+        return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
+
+
+class _HopSMTP(SMTP):
+    """aiosmtpd with a way to wait for the client's next bytes on this session."""
+
+    def __init__(self, handler: NextHopRecorder, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._input = asyncio.Event()
+        self.recorder = handler
+
+    def data_received(self, data: bytes) -> None:
+        self._input.set()
+        super().data_received(data)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.recorder.ended += 1
+        self.recorder.session_ended.set()
+        super().connection_lost(error)
+
+    async def more_input(self) -> None:
+        """Until the client sends anything more on this session (the session ending
+        cancels the wait)."""
+        self._input.clear()
+        await self._input.wait()
+
+    async def smtp_RSET(self, arg: str) -> None:
+        self.recorder.rsets += 1
+        self.recorder.rset_seen.set()
+        if self.recorder.hold_rset:
+            self.recorder.hold_rset = False
+            await self.more_input()
+        await super().smtp_RSET(arg)
+
+
+@asynccontextmanager
+async def next_hop() -> AsyncIterator[NextHopRecorder]:
+    recorder = NextHopRecorder()
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: _HopSMTP(recorder, hostname="hop.test"), "127.0.0.1", 0
+    )
+    recorder.port = server.sockets[0].getsockname()[1]
+    try:
+        yield recorder
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_transaction_cut_during_data_leaves_no_reply_for_the_next(
+    tmp_path: Path,
+) -> None:
+    """The deadline passes while the next hop has not answered the final dot: that
+    session still owes a reply, so it is closed, never kept. Kept, the next transaction
+    on it would read the stale answers one command late: its RSET the old 250, its RCPTs
+    each the answer to the command before (the valid recipient would hear the unknown
+    one's 550), its DATA a 250 for a RCPT."""
+    async with next_hop() as hop, running_filter(tmp_path, hop.port, deadline_seconds=2) as flt:
+        hop.hold_data = True
+        cut = await asend(flt.port, HAM, rcpts=("first@x.test",))
+        assert hop.datas == 1  # the deadline passed at the dot, not during the scan
+        second = await asend(flt.port, HAM, rcpts=("unknown@x.test", "friend@x.test"))
+    assert cut.data is not None
+    assert cut.data[0] == 451
+    assert second.rcpts == [
+        (550, b"5.1.1 <unknown@x.test>: Recipient address rejected"),
+        (250, b"2.1.5 <friend@x.test> Ok"),
+    ]
+    assert second.data == (250, b"2.0.0 Ok: queued as Q1")
+    assert hop.messages == [["friend@x.test"]]
+    assert hop.sessions == 2  # the cut session was not used again
+    assert hop.rsets == 0
+
+
+async def test_a_cancelled_rset_on_a_kept_session_is_not_kept_again() -> None:
+    """The RSET before a kept session's next MAIL is cancelled (our client hung up) while
+    the next hop has not answered: the session is closed, not given back clean."""
+    async with next_hop() as hop:
+        pool = NextHopPool(4, 60)
+        config = NextHopConfig("127.0.0.1", hop.port, "filter.test", timeout_seconds=LIVENESS)
+        abandoned = NextHop(config, pool)
+        await abandoned.open("a@x.test", Params(), {}, utf8=False)
+        await abandoned.recipient("b@x.test", Params(), utf8=False)
+        await abandoned.close()  # no DATA: kept, to be reset before its next MAIL
+        assert pool.idle == 1
+
+        hop.hold_rset = True
+        cut = NextHop(config, pool)
+        opening = asyncio.create_task(cut.open("c@x.test", Params(), {}, utf8=False))
+        await asyncio.wait_for(hop.rset_seen.wait(), LIVENESS)
+        opening.cancel()
+        await asyncio.gather(opening, return_exceptions=True)
+        await cut.close()
+        assert pool.idle == 0
+        await asyncio.wait_for(hop.session_ended.wait(), LIVENESS)
+
+        fresh = NextHop(config, pool)
+        await fresh.open("d@x.test", Params(), {}, utf8=False)
+        with pytest.raises(NextHopRefused) as refused:
+            await fresh.recipient("unknown@x.test", Params(), utf8=False)
+        accepted = await fresh.recipient("e@x.test", Params(), utf8=False)
+        sent = await fresh.send(HAM)
+        await fresh.close()
+        await pool.close()
+    assert refused.value.reply == "550 5.1.1 <unknown@x.test>: Recipient address rejected"
+    assert accepted == "250 2.1.5 <e@x.test> Ok"
+    assert sent == "250 2.0.0 Ok: queued as Q1"
+    assert hop.sessions == 2
+
+
+def _raw_mail(port: int, sender: bytes) -> bytes:
+    """EHLO, then MAIL FROM with ``sender`` as raw bytes (smtplib would refuse to send a
+    non-ASCII address without SMTPUTF8); the answer to MAIL."""
+    with socket.create_connection(("127.0.0.1", port), timeout=LIVENESS) as sock:
+        reader = sock.makefile("rb")
+        reader.readline()
+        sock.sendall(b"EHLO client.test\r\n")
+        while reader.readline()[3:4] == b"-":
+            pass
+        sock.sendall(b"MAIL FROM:<" + sender + b">\r\n")
+        answer = reader.readline()
+        sock.sendall(b"QUIT\r\n")
+        reader.readline()
+        return answer
+
+
+async def test_a_failed_mail_from_does_not_leave_the_next_hop_session_open(
+    tmp_path: Path,
+) -> None:
+    """A non-ASCII sender without SMTPUTF8 cannot be encoded for the next hop after the
+    session was opened: the session is closed, not left holding one of its processes."""
+    async with next_hop() as hop, running_filter(tmp_path, hop.port) as flt:
+        answer = await asyncio.to_thread(_raw_mail, flt.port, "expéditeur@x.test".encode())
+        await asyncio.wait_for(hop.session_ended.wait(), LIVENESS)
+        assert flt.server.pool.idle == 0
+    assert answer.startswith(b"451 ")
+    assert hop.sessions == 1
+    assert hop.ended == 1
