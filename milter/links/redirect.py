@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, unquote
 
 from milter.text.url import ParsedUrl, parse_url
 
-__all__ = ["Unwrapped", "unwrap", "unwrap_once"]
+__all__ = ["Unwrapped", "carries_nothing", "unwrap", "unwrap_once"]
 
 #: Query parameters that conventionally carry the destination of a redirector.
 TARGET_PARAMS = (
@@ -230,6 +230,44 @@ def _rules_for(host: str) -> tuple[_Rule, ...]:
 _host_rules_of = functools.lru_cache(maxsize=4096)(_rules_for)
 
 
+# What a query must hold for a value to carry a URL (:func:`_generic`): a URL start
+# ("//" is in all but "www.", which is matched lower-cased as _looks_like_url does), or
+# "=" and the first two characters of a base64 URL (h/H then t/T/x/X, w/W then w/W, "/"
+# then "/" encode as aH aF SH SF, d3 d1 V3 V1, Ly; see _b64_url).
+_B64_START_RE = re.compile(r"=(?:[aS][HF]|[dV][13]|Ly)")
+
+
+def _may_carry(query: str) -> bool:
+    return "//" in query or "www." in query.lower() or _B64_START_RE.search(query) is not None
+
+
+def carries_nothing(parsed: ParsedUrl) -> bool:
+    """True when :func:`unwrap_once` would find no URL inside ``parsed`` (most links):
+    its host is no known redirector's, its path has neither ``:`` nor ``%`` (an embedded
+    scheme needs one), and its query, decoded the way the parameters are read (twice,
+    for double-encoded values), holds no URL start nor base64 URL start. False means "maybe"."""
+    target, host = parsed.target, parsed.host_ascii
+    after = parsed.authority[1]
+    if host == "urldefense.com":
+        return False
+    fragment = target.find("#", after)
+    if fragment < 0:
+        fragment = len(target)
+    question = target.find("?", after, fragment)
+    path_end = fragment if question < 0 else question
+    if target.find(":", after, path_end) >= 0 or target.find("%", after, path_end) >= 0:
+        return False
+    if question < 0 or question + 1 == fragment:
+        return True  # no query: only the path could have carried one
+    if _host_rules(host):
+        return False
+    query = target[question + 1 : fragment]
+    if "%" not in query:  # then values are the text itself ("+" read as " " adds nothing)
+        return not _may_carry(query)
+    once = unquote(query.replace("+", " "))
+    return not _may_carry(once) and not _may_carry(unquote(once))
+
+
 def unwrap_once(url: str, parsed: ParsedUrl | None = None) -> tuple[str, str] | None:
     """Return ``(inner_url, rule)`` when ``url`` carries another URL, else None.
 
@@ -240,12 +278,14 @@ def unwrap_once(url: str, parsed: ParsedUrl | None = None) -> tuple[str, str] | 
         return None
     if parsed is None:
         parsed = parse_url(url)
+    if carries_nothing(parsed):
+        return None  # most links
+    return _unwrap_parsed(parsed)
+
+
+def _unwrap_parsed(parsed: ParsedUrl) -> tuple[str, str] | None:
+    """:func:`unwrap_once` without the :func:`carries_nothing` shortcut (its reference)."""
     target, host = parsed.target, parsed.host_ascii
-    if "?" not in target and host != "urldefense.com":
-        # No query: only a scheme embedded in the path can wrap, and it needs ":" or "%3a".
-        after = parsed.authority[1]
-        if target.find(":", after) < 0 and target.find("%", after) < 0:
-            return None  # most links
     path, query = parsed.path_query()
     if query:
         params = _params(query)

@@ -1,0 +1,140 @@
+"""``carries_nothing`` lets most links skip the redirect unwrapping: whenever it says a
+URL carries nothing, the full unwrapping (``_unwrap_parsed``, the reference) finds
+nothing either; and it does say so for ordinary tracking links."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from milter.links import redirect
+from milter.text.url import parse_url
+
+_STARTS = ["http://", "HtTpS://", "hxxps://", "HXXP://", "//", "wWw.", "WWW.", "www", "http:/"]
+_TAILS = ["evil.fr/a?b=1", "evil.fr/a?b=1", "evil.fr", "x", "", "é/ü", "a%2Fb"]
+
+
+def _encoded(start: str, tail: str, how: int, mask: int) -> str:
+    text = start + tail
+    if how == 0:
+        return text
+    if how == 1:
+        return quote(text, safe="")
+    if how == 2:
+        return quote(quote(text, safe=""), safe="")
+    if how == 3:  # some characters percent-encoded, some not (once or twice)
+        return "".join(
+            (f"%{ord(c):02X}" if mask >> (i % 16) & 1 else c) if c.isascii() else c
+            for i, c in enumerate(text)
+        )
+    raw = text.encode()
+    if how == 4:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    if how == 5:
+        return base64.b64encode(raw).decode()
+    if how == 6:
+        return "a1" + base64.urlsafe_b64encode(raw).decode()
+    return quote(base64.b64encode(raw).decode(), safe="")  # "+", "/", "=" encoded
+
+
+_VALUES = st.one_of(
+    st.builds(
+        _encoded,
+        st.sampled_from(_STARTS),
+        st.sampled_from(_TAILS),
+        st.integers(0, 7),
+        st.integers(0, 0xFFFF),
+    ),
+    st.text(alphabet="%2F3a6aHSdVLy8w.=+&/:#?é", max_size=12),
+)
+_NAMES = st.one_of(
+    st.sampled_from(redirect.TARGET_PARAMS),
+    st.sampled_from(["URL", "utm_source", "%75", "a+b", ""]),
+)
+_HOSTS = st.sampled_from(
+    [
+        "click.lettre.fr",
+        "www.google.fr",
+        "www.bing.com",
+        "eur01.safelinks.protection.outlook.com",
+        "urldefense.proofpoint.com",
+        "urldefense.com",
+        "x1.r.us-east-1.awstrack.me",
+    ]
+)
+_PATHS = st.sampled_from(
+    [
+        "",
+        "/",
+        "/l/8e7a",
+        "/url",
+        "/ck/a",
+        "/v2/url",
+        "/v3/__https://x.fr/__;!!A$",
+        "/v3/__www.x.fr/a__;!!A$",
+        "/a:b",
+        "/%41",
+        "/r/https%3A%2F%2Fevil.fr",
+        "/L0/hxxp%3a%2f%2fevil.fr/1/2",
+    ]
+)
+
+
+@st.composite
+def _urls(draw: st.DrawFn) -> str:
+    url = f"https://{draw(_HOSTS)}{draw(_PATHS)}"
+    params = draw(
+        st.lists(st.tuples(_NAMES, _VALUES, st.sampled_from(["=", "=", "", "=="])), max_size=4)
+    )
+    if params or draw(st.booleans()):
+        url += "?" + draw(st.sampled_from(["&", ";", "&&"])).join(n + e + v for n, e, v in params)
+    if draw(st.booleans()):
+        url += draw(st.sampled_from(["#", "#u=https://x.fr", "#a:b?c"]))
+    return url
+
+
+def _check(url: str) -> None:
+    parsed = parse_url(url)
+    if redirect.carries_nothing(parsed):
+        assert redirect._unwrap_parsed(parsed) is None, url
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_urls())
+@example("https://t.fr/c?u=aHR0cHM6Ly9ldmlsLmZyL2E")
+@example("https://t.fr/c?u=Ly9ldmlsLmZyL2E_Yj0x")
+@example("https://t.fr/r/https%3A%2F%2Fevil.fr?utm=1")
+@example("https://urldefense.com/v3/__www.x.fr/a__;!!A$")
+@example("https://t.fr/c?x=1&r=%2568ttps%253A%252F%252Fevil.fr")
+@example("https://t.fr/c?x=1&r=%2B%2F%2Fevil.fr")
+@example("https://t.fr/c?x=1&r=V1dXLmV2aWwuZnI")
+def test_what_carries_nothing_unwraps_to_nothing(url: str) -> None:
+    _check(url)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet="%2F3A6aHFSdV1Lyw.W=+&/:é\u017f", max_size=30))
+def test_any_query_text_that_carries_nothing_unwraps_to_nothing(query: str) -> None:
+    _check("https://click.lettre.fr/l/1?" + query)
+    _check("https://click.lettre.fr/l/1?u=" + query)
+
+
+def test_plain_tracking_links_carry_nothing() -> None:
+    for url in (
+        "https://click.voyages-ete.fr/l/8e7a9f199504?u=actualite-sur-compte&utm_source=lettre",
+        "https://www.lettre.fr/agenda/ete-2026",
+        "https://www.lettre.fr/agenda?id=42&utm_medium=email%20hebdo#haut",
+        "https://www.lettre.fr/a#frag:with?colon",
+    ):
+        assert redirect.carries_nothing(parse_url(url)), url
+    for url in (
+        "https://t.fr/c?u=https://evil.fr/",
+        "https://t.fr/c?u=www.evil.fr",
+        "https://t.fr/redirect/https:%2F%2Fevil.fr",
+        "https://www.google.fr/url?q=x",  # a known redirector: always read in full
+        "https://t.fr/c?u=aHR0cHM6Ly9ldmlsLmZyL2E",
+    ):
+        assert not redirect.carries_nothing(parse_url(url)), url
