@@ -41,6 +41,7 @@ _CHUNK = 1024 * 1024
 
 _EOL = re.compile(rb"\r\n|\r|\n")
 _HEADER_LINE = re.compile(rb"From |[\041-\071\073-\176]*:|[\t ]")  # FeedParser's headerRE
+_FIELD_NAME = re.compile(r"[\041-\071\073-\176]+:")  # headerRE's header line, a name
 _LINE_ENDS = b"\r\n"
 _PUSHED_BACK = "_tocsin_pushed_back"
 
@@ -128,8 +129,8 @@ def plain_header_block(text: str) -> Message | None:
     plain header block, or None when ``text`` is not one.
 
     Plain: every line ends alike (all CRLF or all LF), the last line is the empty
-    separator, no line starts with "From " or ":", and the first is no continuation; each
-    line is then a header or a continuation (the caller read only such lines). Anything
+    separator, the first is no continuation and every other line is a continuation or a
+    header (a name of FeedParser's characters, then ":"), none starting with "From ". Anything
     else (a defect to record, a line pushed back to the body) goes to the stdlib parser.
     Why by hand: FeedParser runs its generator machinery line by line, ~55 µs a part's
     header block, for what is here one split and the policy's own ``header_source_parse``
@@ -154,14 +155,21 @@ def plain_header_block(text: str) -> Message | None:
                 return None  # a first line that continues nothing: a defect
             group.append(line + eol)
             continue
-        if line.startswith("From ") or line.find(":") <= 0:
-            return None  # an envelope line, or no header name: the stdlib's cases
+        if line.startswith("From ") or not _FIELD_NAME.match(line):
+            return None  # an envelope line, no header name, or no header: the stdlib's
         if group:
             msg.set_raw(*compat32.header_source_parse(group))
         group = [line + eol]
     if group:
         msg.set_raw(*compat32.header_source_parse(group))
     return msg
+
+
+def header_message(text: str) -> Message:
+    """``HeaderParser(policy=compat32).parsestr(text)``'s headers (its payload aside), read
+    by :func:`plain_header_block` when the block is plain."""
+    plain = plain_header_block(text)
+    return plain if plain is not None else HeaderParser(policy=compat32).parsestr(text)
 
 
 class _Splitter:
