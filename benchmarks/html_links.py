@@ -1,6 +1,7 @@
 """Micro-benchmark of the HTML and link work of one message, process CPU per HTML part.
 
 Usage: ``python benchmarks/html_links.py [--messages N] [--real DIR]``
+       ``python benchmarks/html_links.py --plan [--messages N] [--rounds R]``
 
 Times, over the HTML parts of the generated corpus's newsletters (``benchmarks/harness/
 corpus.py``) and optionally over the HTML parts of real mail found under ``--real``:
@@ -8,25 +9,40 @@ corpus.py``) and optionally over the HTML parts of real mail found under ``--rea
 sequence (visible text, then links, on the same string). Caches that live across
 messages are warmed on another seed's corpus first, so a figure never comes from
 having seen the very same URL before.
+
+``--plan`` times ``plan()`` (the link rewriter and banner) instead, on the corpus's
+tagged newsletters (newsletter and ARC list mail whose verdict rewrites links): verdicts
+come from a real scan (records served by the loopback DNS server), then each plan runs
+with the HTML token cache emptied first (the cold case the scan leaves: the scan reads
+HTML through :mod:`milter.text.html_view`, not through tokens). ``TOCSIN_TREE=DIR``
+imports ``milter`` from another checkout, so that two trees can be run alternately.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import email
 import email.policy
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, os.environ.get("TOCSIN_TREE", str(Path(__file__).resolve().parent.parent)))
 
-from benchmarks.harness.corpus import generate
+from benchmarks.harness.corpus import generate, make_keys, zone
 from milter.links.extract import extract_links
+from milter.text import html as html_tokens
 from milter.text.html import tokenize
 from milter.text.html_view import visible_text
+
+if os.environ.get("TOCSIN_TREE"):
+    print(f"milter from {Path(html_tokens.__file__).parents[2]}")
 
 
 def _htmls(raws: Iterable[bytes]) -> list[str]:
@@ -75,12 +91,100 @@ def _report(label: str, parts: list[str], rounds: int) -> None:
         print(f"  {name:20} {_per_part(parts, work, rounds):8.3f} ms CPU per part")
 
 
+async def _tagged(count: int, keys_dir: Path) -> list[tuple[Any, ...]]:
+    """(verdict, mime, policy, envelope) of each tagged newsletter of the corpus."""
+    from milter.dns.stub import DnsResolver
+    from milter.engine import scan
+    from milter.engine.plan import LINK_ACTIONS
+    from milter.model.envelope import Envelope
+    from milter.policy.loader import load_policy
+    from tests.support.dnsserver import DnsTestServer
+
+    keys = make_keys(keys_dir)
+    messages = generate(count, keys=keys)
+    policy = load_policy(None)
+    out: list[tuple[Any, ...]] = []
+    with DnsTestServer(zone(keys, messages), ttl=3600, soa_ttl=3600, soa_minimum=3600) as dns:
+        resolver = DnsResolver([dns.address])
+        for m in messages:
+            if m.kind not in ("newsletter", "arc"):
+                continue
+            envelope = Envelope(
+                client_ip=m.client_ip, helo=m.helo, mail_from=m.mail_from, rcpts=(m.rcpt,)
+            )
+            result = await scan(m.raw, envelope, policy, resolver)
+            if LINK_ACTIONS & result.verdict.actions:
+                out.append((result.verdict, result.mime, policy, envelope))
+    return out
+
+
+def _plan_report(count: int, rounds: int, keys_dir: Path) -> None:
+    from milter.engine.plan import plan
+
+    tagged = asyncio.run(_tagged(count, keys_dir))
+    per_round = []
+    for _ in range(rounds):
+        times = []
+        for verdict, mime, policy, envelope in tagged:
+            html_tokens._cache.clear()  # cold, as after a scan
+            start = time.process_time()
+            plan(verdict, mime, policy, envelope)
+            times.append((time.process_time() - start) * 1000)
+        per_round.append((statistics.median(times), statistics.mean(times), max(times)))
+    median, mean, worst = (statistics.median(r[i] for r in per_round) for i in range(3))
+    print(
+        f"plan() on {len(tagged)} tagged newsletters of {count} messages, median of {rounds}"
+        f" rounds: median {median:.3f} ms, mean {mean:.3f} ms, max {worst:.3f} ms CPU"
+    )
+    _rewriter_report(tagged, rounds)
+
+
+def _rewriter_report(tagged: list[tuple[Any, ...]], rounds: int) -> None:
+    """The link rewriter alone on the same messages' HTML parts, reading only the link
+    attributes (as plan() does) or every tag's attributes (as before), run alternately
+    part by part in this process (the machine's load weighs on both alike)."""
+    from milter.actions import defang
+    from milter.actions.targets import targets_from_findings
+    from milter.engine.banner_text import failed_to_prove
+    from milter.engine.plan import link_rewrite
+
+    only = getattr(defang, "LINK_ATTRIBUTES", None)
+    if only is None:
+        return  # a tree from before the selection
+    work = []
+    for verdict, mime, policy, envelope in tagged:
+        actions = policy.effective(envelope.rcpts).actions
+        targets = targets_from_findings(verdict.findings)
+        if actions.unproven_brand_links == "all" and failed_to_prove(verdict):
+            targets = targets.with_every_link()
+        rewrite = link_rewrite(targets, actions, verdict, envelope.rcpts)
+        work += [(doc, rewrite) for doc in _htmls([mime.raw]) if rewrite is not None]
+    spent: dict[object, list[float]] = {only: [], None: []}
+    for _ in range(rounds):
+        for doc, rewrite in work:
+            for chosen in (only, None) if len(spent[None]) % 2 else (None, only):
+                html_tokens._cache.clear()
+                start = time.process_time()
+                defang._rewrite_html(doc, rewrite, chosen)
+                spent[chosen].append((time.process_time() - start) * 1000)
+    print(
+        f"link rewriter on their {len(work)} HTML parts x{rounds}, interleaved, median:"
+        f" every tag's attributes {statistics.median(spent[None]):.3f} ms,"
+        f" link attributes only {statistics.median(spent[only]):.3f} ms CPU"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--real", type=Path, action="append", default=[])
+    parser.add_argument("--plan", action="store_true", help="time plan() on tagged newsletters")
+    parser.add_argument("--keys", type=Path, default=Path("/tmp/speedbench/keys"))
     args = parser.parse_args()
+    if args.plan:
+        _plan_report(args.messages, args.rounds, args.keys)
+        return
     warm = _htmls(m.raw for m in generate(60, seed=7) if m.kind == "newsletter")
     for doc in warm:
         _engine_sequence(doc)

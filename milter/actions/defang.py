@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from milter.actions.targets import LinkTargets
-from milter.text.html import Tag, Text, tokenize
+from milter.text.html import Selection, Tag, Text, tokenize
 from milter.text.url import bracket_dots, defang_url, host_of
 
 __all__ = ["LinkRewrite", "defang_links_html", "defang_links_text", "defang_url", "host_of"]
@@ -28,6 +28,9 @@ NOTE_ATTR = "data-tocsin-defanged"  # used instead of title= when the tag has a 
 HOST_ATTR = "data-tocsin-host"  # marks the visible label naming a rewritten link's host
 _HOST_STYLE = "color:#b00020;font-weight:bold;"
 _NOT_CLICKABLE = frozenset({"base", "link"})  # their href is not a link the reader follows
+# The attributes the rewriter reads (those _link_attr can accept, and title); the tags
+# with none of the link names get none read (the tokenizer skips their attribute lists).
+LINK_ATTRIBUTES = Selection({"href", "xlink:href", "action", "formaction"}, also={"title"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +146,17 @@ def _real_host_label(host: str) -> str:
     return f'<span {HOST_ATTR} style="{_HOST_STYLE}">&#9888; {html.escape(host)} &#8250; </span>'
 
 
-def _rewrite_html(document: str, rewrite: LinkRewrite) -> str:
-    """Edits at token offsets (conditional-comment contents included); other bytes stay."""
+def _rewrite_html(
+    document: str, rewrite: LinkRewrite, only: Selection | None = LINK_ATTRIBUTES
+) -> str:
+    """Edits at token offsets (conditional-comment contents included); other bytes stay.
+    ``only``: the attributes read (None: all, the reference the selection is tested
+    against)."""
     out: list[str] = []
     pos = 0
-    for token in tokenize(document):
+    for token in tokenize(document, only):
         if isinstance(token, Tag):
-            if token.end_tag:
+            if token.end_tag or not token.attrs:  # (most tags: none of the link names)
                 continue
             new = _rewrite_tag(document, token, rewrite)
         elif isinstance(token, Text) and token.kind in ("data", "rcdata", "cdata"):

@@ -90,6 +90,11 @@ class SmtpSettings(_Closed):
     # new session per transaction.
     next_hop_sessions: int = Field(default=8, ge=0, le=1_000)
     next_hop_idle_seconds: float = Field(default=60.0, gt=0, le=3_600)
+    # A kept session serves at most this many transactions, and none past this age from
+    # its connect (Postfix's smtp_connection_reuse_count_limit / _time_limit). One the
+    # next hop refused anything on (4xx/5xx) is never kept: its smtpd counts errors.
+    next_hop_session_transactions: int = Field(default=100, ge=1, le=100_000)
+    next_hop_session_seconds: float = Field(default=300.0, gt=0, le=86_400)
     xforward: bool = True  # pass the real client on to a next hop offering XFORWARD
     hostname: str | None = None  # our EHLO/banner name; the system's FQDN when unset
     workers: int = Field(default=1, ge=1, le=64)

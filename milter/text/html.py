@@ -32,6 +32,12 @@ named tuples (immutable, cheap to build), and the tokens of the last few documen
 cached (:func:`tokens`). The scan itself (visible text and the link scan) reads the
 same input without building most tokens: :mod:`milter.text.html_view`, which also
 says why a compiled tree parser was measured and not adopted (session 5).
+
+Reading a tag's attributes costs about two thirds of the tokens (an ``Attr`` per
+attribute, values decoded); a reader that needs only a few attribute names (the link
+rewriter: ``href``, ``action``…) passes a :class:`Selection` to :func:`tokenize`, and a
+tag's attribute list is read only when its text holds one of those names, then only
+those attributes are kept (property-tested against the full reading).
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ import html as _html
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from html.entities import html5 as _ENTITIES
 from itertools import chain, islice
 from typing import Literal, NamedTuple
@@ -48,6 +54,7 @@ from typing import Literal, NamedTuple
 __all__ = [
     "Attr",
     "Comment",
+    "Selection",
     "Tag",
     "Text",
     "Token",
@@ -160,6 +167,31 @@ class Comment(NamedTuple):
 
 Token = Tag | Text | Comment
 
+
+class Selection:
+    """The attributes a reader needs (:func:`tokenize`'s ``only``): a tag gets the
+    attributes named in ``keys`` or ``also`` (lower-case names, the first of duplicate
+    names, the same ``Attr`` as a full reading) when it has one named in ``keys``, and
+    no attributes otherwise. A tag's attribute list is not read at all when its text,
+    lower-cased, holds none of ``keys`` (a name's lower case is a piece of the
+    lower-cased text it is written in, so no tag is skipped that has one)."""
+
+    __slots__ = ("keys", "names", "triggers")
+
+    def __init__(self, keys: Iterable[str], also: Iterable[str] = ()) -> None:
+        self.keys = frozenset(keys)
+        self.names = self.keys | frozenset(also)
+        # keys that hold no other key ("href" covers "xlink:href"): fewer searches
+        self.triggers = tuple(
+            sorted(k for k in self.keys if not any(o != k and o in k for o in self.keys))
+        )
+
+    def pick(self, attrs: Iterable[Attr]) -> tuple[Attr, ...]:
+        """What this selection keeps of a tag's full attribute list (the definition)."""
+        kept = tuple(attr for attr in attrs if attr.name in self.names)
+        return kept if any(attr.name in self.keys for attr in kept) else ()
+
+
 # The hot paths build tokens with every field given through ``tuple.__new__``: the same
 # named tuple, for half the cost of the generated ``__new__`` (one Python frame less).
 _new = tuple.__new__
@@ -192,17 +224,21 @@ class _Tokenizer:
     every tag goes through :meth:`_tag`, the reference the fast path is tested against.
     """
 
-    def __init__(self, doc: str, offset: int, depth: int, fast: bool = True) -> None:
+    def __init__(
+        self, doc: str, offset: int, depth: int, fast: bool = True, only: Selection | None = None
+    ) -> None:
         self.doc = doc
         self.size = len(doc)
         self.offset = offset
         self.depth = depth
         self.fast = fast
+        self.only = only
         self.foreign = 0  # open svg/math elements (CDATA sections are allowed inside)
 
     def run(self) -> Iterator[Token]:
         doc, size, offset, pos, text_start = self.doc, self.size, self.offset, 0, 0
         find, fast = doc.find, _FAST_TAG.match if self.fast else None
+        read_attrs = self._attrs if self.only is None else self._selected
         while True:
             lt = find("<", pos)
             if lt < 0 or lt + 1 >= size:
@@ -221,7 +257,7 @@ class _Tokenizer:
                     Tag,
                     (
                         name,
-                        self._attrs(*found.span(3)) if attrs else (),
+                        read_attrs(*found.span(3)) if attrs else (),
                         offset + lt,
                         offset + end,
                         bool(slash),
@@ -290,7 +326,7 @@ class _Tokenizer:
         if end_match is not None:
             body = body[: end_match.start()]
         start = data_start + match.end()
-        return _Tokenizer(body, self.offset + start, self.depth + 1, self.fast)
+        return _Tokenizer(body, self.offset + start, self.depth + 1, self.fast, self.only)
 
     def _text(self, start: int, end: int) -> Text:
         return _new(Text, (self.doc[start:end], self.offset + start, self.offset + end, "data", ""))
@@ -374,6 +410,30 @@ class _Tokenizer:
                 kept.append(self._attr(found, name))
         return tuple(kept)
 
+    def _selected(self, start: int, end: int) -> tuple[Attr, ...]:
+        """:meth:`_attrs` as ``self.only`` picks them (:meth:`Selection.pick`), reading
+        only the tags whose text may hold a key, building only the attributes kept."""
+        only = self.only
+        assert only is not None
+        doc = self.doc
+        text = doc[start:end].lower()
+        for trigger in only.triggers:
+            if trigger in text:
+                break
+        else:
+            return ()
+        names, keys = only.names, only.keys
+        kept: list[Attr] = []
+        seen: set[str] = set()
+        keyed = False
+        for found in _ATTRIBUTE.finditer(doc, start, end):
+            name = found.group("name").lower()
+            if name in names and name not in seen:
+                seen.add(name)
+                kept.append(self._attr(found, name))
+                keyed = keyed or name in keys
+        return tuple(kept) if keyed else ()
+
     def _tag(self, lt: int, name_start: int, *, end_tag: bool) -> tuple[Token | None, int]:
         doc = self.doc
         match = _TAG_NAME.match(doc, name_start)
@@ -390,7 +450,8 @@ class _Tokenizer:
             if doc[pos] == ">":
                 self_closing = pos > gap and doc[pos - 1] == "/"
                 start, end = self.offset + lt, self.offset + pos + 1
-                tag = Tag(name, tuple(attrs), start, end, end_tag, self_closing)
+                picked = tuple(attrs) if self.only is None else self.only.pick(attrs)
+                tag = Tag(name, picked, start, end, end_tag, self_closing)
                 if end_tag and name in _FOREIGN and self.foreign:
                     self.foreign -= 1
                 return tag, pos + 1
@@ -450,11 +511,15 @@ def tokens(doc: str) -> tuple[Token, ...] | Iterator[Token]:
     return built
 
 
-def tokenize(doc: str) -> Iterator[Token]:
+def tokenize(doc: str, only: Selection | None = None) -> Iterator[Token]:
     """Tokens of ``doc`` in source order, each with its ``start``/``end`` offsets in ``doc``.
 
-    Tokens inside an Outlook conditional comment follow that comment's token.
+    Tokens inside an Outlook conditional comment follow that comment's token. With
+    ``only``, tags carry only the attributes it selects (streamed: such tokens are not
+    the shared ones, nor kept); every other field of every token is the same.
     """
+    if only is not None:
+        return _Tokenizer(doc, 0, 0, only=only).run()
     return iter(tokens(doc))
 
 

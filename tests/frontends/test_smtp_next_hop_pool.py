@@ -30,30 +30,45 @@ LIVENESS = 30.0  # seconds: only so a broken test ends; nothing is timed
 
 @dataclass
 class NextHopRecorder:
-    """aiosmtpd's handler: counts sessions and RSETs, refuses ``unknown@`` recipients."""
+    """aiosmtpd's handler: counts sessions and RSETs, refuses ``unknown@`` recipients, and
+    keeps the counters Postfix's smtpd keeps per session (errors; junk commands: EHLO,
+    RSET, XFORWARD), both forgiven by a delivered message."""
 
     port: int = 0
     sessions: int = 0  # EHLOs
     ended: int = 0  # sessions closed (QUIT or hang-up)
+    quits: int = 0
     rsets: int = 0
     datas: int = 0  # DATA transactions whose content arrived
     messages: list[list[str]] = field(default_factory=list)  # recipients per message
+    carried: list[tuple[int, int]] = field(default_factory=list)  # (errors, junk) per MAIL
+    most_junk: int = 0  # the highest junk count a session reached
     hold_data: bool = False  # the next final dot is answered after more input (or never)
     hold_rset: bool = False  # the next RSET is answered after more input (or never)
     rset_seen: asyncio.Event = field(default_factory=asyncio.Event)
     session_ended: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+        self, server: _HopSMTP, session: Any, envelope: Any, hostname: str, responses: list[str]
     ) -> list[str]:
         session.host_name = hostname
         self.sessions += 1
-        return responses
+        server.junk_command()
+        return [*responses[:-1], "250-XFORWARD NAME ADDR PROTO HELO", responses[-1]]
+
+    async def handle_MAIL(
+        self, server: _HopSMTP, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        self.carried.append((server.errors, server.junk))
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 2.1.0 Ok"
 
     async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+        self, server: _HopSMTP, session: Any, envelope: Any, address: str, options: list[str]
     ) -> str:
         if address.startswith("unknown@"):
+            server.errors += 1
             return f"550 5.1.1 <{address}>: Recipient address rejected"
         envelope.rcpt_tos.append(address)
         return f"250 2.1.5 <{address}> Ok"
@@ -64,16 +79,24 @@ class NextHopRecorder:
             self.hold_data = False
             await server.more_input()
         self.messages.append(list(envelope.rcpt_tos))
+        server.errors = server.junk = 0
         return f"250 2.0.0 Ok: queued as Q{len(self.messages)}"
 
 
 class _HopSMTP(SMTP):
-    """aiosmtpd with a way to wait for the client's next bytes on this session."""
+    """aiosmtpd with XFORWARD, its smtpd-like counters, and a way to wait for the
+    client's next bytes on this session."""
 
     def __init__(self, handler: NextHopRecorder, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self._input = asyncio.Event()
         self.recorder = handler
+        self.errors = 0
+        self.junk = 0
+
+    def junk_command(self) -> None:
+        self.junk += 1
+        self.recorder.most_junk = max(self.recorder.most_junk, self.junk)
 
     def data_received(self, data: bytes) -> None:
         self._input.set()
@@ -93,10 +116,19 @@ class _HopSMTP(SMTP):
     async def smtp_RSET(self, arg: str) -> None:
         self.recorder.rsets += 1
         self.recorder.rset_seen.set()
+        self.junk_command()
         if self.recorder.hold_rset:
             self.recorder.hold_rset = False
             await self.more_input()
         await super().smtp_RSET(arg)
+
+    async def smtp_XFORWARD(self, arg: str) -> None:
+        self.junk_command()
+        await self.push("250 2.0.0 Ok")
+
+    async def smtp_QUIT(self, arg: str) -> None:
+        self.recorder.quits += 1
+        await super().smtp_QUIT(arg)
 
 
 @asynccontextmanager
@@ -203,3 +235,158 @@ async def test_a_failed_mail_from_does_not_leave_the_next_hop_session_open(
     assert answer.startswith(b"451 ")
     assert hop.sessions == 1
     assert hop.ended == 1
+
+
+async def test_a_session_that_mirrored_a_refusal_is_not_kept(tmp_path: Path) -> None:
+    """Postfix's smtpd counts every 4xx/5xx it gives in a session (past 10 it sleeps 1 s
+    before each answer, past 20 it says 421): a session that mirrored one is closed, so
+    no later client's transaction starts with another's errors counted against it."""
+    async with next_hop() as hop, running_filter(tmp_path, hop.port) as flt:
+        refused = await asend(flt.port, HAM, rcpts=("unknown@x.test",))
+        assert flt.server.pool.idle == 0
+        assert hop.quits == 1  # ended cleanly
+        later = [await asend(flt.port, HAM, rcpts=(f"u{i}@x.test",)) for i in range(2)]
+        assert flt.server.pool.idle == 1  # a session without a refusal is kept as before
+    assert refused.rcpts == [(550, b"5.1.1 <unknown@x.test>: Recipient address rejected")]
+    assert [s.data for s in later] == [
+        (250, b"2.0.0 Ok: queued as Q1"),
+        (250, b"2.0.0 Ok: queued as Q2"),
+    ]
+    assert [errors for errors, _ in hop.carried] == [0, 0, 0]
+    assert hop.sessions == 2
+
+
+def _config(port: int) -> NextHopConfig:
+    return NextHopConfig("127.0.0.1", port, "filter.test", timeout_seconds=LIVENESS)
+
+
+async def _transaction(hop: NextHop, rcpt: str, *, deliver: bool) -> None:
+    await hop.open("a@x.test", Params(), {"ADDR": "192.0.2.1"}, utf8=False)
+    await hop.recipient(rcpt, Params(), utf8=False)
+    if deliver:
+        await hop.send(HAM)
+    await hop.close()
+
+
+async def test_abandoned_transactions_do_not_pile_up_junk_commands() -> None:
+    """Each transaction sends XFORWARD, each abandoned one (quarantined, refused by the
+    policy, the client gone) an RSET before the next: Postfix counts both, with EHLO,
+    against smtpd_junk_command_limit (100), forgiven only by a delivered message. A run
+    of abandoned transactions moves to a new session before a session reaches it; a run
+    of delivered ones stays on one."""
+    async with next_hop() as hop:
+        pool = NextHopPool(4, 60)
+        for i in range(60):
+            await _transaction(NextHop(_config(hop.port), pool), f"d{i}@x.test", deliver=True)
+        assert hop.sessions == 1
+        for i in range(60):
+            await _transaction(NextHop(_config(hop.port), pool), f"q{i}@x.test", deliver=False)
+        await pool.close()
+    assert len(hop.messages) == 60
+    assert hop.most_junk <= 100
+    assert hop.sessions > 1
+
+
+async def test_a_session_is_retired_after_its_transactions(tmp_path: Path) -> None:
+    async with (
+        next_hop() as hop,
+        running_filter(tmp_path, hop.port, next_hop_session_transactions=2) as flt,
+    ):
+        sent = [await asend(flt.port, HAM, rcpts=(f"u{i}@x.test",)) for i in range(5)]
+    assert [s.data[0] if s.data else None for s in sent] == [250] * 5
+    assert hop.sessions == 3
+    assert hop.quits == 3
+
+
+async def test_no_transaction_starts_on_a_session_past_its_age(tmp_path: Path) -> None:
+    """Postfix's smtp_connection_reuse_time_limit: a session is used for 300 s from its
+    connect, however busy (the pool's clock is a stand-in the test moves)."""
+    now = [1000.0]
+    async with (
+        next_hop() as hop,
+        running_filter(tmp_path, hop.port, next_hop_idle_seconds=3600) as flt,
+    ):
+        flt.server.pool.clock = lambda: now[0]
+        for step in (0, 200, 99):
+            now[0] += step
+            await asend(flt.port, HAM)
+        assert hop.sessions == 1  # 299 s after its connect: still used
+        now[0] += 2
+        await asend(flt.port, HAM)
+        assert hop.sessions == 2
+    assert len(hop.messages) == 4
+
+
+async def test_an_idle_session_is_closed_by_the_timer(tmp_path: Path) -> None:
+    """Nothing takes the kept session again: it is closed (QUIT) once idle for
+    next_hop_idle_seconds, not left holding one of the next hop's smtpd processes."""
+    async with (
+        next_hop() as hop,
+        running_filter(tmp_path, hop.port, next_hop_idle_seconds=0.2) as flt,
+    ):
+        await asend(flt.port, HAM)
+        await asyncio.wait_for(hop.session_ended.wait(), LIVENESS)
+        assert flt.server.pool.idle == 0
+    assert hop.quits == 1
+    assert len(hop.messages) == 1
+
+
+async def test_a_message_cut_while_sending_does_not_reach_the_next_hop_whole() -> None:
+    """The deadline passes (or our client leaves) while a large message is still going out
+    to a next hop that reads slowly: what was not sent yet, the final dot with it, is
+    dropped with the session, so the next hop never takes a message whose sender heard
+    451 (and sends it again). A plain close would send all of it first."""
+    received = bytearray()
+    paused = asyncio.Event()
+    ended = asyncio.Event()
+    readers: list[asyncio.Transport] = []
+
+    class SlowReader(asyncio.Protocol):
+        """Answers every command 250 (DATA 354); after the first bytes of the message
+        it stops reading (the kernel's buffers fill, then aiosmtplib's)."""
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            self.in_data = False
+            readers.append(transport)
+            transport.write(b"220 slow.test\r\n")
+
+        def data_received(self, data: bytes) -> None:
+            if self.in_data:
+                received.extend(data)
+                if not paused.is_set():
+                    self.transport.pause_reading()
+                    paused.set()
+                return
+            for line in data.split(b"\r\n"):
+                if line.upper().startswith(b"DATA"):
+                    self.in_data = True
+                    self.transport.write(b"354 go on\r\n")
+                elif line:
+                    self.transport.write(b"250 ok\r\n")
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            ended.set()
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(SlowReader, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    message = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 40_000  # 40 MB
+    try:
+        hop = NextHop(_config(port), NextHopPool(4, 60))
+        await hop.open("a@x.test", Params(), {}, utf8=False)
+        await hop.recipient("b@x.test", Params(), utf8=False)
+        sending = asyncio.create_task(hop.send(message))
+        await asyncio.wait_for(paused.wait(), LIVENESS)  # all of it written by now
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        await hop.close()
+        for transport in readers:
+            transport.resume_reading()
+        await asyncio.wait_for(ended.wait(), LIVENESS)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert 0 < len(received) < len(message)
+    assert not received.endswith(b"\r\n.\r\n")

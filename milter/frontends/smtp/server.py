@@ -55,7 +55,12 @@ class SmtpFilterServer:
         self._trusted = [ipaddress.ip_network(n, strict=False) for n in settings.trusted_clients]
         self._stop = asyncio.Event()
         self._drained = asyncio.Event()
-        self.pool = NextHopPool(settings.next_hop_sessions, settings.next_hop_idle_seconds)
+        self.pool = NextHopPool(
+            settings.next_hop_sessions,
+            settings.next_hop_idle_seconds,
+            max_transactions=settings.next_hop_session_transactions,
+            max_age_seconds=settings.next_hop_session_seconds,
+        )
         host, port = self.hop_address
         self._hop_config = NextHopConfig(
             host,
