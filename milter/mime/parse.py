@@ -275,7 +275,7 @@ class _Walker:
         if "<" in text:
             self._text("1", "text/html", text)
         for cte, payload in encoded_parts(body, self.limits.max_text_chars):
-            decoded = _decoded(payload, cte).decode("utf-8", "replace")
+            decoded = transfer_decoded(payload, cte).decode("utf-8", "replace")
             self._text("1", "text/html" if "<" in decoded else "text/plain", decoded)
 
     def _past_cap(self, part: Message, path: str) -> bool:
@@ -332,8 +332,10 @@ def _payload_bytes(part: Message) -> bytes:
     return payload if isinstance(payload, bytes) else b""
 
 
-def _decoded(payload: bytes, cte: str | None) -> bytes:
-    """``payload`` decoded by the stdlib as ``get_payload(decode=True)`` would."""
+def transfer_decoded(payload: bytes, cte: str | None) -> bytes:
+    """``payload`` (a body, bytes) decoded from its Content-Transfer-Encoding ``cte`` by
+    the stdlib, as ``get_payload(decode=True)`` of the entity would give it (without
+    feeding the body to a parser line by line)."""
     part = Message(policy=compat32)
     if cte is not None:
         part["Content-Transfer-Encoding"] = cte
@@ -361,8 +363,8 @@ def _text_payload(part: Message, cte: str | None, max_chars: int) -> tuple[int |
             return len(payload), payload.head(4 * max_chars)
         size = _base64_size(part, cte)
         if len(payload) <= 6 * max_chars:
-            return size, _decoded(payload.head(len(payload)), cte)
-        return size or len(payload), _decoded(payload.head(6 * max_chars), cte)
+            return size, transfer_decoded(payload.head(len(payload)), cte)
+        return size or len(payload), transfer_decoded(payload.head(6 * max_chars), cte)
     if not unencoded or not isinstance(payload, str) or len(payload) <= 4 * max_chars:
         return None, _payload_bytes(part)
     return len(payload), payload[: 4 * max_chars].encode("ascii", "surrogateescape")

@@ -230,3 +230,14 @@ async def test_a_cancelled_scan_leaves_no_check_running(policy) -> None:
     await asyncio.sleep(0)  # the checks' tasks see their cancellation
     assert scanning.cancelled()
     assert asyncio.all_tasks() - before == set()
+
+
+async def test_the_shared_default_checks_keep_no_state_between_messages(policy) -> None:
+    """default_checks() is made once and shared by every scan: a check must not keep
+    anything of one message on itself."""
+    checks = default_checks()
+    assert default_checks() is checks
+    for name in ("ameli-lure.eml", "legit-notice.eml"):
+        await scan(read(name), Envelope(), policy)
+    for check in checks:
+        assert getattr(check, "__dict__", {}) == {}, check.name

@@ -58,3 +58,21 @@ def test_postconf_knows_every_parameter_of_both_wirings(tmp_path: Path) -> None:
     ).stdout
     assert "tocsin     unix" in services or "tocsin unix" in " ".join(services.split())
     assert "smtp inet" in " ".join(services.split())
+
+
+def _maxproc(path: Path, service: str) -> int:
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if fields[:1] == [service] and not line[:1].isspace():
+            return int(fields[6])
+    raise AssertionError(f"no {service} service in {path.name}")
+
+
+def test_the_next_hop_has_a_process_for_every_session_the_filter_may_hold() -> None:
+    """Each message in the filter holds a session with the 10026 smtpd, each worker keeps
+    up to next_hop_sessions more open between messages, and a quarantine release needs
+    one: short of processes there, a new session waits for a free one (and may time out)."""
+    defaults = SmtpSettings()
+    concurrency = max(_maxproc(AFTER_MASTER, "tocsin"), _maxproc(BEFORE_MASTER, "smtp"))
+    needed = concurrency + defaults.workers * defaults.next_hop_sessions + 1
+    assert _maxproc(RELEASE_MASTER, defaults.next_hop) >= needed

@@ -329,3 +329,64 @@ async def test_an_idle_session_is_closed_by_the_timer(tmp_path: Path) -> None:
         assert flt.server.pool.idle == 0
     assert hop.quits == 1
     assert len(hop.messages) == 1
+
+
+async def test_a_message_cut_while_sending_does_not_reach_the_next_hop_whole() -> None:
+    """The deadline passes (or our client leaves) while a large message is still going out
+    to a next hop that reads slowly: what was not sent yet, the final dot with it, is
+    dropped with the session, so the next hop never takes a message whose sender heard
+    451 (and sends it again). A plain close would send all of it first."""
+    received = bytearray()
+    paused = asyncio.Event()
+    ended = asyncio.Event()
+    readers: list[asyncio.Transport] = []
+
+    class SlowReader(asyncio.Protocol):
+        """Answers every command 250 (DATA 354); after the first bytes of the message
+        it stops reading (the kernel's buffers fill, then aiosmtplib's)."""
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.Transport)
+            self.transport = transport
+            self.in_data = False
+            readers.append(transport)
+            transport.write(b"220 slow.test\r\n")
+
+        def data_received(self, data: bytes) -> None:
+            if self.in_data:
+                received.extend(data)
+                if not paused.is_set():
+                    self.transport.pause_reading()
+                    paused.set()
+                return
+            for line in data.split(b"\r\n"):
+                if line.upper().startswith(b"DATA"):
+                    self.in_data = True
+                    self.transport.write(b"354 go on\r\n")
+                elif line:
+                    self.transport.write(b"250 ok\r\n")
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            ended.set()
+
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(SlowReader, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    message = b"Subject: big\r\n\r\n" + (b"x" * 998 + b"\r\n") * 40_000  # 40 MB
+    try:
+        hop = NextHop(_config(port), NextHopPool(4, 60))
+        await hop.open("a@x.test", Params(), {}, utf8=False)
+        await hop.recipient("b@x.test", Params(), utf8=False)
+        sending = asyncio.create_task(hop.send(message))
+        await asyncio.wait_for(paused.wait(), LIVENESS)  # all of it written by now
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        await hop.close()
+        for transport in readers:
+            transport.resume_reading()
+        await asyncio.wait_for(ended.wait(), LIVENESS)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert 0 < len(received) < len(message)
+    assert not received.endswith(b"\r\n.\r\n")

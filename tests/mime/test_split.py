@@ -6,6 +6,7 @@ import base64
 import tracemalloc
 from email.feedparser import FeedParser
 from email.message import Message
+from email.parser import HeaderParser
 from email.policy import compat32
 from pathlib import Path
 from typing import Any
@@ -268,3 +269,36 @@ def test_past_the_entity_cap_the_body_is_read_as_text() -> None:
     view = parse_message(raw)
     assert [hit.limit for hit in view.limits_hit] == ["parts"]
     assert any("ameli-secure.example" in html for html in view.htmls)
+
+
+HEADER_LINES = st.sampled_from(
+    ["Content-Type: text/plain", " folded", "\tfolded", "X-A:", "X-B:b", "From x", ":x",
+     "From a: b", "Subject: caf\udce9", "a: b: c", "To: x@y", "  ", "X-C: a\x00b"]
+)  # fmt: skip
+
+
+@given(st.lists(HEADER_LINES, max_size=6), st.sampled_from(["\r\n", "\n", "\r"]), st.booleans())
+def test_a_plain_header_block_reads_as_the_stdlib_reads_it(
+    lines: list[str], eol: str, mixed: bool
+) -> None:
+    text = "".join(line + eol for line in lines) + eol
+    if mixed and lines:
+        text = text.replace(eol, "\n" if eol != "\n" else "\r\n", 1)
+    fast = split.plain_header_block(text)
+    if fast is None:  # not plain: the stdlib reads it
+        return
+    slow = HeaderParser(policy=compat32).parsestr(text, headersonly=True)
+    assert fast.items() == slow.items()
+    assert fast.defects == slow.defects == []
+    assert fast.get_unixfrom() == slow.get_unixfrom()
+    assert vars(slow).get("_payload") == ""
+
+
+def test_plain_header_blocks_take_the_fast_path() -> None:
+    plain = "Content-Type: text/plain;\r\n charset=utf-8\r\nX-A: b\r\n\r\n"
+    msg = split.plain_header_block(plain)
+    assert msg is not None
+    assert msg.items() == [("Content-Type", "text/plain;\r\n charset=utf-8"), ("X-A", "b")]
+    assert split.plain_header_block(plain.replace("\r\n", "\n")) is not None
+    for odd in ("From a: b\r\n\r\n", " a: b\r\n\r\n", "a: b\r\n", "a: b\n\r\n", ":x\n\n"):
+        assert split.plain_header_block(odd) is None, odd

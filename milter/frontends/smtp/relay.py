@@ -306,7 +306,7 @@ class NextHop:
         if session is None or not session.smtp.is_connected:
             return
         if self._broken:  # it may still owe an answer (or be out of step): no QUIT either
-            session.smtp.close()
+            _abort(session.smtp)
             return
         pool = None if self._refused else self.pool
         if pool is not None and pool.give_back(session):
@@ -317,7 +317,7 @@ class NextHop:
         """Close at once (our client is gone): the next hop discards the transaction."""
         session, self._session = self._session, None
         if session is not None:
-            session.smtp.close()
+            _abort(session.smtp)
 
     def _live(self) -> _Session:
         if self._session is None or not self._session.smtp.is_connected:
@@ -367,6 +367,16 @@ async def _quit(smtp: aiosmtplib.SMTP, seconds: float) -> None:
     except BaseException:
         smtp.close()
         raise
+
+
+def _abort(smtp: aiosmtplib.SMTP) -> None:
+    """Close at once, dropping what is not sent yet: the rest of a message cut short (its
+    final dot last) must not reach the next hop after our client heard 451 or nothing
+    (a plain close sends it all first, and the next hop delivers what the client retries)."""
+    transport = smtp.transport
+    if isinstance(transport, asyncio.WriteTransport):
+        transport.abort()
+    smtp.close()
 
 
 def _encoding(utf8: bool) -> str:
