@@ -2,6 +2,8 @@
 
 Usage: ``python benchmarks/html_links.py [--messages N] [--real DIR]``
        ``python benchmarks/html_links.py --plan [--messages N] [--rounds R]``
+       ``python benchmarks/html_links.py --parse [--messages N] [--rounds R]``
+       ``python benchmarks/html_links.py --view-base DIR [--messages N] [--rounds R]``
 
 Times, over the HTML parts of the generated corpus's newsletters (``benchmarks/harness/
 corpus.py``) and optionally over the HTML parts of real mail found under ``--real``:
@@ -16,6 +18,15 @@ come from a real scan (records served by the loopback DNS server), then each pla
 with the HTML token cache emptied first (the cold case the scan leaves: the scan reads
 HTML through :mod:`milter.text.html_view`, not through tokens). ``TOCSIN_TREE=DIR``
 imports ``milter`` from another checkout, so that two trees can be run alternately.
+
+``--parse`` times the MIME parse (``parse_message``: it reads each HTML part's visible
+text and link events through :mod:`milter.text.html_view`) of every corpus message, the
+view cache emptied first: median per message, all kinds and newsletters alone.
+
+``--view-base DIR`` reads each newsletter HTML part (and comment floods) with this
+tree's HTML view and with ``DIR/milter/text/html_view.py`` loaded beside it, one after
+the other part by part (the order alternating), so that the machine's load weighs on
+both alike: the median CPU per part of each.
 """
 
 from __future__ import annotations
@@ -174,16 +185,75 @@ def _rewriter_report(tagged: list[tuple[Any, ...]], rounds: int) -> None:
     )
 
 
+def _parse_report(count: int, rounds: int) -> None:
+    from milter.mime.parse import parse_message
+    from milter.text import html_view
+
+    messages = generate(count)
+    spent: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for message in messages:
+            html_view._cache.clear()
+            start = time.process_time()
+            parse_message(message.raw)
+            spent.setdefault(message.kind, []).append((time.process_time() - start) * 1000)
+    every = [t for times in spent.values() for t in times]
+    print(
+        f"parse_message over {count} messages x{rounds}: median {statistics.median(every):.3f} ms,"
+        f" newsletters {statistics.median(spent['newsletter']):.3f} ms,"
+        f" arc {statistics.median(spent.get('arc', [0.0])):.3f} ms CPU"
+    )
+
+
+def _view_against(base: Path, count: int, rounds: int) -> None:
+    import importlib.util
+
+    from milter.text import html_view
+
+    spec = importlib.util.spec_from_file_location("base_view", base / "milter/text/html_view.py")
+    assert spec is not None
+    assert spec.loader is not None
+    old = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(old)
+    parts = _htmls(m.raw for m in generate(count) if m.kind == "newsletter")
+    floods = {unit: "<p>a</p>" + unit * 50_000 for unit in ("<![x]>", "</1>", "<!-- c -->")}
+    for label, docs in (
+        ("newsletter parts", parts),
+        *((f"{u} x50,000", [d]) for u, d in floods.items()),
+    ):
+        spent: dict[str, list[float]] = {"base": [], "this": []}
+        for round_ in range(rounds):
+            for index, doc in enumerate(docs):
+                pair = (("base", old), ("this", html_view))
+                for name, module in pair if (index + round_) % 2 else pair[::-1]:
+                    start = time.process_time()
+                    module._read(doc, keep_events=len(doc) <= 256 * 1024)
+                    spent[name].append((time.process_time() - start) * 1000)
+        before, after = statistics.median(spent["base"]), statistics.median(spent["this"])
+        print(
+            f"view of {label} ({len(docs)} x{rounds}, interleaved): median"
+            f" {before:.3f} -> {after:.3f} ms CPU ({(after / before - 1) * 100:+.0f} %)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--real", type=Path, action="append", default=[])
     parser.add_argument("--plan", action="store_true", help="time plan() on tagged newsletters")
+    parser.add_argument("--parse", action="store_true", help="time the MIME parse per message")
+    parser.add_argument("--view-base", type=Path, help="a tree whose HTML view to compare")
     parser.add_argument("--keys", type=Path, default=Path("/tmp/speedbench/keys"))
     args = parser.parse_args()
     if args.plan:
         _plan_report(args.messages, args.rounds, args.keys)
+        return
+    if args.parse:
+        _parse_report(args.messages, args.rounds)
+        return
+    if args.view_base:
+        _view_against(args.view_base, args.messages, args.rounds)
         return
     warm = _htmls(m.raw for m in generate(60, seed=7) if m.kind == "newsletter")
     for doc in warm:

@@ -13,11 +13,15 @@ reads the same tokenizer's input once and keeps only what those two readers use:
   ``action`` in a name, or an ``img``/``meta``); every other tag is a no-op for the link
   scan, so it is neither built nor decoded.
 
-Well-formed tags (the tokenizer's compiled ``_FAST_TAG``) are read inline; anything else
-(comments, markup declarations, tags the fast pattern refuses, raw text, Outlook
-conditional comments, SVG/MathML) is read by the tokenizer's own state machine, one token
-at a time, so both paths share one definition of HTML. A property test checks the view
-equals the token-based definitions on generated markup and the benchmark corpus.
+The reader advances by one compiled step pattern (``_STEP``): each match is a well-formed
+tag (the tokenizer's ``_FAST_TAG``), a run of comments (ordinary and bogus comments,
+``<!…>``, ``<?…>``, ``</1…>``: a space each in the visible text, nothing for links, so a
+run of any length is one step), a tag the fast pattern refuses (it runs to the end of
+the document: the reading stops), or another markup start (Outlook conditional comments,
+CDATA, ``</>``), which the tokenizer's own state machine reads, as it reads raw text and
+SVG/MathML, one token at a time: both paths share one definition of HTML. Property tests
+check the view equals the token-based definitions on generated markup and the benchmark
+corpus, and that a comment flood is a fixed number of steps.
 
 Why not a compiled parser (selectolax/lexbor, lxml, html5-parser): measured ~10× faster,
 but they build a tree, and tree construction moves or drops what the token reading sees
@@ -154,10 +158,41 @@ _KINDS: dict[str, str] = {
     **dict.fromkeys(_CAREFUL, _CAREFUL_TAG),
 }
 _SPACES = "\t\r\f\v\u00a0"
-# The next well-formed tag (groups of ``_FAST_TAG``), or the next "<" that may start
-# markup (a letter, "/", "!" or "?" follows): what ``_Tokenizer.run`` stops at. Any other
-# "<" is text, in both readings.
-_NEXT_MARKUP = re.compile(_FAST_TAG.pattern + r"|<(?=[A-Za-z/!?])")
+# One step of the reader: one match from where the last ended (``finditer``), the text
+# before it being a text token. The alternatives, by what the reader does:
+# - a well-formed tag (``_FAST_TAG``: its groups are _SLASH, _NAME, _ATTRS, _TAIL);
+# - a run of comments of any kind that are no more than a space in the visible text and
+#   nothing for the link scan (a comment that is no conditional one, a bogus comment
+#   ``<!…>``, ``<?…>``, ``</1…>``, each up to its end as the state machine reads it; runs
+#   of them are one match, their spaces being one space once collapsed);
+# - a tag ``_FAST_TAG`` refuses: it runs to the end of the document (``_TAG_OPEN``);
+# - any other markup start (``<!--[`` conditional comments, ``<![CDATA[``, ``</>``, ``</``
+#   at the end): the tokenizer's state machine reads that token.
+# Any other "<" is text, in both readings. The comment rules (``_Tokenizer._comment``):
+# ``<!-->`` and ``<!--->`` are empty comments, a comment ends at the first ``-->`` or
+# ``--!>``, or at the end of the document; a bogus comment at the next ">" or the end.
+_COMMENT = (  # one comment of those kinds, after its "<"
+    r"(?:!--(?:-?>|(?!\[)(?s:.)*?(?:--!?>|\Z))"
+    r"|!(?!--|\[CDATA\[)[^>]*+(?:>|\Z)"
+    r"|\?[^>]*+(?:>|\Z)"
+    r"|/[^A-Za-z>][^>]*+(?:>|\Z))"
+)
+# Every alternative after one literal "<": the engine then skips text to the next "<" in
+# C (a pattern starting with a group or a lookahead is tried at every character).
+_STEP = re.compile(
+    r"<(?:"
+    + _FAST_TAG.pattern.removeprefix("<")
+    + r"|("
+    + _COMMENT
+    + r"(?:<"
+    + _COMMENT
+    + r")*+)|("
+    + _TAG_OPEN.pattern.removeprefix("<")
+    + r")|([!/?]))"
+)
+# _STEP's groups: _FAST_TAG's (end-tag slash, name, attribute list, tail), then the run of
+# comments, the refused tag, the other markup start.
+_SLASH, _NAME, _ATTRS, _TAIL, _COMMENTS, _CUT = 1, 2, 3, 4, 5, 6
 
 
 _A_END = Element("a", True, {})
@@ -259,68 +294,89 @@ class _Reader:
         self.stop = stop
 
     def read(self, tok: _Tokenizer) -> None:
-        """``_Tokenizer.run``, consuming each token as it is read: well-formed tags of no
-        interest inline, every other token through :meth:`token`."""
+        """``_Tokenizer.run``, consuming each token as it is read, one ``_STEP`` match a
+        step: well-formed tags of no interest and runs of comments inline, every other
+        token through :meth:`token`."""
         doc, size = tok.doc, tok.size
-        search, unescape, url_attr = _NEXT_MARKUP.search, _html.unescape, _URL_ATTRIBUTE
+        unescape, url_attr = _html.unescape, _URL_ATTRIBUTE
         parts, events, kinds = self.parts, self.events, _KINDS.get
         pos = text_start = 0
         check_at = _CHECK_EVERY if self.stop is not None else size
-        while True:
-            found = search(doc, pos)
-            if found is None:
+        while pos < size:
+            for found in _STEP.finditer(doc, pos):
+                lt, end = found.span()
+                if lt > check_at:
+                    check_at = self.check(lt)
+                slash, name, raw_attrs, _tail, _comments, _cut, _other = found.groups()
+                if name is None:  # comments, a refused tag or other markup
+                    read = self.not_a_tag(tok, found, text_start)
+                    if read is None:
+                        return
+                    pos, text_start = read
+                    events = self.events
+                    if pos != end:
+                        break  # (a new search from where the state machine stopped)
+                    continue
+                if text_start < lt:
+                    raw = doc[text_start:lt]
+                    text = raw if "&" not in raw else unescape(raw)
+                    if not self.hidden:
+                        parts.append(text)
+                    if events is not None:
+                        events.append(text)
+                        if len(events) > _KEPT_EVENTS:
+                            self.events = events = None  # too many to keep
+                text_start = end
+                kind = kinds(name)
+                if kind is None:  # not written in lower case, or a rare name
+                    name = name.lower()
+                    kind = kinds(name, _INLINE)
+                if kind is _CAREFUL_TAG:
+                    text_start = self.careful_tag(tok, found, name)
+                    events = self.events
+                    if text_start != end:
+                        pos = text_start
+                        break  # raw text was read: a new search from its end
+                    continue
+                parts.append("\n" if kind is _BLOCK else " ")
+                if events is not None and (
+                    kind is _ANCHOR
+                    or (
+                        raw_attrs
+                        and not slash
+                        and (kind is _LINK_ATTR or url_attr.search(raw_attrs) is not None)
+                    )
+                ):
+                    events = self.link_tag(found, name)
+            else:
                 break
-            lt, end = found.span()
-            if lt > check_at:
-                check_at = self.check(lt)
-            slash, name, raw_attrs, _tail = found.groups()
-            if name is None:  # not a well-formed tag
-                read = self.markup(tok, lt, text_start)
-                if read is None:
-                    return
-                pos, text_start = read
-                events = self.events
-                continue
-            if text_start < lt:
-                raw = doc[text_start:lt]
-                text = raw if "&" not in raw else unescape(raw)
-                if not self.hidden:
-                    parts.append(text)
-                if events is not None:
-                    events.append(text)
-                    if len(events) > _KEPT_EVENTS:
-                        self.events = events = None  # too many to keep
-            pos = text_start = end
-            kind = kinds(name)
-            if kind is None:  # not written in lower case, or a rare name
-                name = name.lower()
-                kind = kinds(name, _INLINE)
-            if kind is _CAREFUL_TAG:
-                pos = text_start = self.careful_tag(tok, found, name)
-                events = self.events
-                continue
-            parts.append("\n" if kind is _BLOCK else " ")
-            if events is not None and (
-                kind is _ANCHOR
-                or (
-                    raw_attrs
-                    and not slash
-                    and (kind is _LINK_ATTR or url_attr.search(raw_attrs) is not None)
-                )
-            ):
-                events = self.link_tag(found, name)
         if text_start < size:
             self.token(tok._text(text_start, size))
+
+    def not_a_tag(
+        self, tok: _Tokenizer, found: re.Match[str], text_start: int
+    ) -> tuple[int, int] | None:
+        """A ``_STEP`` match that is no well-formed tag: the next search position and
+        text start, None when the reading ends (a tag that runs to the end)."""
+        lt, end = found.span()
+        if found.group(_COMMENTS) is None and found.group(_CUT) is None:
+            return self.markup(tok, lt, text_start)  # the state machine reads one token
+        if text_start < lt:
+            self.token(tok._text(text_start, lt))
+        if found.group(_CUT) is not None:  # dropped, and all after it
+            return None
+        self.parts.append(" ")  # comments: a space each, made one by collapse_spaces
+        return end, end
 
     def link_tag(self, found: re.Match[str], name: str) -> list[LinkEvent] | None:
         """A well-formed tag the link scan acts on, as an event; the events kept."""
         events = self.events
         assert events is not None
-        slash, raw_attrs = found.group(1, 3)
+        slash, raw_attrs = found.group(_SLASH, _ATTRS)
         if slash:
             events.append(_A_END)  # the only end tag the inline path sends here
         else:
-            attrs = _attributes(found.string, *found.span(3)) if raw_attrs else {}
+            attrs = _attributes(found.string, *found.span(_ATTRS)) if raw_attrs else {}
             events.append(Element(name, False, attrs))
         if len(events) > _KEPT_EVENTS:
             self.events = None  # too many to keep
@@ -329,8 +385,8 @@ class _Reader:
     def careful_tag(self, tok: _Tokenizer, found: re.Match[str], name: str) -> int:
         """A well-formed tag that may change a state or is a link tag: read as a token."""
         start, end = found.start(), found.end()
-        slash, raw_attrs, tail = found.group(1, 3, 4)
-        attrs = tok._attrs(*found.span(3)) if raw_attrs else ()
+        slash, raw_attrs, tail = found.group(_SLASH, _ATTRS, _TAIL)
+        attrs = tok._attrs(*found.span(_ATTRS)) if raw_attrs else ()
         tag = Tag(name, attrs, tok.offset + start, tok.offset + end, bool(slash), tail[-1:] == "/")
         self.token(tag)
         if slash:

@@ -13,7 +13,7 @@ import contextlib
 import email
 import email.policy
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -194,3 +194,94 @@ def test_a_stopped_reading_is_incomplete_and_not_kept() -> None:
     assert whole.complete
     assert whole.text.endswith("deux")
     assert view(doc) is whole
+
+
+_COMMENT_PIECES = st.lists(
+    st.sampled_from(
+        [
+            "<!--",
+            "-->",
+            "--!>",
+            "<!-->",
+            "<!--->",
+            "<!---->",
+            "<!-",
+            "<!",
+            "<?",
+            "</1",
+            "</ ",
+            "</>",
+            "</",
+            "<![x]>",
+            "<!x>",
+            ">",
+            "-",
+            "!",
+            "[if mso]>",
+            "<![CDATA[",
+            "]]>",
+            "<![endif]-->",
+            "<svg>",
+            "</svg>",
+            "x",
+            " ",
+            "\n",
+            "<p>",
+            "<br>",
+            "&amp;",
+            "<a href=https://e.fr/>",
+            "https://t.fr/",
+        ]
+    ),
+    max_size=20,
+).map("".join)
+
+
+@_SETTINGS
+@given(_COMMENT_PIECES)
+def test_view_equals_the_token_definitions_on_comment_runs(doc: str) -> None:
+    """Comments of every kind, one after the other or cut by the end: the view reads runs
+    of them in one step, the state machine one token at a time."""
+    _same(doc)
+
+
+class _Counting:
+    """``_STEP`` as the reader uses it, counting the matches it hands out."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.matches = 0
+
+    def finditer(self, doc: str, pos: int) -> Iterator[re.Match[str]]:
+        for found in self.pattern.finditer(doc, pos):
+            self.matches += 1
+            yield found
+
+
+@pytest.mark.parametrize(
+    "unit", ["<![x]>", "</1>", "<!x>", "<?x>", "<!-- c -->", "<!---->", "<!-->", "<![endif]>"]
+)
+def test_a_comment_flood_is_one_step_whatever_its_length(
+    unit: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of comments (the worker-stall shape) costs the reader a fixed number of
+    steps, not one per comment as the state machine takes, and never enters the state
+    machine: its cost is one compiled match, linear in its length."""
+    counting = _Counting(html_view._STEP)
+    monkeypatch.setattr(html_view, "_STEP", counting)
+    entered: list[int] = []
+    markup = _Tokenizer._markup
+    monkeypatch.setattr(
+        _Tokenizer, "_markup", lambda self, lt: entered.append(lt) or markup(self, lt)
+    )
+    steps = []
+    for count in (1_000, 4_000):
+        doc = "<p>avant</p>" + unit * count + "<svg>" + unit * count + "</svg><p>après</p>"
+        counting.matches = 0
+        read = html_view._read(doc, keep_events=True)
+        steps.append(counting.matches)
+        assert entered == []
+        assert read.text == reference_visible_text(doc) == "avant\naprès"
+        assert sum(1 for _ in reference_tokenize(doc)) > 2 * count  # a token per comment
+        entered.clear()
+    assert steps[0] == steps[1] <= 8, steps
