@@ -24,6 +24,7 @@ import dkim
 from dkim.canonicalization import CanonicalizationPolicy
 from dkim.util import InvalidTagValueList
 
+from milter.auth.dkimpy_btag import install as install_btag
 from milter.auth.dkimpy_feed import DkimpyMessage, load_verifier
 from milter.auth.dkimpy_keys import install as install_key_cache
 from milter.auth.dkimpy_rsa import install as install_rsa
@@ -45,6 +46,7 @@ class _ResultsNotErrors(logging.LoggerAdapter):  # type: ignore[type-arg]
 install_rsa()  # RSA verified by OpenSSL first; dkimpy's int/bytes loops → int methods
 install_key_cache()  # dkimpy parses a key record once, not once per signature and message
 install_tag_memo()  # a signature field's tags parsed once for Tocsin and dkimpy
+install_btag()  # a signature field's b= emptied without back-tracking
 DKIMPY_LOG = _ResultsNotErrors(logging.getLogger("tocsin.dkimpy"), {})
 
 __all__ = [

@@ -350,3 +350,7 @@ def _simple_body(body: bytes) -> bytes:
 
 canon.ALGORITHMS[FastRelaxed.name] = FastRelaxed
 canon.ALGORITHMS[FastSimple.name] = FastSimple
+# ARC.sorted_arc_headers canonicalises every header field of the message with the relaxed
+# class it imported by name (not through ALGORITHMS): the same list, and so the same
+# remembered result, as each of the chain's signatures hashes (~125 -> ~5 us per message).
+dkim.RelaxedCanonicalization = FastRelaxed

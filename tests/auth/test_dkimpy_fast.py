@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from milter.auth.arc import check_arc
 from milter.auth.dkim import verify_dkim
+from milter.auth.dkimpy_btag import RE_BTAG, original_re_btag
 from milter.auth.dkimpy_feed import FastRelaxed, MemoryBody, prepare
 from milter.auth.dkimpy_keys import evaluate_pk, original_evaluate_pk
 from milter.auth.dkimpy_rsa import original_rsassa_verify, rsassa_pkcs1_v1_5_verify
@@ -99,12 +100,15 @@ def _sign(
 
 @contextmanager
 def plain_dkimpy() -> Iterator[None]:
-    """dkimpy as shipped: its own canonicalisations, key parse and RSA verification."""
+    """dkimpy as shipped: its own canonicalisations, key parse, b= remover and RSA
+    verification."""
     algorithms = dict(canon.ALGORITHMS)
     canon.ALGORITHMS.update({canon.Simple.name: canon.Simple, canon.Relaxed.name: canon.Relaxed})
     dkim.evaluate_pk = original_evaluate_pk
     dkim.parse_tag_value = original_parse_tag_value
     dkim.RSASSA_PKCS1_v1_5_verify = original_rsassa_verify
+    dkim.RE_BTAG = original_re_btag
+    dkim.RelaxedCanonicalization = canon.Relaxed
     try:
         yield
     finally:
@@ -112,6 +116,8 @@ def plain_dkimpy() -> Iterator[None]:
         dkim.evaluate_pk = evaluate_pk
         dkim.parse_tag_value = parse_tag_value
         dkim.RSASSA_PKCS1_v1_5_verify = rsassa_pkcs1_v1_5_verify
+        dkim.RE_BTAG = RE_BTAG
+        dkim.RelaxedCanonicalization = FastRelaxed
 
 
 def _dnsfunc(records: dict[str, str]) -> Callable[..., bytes | None]:
@@ -263,3 +269,26 @@ def test_tag_lists_parsed_once_and_copied() -> None:
     assert b"c" not in parse_tag_value(value)
     with pytest.raises(dkim.util.InvalidTagValueList):
         parse_tag_value(b"v=1; v=2")  # a duplicate tag, as dkimpy says
+
+
+arc_names = st.sampled_from(
+    [b"ARC-Seal", b"arc-message-signature", b"ARC-Authentication-Results", b"From", b"X-Tag"]
+)
+arc_values = st.lists(
+    st.sampled_from([b" i=1;", b" i=2; ", b"\ti =\r\n 3;", b" a=rsa", b"  x", b"\r\n y", b" I=1"]),
+    min_size=1,
+    max_size=4,
+).map(b"".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(arc_names, arc_values), max_size=8))
+def test_arc_sets_are_sorted_as_dkimpy_sorts_them(headers: list[tuple[bytes, bytes]]) -> None:
+    """ARC.sorted_arc_headers reads the relaxed forms FastRelaxed gives (installed in
+    dkimpy's namespace): the same instances and sets as with dkimpy's own class."""
+    verifier = dkim.ARC(None)
+    verifier.headers = [list(field) for field in headers]
+    assert dkim.RelaxedCanonicalization is FastRelaxed
+    ours = verifier.sorted_arc_headers()
+    with plain_dkimpy():
+        assert verifier.sorted_arc_headers() == ours
