@@ -4,6 +4,7 @@ Usage: ``python benchmarks/html_links.py [--messages N] [--real DIR]``
        ``python benchmarks/html_links.py --plan [--messages N] [--rounds R]``
        ``python benchmarks/html_links.py --parse [--messages N] [--rounds R]``
        ``python benchmarks/html_links.py --view-base DIR [--messages N] [--rounds R]``
+       ``python benchmarks/html_links.py --refs-ab [--messages N] [--rounds R]``
 
 Times, over the HTML parts of the generated corpus's newsletters (``benchmarks/harness/
 corpus.py``) and optionally over the HTML parts of real mail found under ``--real``:
@@ -27,6 +28,10 @@ view cache emptied first: median per message, all kinds and newsletters alone.
 tree's HTML view and with ``DIR/milter/text/html_view.py`` loaded beside it, one after
 the other part by part (the order alternating), so that the machine's load weighs on
 both alike: the median CPU per part of each.
+
+``--refs-ab`` reads the same parts with the view, the attribute values' references found
+by the tokenizer's narrow pattern or by the broad one it replaced (every ``&name``),
+alternately part by part.
 """
 
 from __future__ import annotations
@@ -236,6 +241,32 @@ def _view_against(base: Path, count: int, rounds: int) -> None:
         )
 
 
+def _refs_ab(count: int, rounds: int) -> None:
+    import re
+
+    from milter.text import html_view
+
+    broad = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
+    narrow = html_tokens._ATTR_REF
+    parts = _htmls(m.raw for m in generate(count) if m.kind == "newsletter")
+    spent: dict[str, list[float]] = {"broad": [], "narrow": []}
+    for round_ in range(rounds):
+        for index, doc in enumerate(parts):
+            pair = (("broad", broad), ("narrow", narrow))
+            for name, pattern in pair if (index + round_) % 2 else pair[::-1]:
+                html_tokens._ATTR_REF = pattern
+                start = time.process_time()
+                html_view._read(doc, keep_events=True)
+                spent[name].append((time.process_time() - start) * 1000)
+    html_tokens._ATTR_REF = narrow
+    before, after = statistics.median(spent["broad"]), statistics.median(spent["narrow"])
+    print(
+        f"view of newsletter parts ({len(parts)} x{rounds}, interleaved), attribute references"
+        f" by the broad -> narrow pattern: {before:.3f} -> {after:.3f} ms CPU"
+        f" ({(after / before - 1) * 100:+.1f} %)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200)
@@ -244,6 +275,7 @@ def main() -> None:
     parser.add_argument("--plan", action="store_true", help="time plan() on tagged newsletters")
     parser.add_argument("--parse", action="store_true", help="time the MIME parse per message")
     parser.add_argument("--view-base", type=Path, help="a tree whose HTML view to compare")
+    parser.add_argument("--refs-ab", action="store_true", help="attribute reference patterns")
     parser.add_argument("--keys", type=Path, default=Path("/tmp/speedbench/keys"))
     args = parser.parse_args()
     if args.plan:
@@ -251,6 +283,9 @@ def main() -> None:
         return
     if args.parse:
         _parse_report(args.messages, args.rounds)
+        return
+    if args.refs_ab:
+        _refs_ab(args.messages, args.rounds)
         return
     if args.view_base:
         _view_against(args.view_base, args.messages, args.rounds)

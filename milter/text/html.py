@@ -95,7 +95,20 @@ _FAST_TAG = re.compile(
 # tag costs one compiled scan, not one Python step per attribute (property-tested against
 # the state machine alone, tests/text/test_html_fast_path.py).
 _TAG_OPEN = re.compile(r"</?[A-Za-z]")
-_ATTR_REF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
+# A character reference in an attribute value that may read as something else than its
+# own text (:func:`_decode_attr_ref` decides): numeric, a name and ";", or a legacy name
+# (one of those that need no ";") ending the run of letters and digits and not followed
+# by "=". Any other "&name" stays literal, so it is not even handed to the callback
+# (``?a=1&utm_source=…`` in every tracked link); property-tested against the broad
+# pattern ``&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)``.
+_LEGACY_NAMES = sorted(
+    (name for name in _ENTITIES if not name.endswith(";")), key=len, reverse=True
+)
+_ATTR_REF = re.compile(
+    r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;|(?:"
+    + "|".join(_LEGACY_NAMES)
+    + r")(?![A-Za-z0-9=]))"
+)
 _RAWTEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes"})
 _RCDATA = frozenset({"title", "textarea"})
 _FOREIGN = frozenset({"svg", "math"})
