@@ -150,6 +150,7 @@ def plain_header_block(text: str) -> Message | None:
     if len(lines) < 2 or lines[-2] or lines[-1]:
         return None
     msg = Message(policy=compat32)
+    msg.set_payload("")  # as HeaderParser leaves it: what followed the block (nothing)
     group: list[str] = []
     for line in lines[:-2]:
         if line[:1] in (" ", "\t"):
