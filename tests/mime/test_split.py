@@ -302,3 +302,11 @@ def test_plain_header_blocks_take_the_fast_path() -> None:
     assert split.plain_header_block(plain.replace("\r\n", "\n")) is not None
     for odd in ("From a: b\r\n\r\n", " a: b\r\n\r\n", "a: b\r\n", "a: b\n\r\n", ":x\n\n"):
         assert split.plain_header_block(odd) is None, odd
+
+
+@given(st.binary(max_size=300), st.integers(0, 40), st.integers(0, 40))
+def test_span_counts_the_bytes_among_chars(data: bytes, cut_start: int, cut_end: int) -> None:
+    start, end = min(cut_start, len(data)), max(min(cut_start, len(data)), len(data) - cut_end)
+    chars = b"\r\n \t="
+    naive = sum(data[start:end].count(bytes((c,))) for c in chars)
+    assert Span(data, start, end).count(chars) == naive
