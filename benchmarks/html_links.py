@@ -4,6 +4,7 @@ Usage: ``python benchmarks/html_links.py [--messages N] [--real DIR]``
        ``python benchmarks/html_links.py --plan [--messages N] [--rounds R]``
        ``python benchmarks/html_links.py --parse [--messages N] [--rounds R]``
        ``python benchmarks/html_links.py --view-base DIR [--messages N] [--rounds R]``
+       ``python benchmarks/html_links.py --refs-ab [--messages N] [--rounds R]``
 
 Times, over the HTML parts of the generated corpus's newsletters (``benchmarks/harness/
 corpus.py``) and optionally over the HTML parts of real mail found under ``--real``:
@@ -27,6 +28,10 @@ view cache emptied first: median per message, all kinds and newsletters alone.
 tree's HTML view and with ``DIR/milter/text/html_view.py`` loaded beside it, one after
 the other part by part (the order alternating), so that the machine's load weighs on
 both alike: the median CPU per part of each.
+
+``--refs-ab`` reads the same parts with the view, the attribute values' references found
+by the tokenizer's narrow pattern or by the broad one it replaced (every ``&name``),
+alternately part by part.
 """
 
 from __future__ import annotations
@@ -151,9 +156,10 @@ def _plan_report(count: int, rounds: int, keys_dir: Path) -> None:
 
 
 def _rewriter_report(tagged: list[tuple[Any, ...]], rounds: int) -> None:
-    """The link rewriter alone on the same messages' HTML parts, reading only the link
-    attributes (as plan() does) or every tag's attributes (as before), run alternately
-    part by part in this process (the machine's load weighs on both alike)."""
+    """The link rewriter alone on the same messages' HTML parts, reading every tag's
+    attributes (as before), only the link attributes, and (as plan() does) those
+    without yielding the other tags, run in turn part by part in this process (the
+    machine's load weighs on all alike)."""
     from milter.actions import defang
     from milter.actions.targets import targets_from_findings
     from milter.engine.banner_text import failed_to_prove
@@ -170,18 +176,24 @@ def _rewriter_report(tagged: list[tuple[Any, ...]], rounds: int) -> None:
             targets = targets.with_every_link()
         rewrite = link_rewrite(targets, actions, verdict, envelope.rcpts)
         work += [(doc, rewrite) for doc in _htmls([mime.raw]) if rewrite is not None]
-    spent: dict[object, list[float]] = {only: [], None: []}
-    for _ in range(rounds):
-        for doc, rewrite in work:
-            for chosen in (only, None) if len(spent[None]) % 2 else (None, only):
+    with_bare = html_tokens.Selection(only.keys, only.names - only.keys)  # tags all yielded
+    choices: dict[str, Any] = {"every tag's attributes": None, "link attributes": with_bare}
+    if not getattr(only, "bare_tags", True):
+        choices["link attributes, bare tags left out"] = only
+    spent: dict[str, list[float]] = {name: [] for name in choices}
+    for round_ in range(rounds):
+        for index, (doc, rewrite) in enumerate(work):
+            names = list(choices)
+            shift = (index + round_) % len(names)
+            for name in names[shift:] + names[:shift]:
                 html_tokens._cache.clear()
                 start = time.process_time()
-                defang._rewrite_html(doc, rewrite, chosen)
-                spent[chosen].append((time.process_time() - start) * 1000)
+                defang._rewrite_html(doc, rewrite, choices[name])
+                spent[name].append((time.process_time() - start) * 1000)
+    cells = ", ".join(f"{name} {statistics.median(times):.3f}" for name, times in spent.items())
     print(
-        f"link rewriter on their {len(work)} HTML parts x{rounds}, interleaved, median:"
-        f" every tag's attributes {statistics.median(spent[None]):.3f} ms,"
-        f" link attributes only {statistics.median(spent[only]):.3f} ms CPU"
+        f"link rewriter on their {len(work)} HTML parts x{rounds}, interleaved, median ms CPU:"
+        f" {cells}"
     )
 
 
@@ -236,6 +248,32 @@ def _view_against(base: Path, count: int, rounds: int) -> None:
         )
 
 
+def _refs_ab(count: int, rounds: int) -> None:
+    import re
+
+    from milter.text import html_view
+
+    broad = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
+    narrow = html_tokens._ATTR_REF
+    parts = _htmls(m.raw for m in generate(count) if m.kind == "newsletter")
+    spent: dict[str, list[float]] = {"broad": [], "narrow": []}
+    for round_ in range(rounds):
+        for index, doc in enumerate(parts):
+            pair = (("broad", broad), ("narrow", narrow))
+            for name, pattern in pair if (index + round_) % 2 else pair[::-1]:
+                html_tokens._ATTR_REF = pattern
+                start = time.process_time()
+                html_view._read(doc, keep_events=True)
+                spent[name].append((time.process_time() - start) * 1000)
+    html_tokens._ATTR_REF = narrow
+    before, after = statistics.median(spent["broad"]), statistics.median(spent["narrow"])
+    print(
+        f"view of newsletter parts ({len(parts)} x{rounds}, interleaved), attribute references"
+        f" by the broad -> narrow pattern: {before:.3f} -> {after:.3f} ms CPU"
+        f" ({(after / before - 1) * 100:+.1f} %)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=200)
@@ -244,6 +282,7 @@ def main() -> None:
     parser.add_argument("--plan", action="store_true", help="time plan() on tagged newsletters")
     parser.add_argument("--parse", action="store_true", help="time the MIME parse per message")
     parser.add_argument("--view-base", type=Path, help="a tree whose HTML view to compare")
+    parser.add_argument("--refs-ab", action="store_true", help="attribute reference patterns")
     parser.add_argument("--keys", type=Path, default=Path("/tmp/speedbench/keys"))
     args = parser.parse_args()
     if args.plan:
@@ -251,6 +290,9 @@ def main() -> None:
         return
     if args.parse:
         _parse_report(args.messages, args.rounds)
+        return
+    if args.refs_ab:
+        _refs_ab(args.messages, args.rounds)
         return
     if args.view_base:
         _view_against(args.view_base, args.messages, args.rounds)

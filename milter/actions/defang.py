@@ -29,8 +29,11 @@ HOST_ATTR = "data-tocsin-host"  # marks the visible label naming a rewritten lin
 _HOST_STYLE = "color:#b00020;font-weight:bold;"
 _NOT_CLICKABLE = frozenset({"base", "link"})  # their href is not a link the reader follows
 # The attributes the rewriter reads (those _link_attr can accept, and title); the tags
-# with none of the link names get none read (the tokenizer skips their attribute lists).
-LINK_ATTRIBUTES = Selection({"href", "xlink:href", "action", "formaction"}, also={"title"})
+# with none of the link names get none read (the tokenizer skips their attribute lists)
+# and are not even yielded (the rewriter changes a tag only through those attributes).
+LINK_ATTRIBUTES = Selection(
+    {"href", "xlink:href", "action", "formaction"}, also={"title"}, bare_tags=False
+)
 
 
 @dataclass(frozen=True, slots=True)

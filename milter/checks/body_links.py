@@ -1,8 +1,10 @@
 """A message's body links, extracted once per scan for every check that reads them.
 
-The brand claim (the hosts a body-only claim links to) and the links check both read the
-body's links; extracting them is the largest single cost of a newsletter's scan, so it is
-done once, at the links check's cap, and the claim reads the first links of it.
+The brand claim (the hosts a body-only claim links to, first MAX_BODY_LINKS of them) and
+the links check (up to the policy's max_links, under the scan's work budget) both read the
+body's links; extracting them is the largest single cost of a newsletter's scan. The
+claim's extraction is read again by the links check when it found every link (nearly all
+mail: fewer than 200 links).
 """
 
 from __future__ import annotations
@@ -22,13 +24,16 @@ class BodyLinks:
         self._cap = 0
 
     def get(self, max_links: int) -> LinkSet:
-        """``extract_links(…, max_links)`` of the message: extracted once at the largest
-        cap asked; a smaller cap gets the first ``max_links`` of those (a link already seen
-        keeps its place, so the first ones are the same links)."""
+        """``extract_links(…, max_links)`` of the message. An extraction already made is
+        read again when it is the same cap, or a smaller cap's that was not truncated
+        (it then found every link: a larger cap finds the same). Otherwise the links are
+        extracted again at this cap, which a smaller cap's leading links are not (a kept
+        link takes a later occurrence's anchor; the work budget follows the cap)."""
         found = self._found
-        if found is None or (max_links > self._cap and found.truncated):
-            found = extract_links(self._mime.texts, self._mime.htmls, max_links=max_links)
-            self._found, self._cap = found, max_links
-        if len(found) <= max_links:
+        if found is not None and (
+            max_links == self._cap or (max_links > self._cap and not found.truncated)
+        ):
             return found
-        return LinkSet(found.links[:max_links], truncated=True)
+        found = extract_links(self._mime.texts, self._mime.htmls, max_links=max_links)
+        self._found, self._cap = found, max_links
+        return found

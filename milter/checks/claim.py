@@ -162,10 +162,9 @@ def _other_brands(mime: MimeView, policy: Policy, brand: str) -> tuple[str, ...]
 def _foreign_hosts(
     body_links: BodyLinks, policy: Policy, index: CompiledPolicy, brand: str
 ) -> tuple[str, ...]:
-    # extracted at the links check's cap, which reads the same extraction; the first
-    # MAX_BODY_LINKS of them are the claim's
-    links = body_links.get(max(policy.document.limits.max_links, MAX_BODY_LINKS)).links
-    links = links[:MAX_BODY_LINKS]
+    # (outside the scan's work budget: at most MAX_BODY_LINKS; the links check reads this
+    # extraction again when it found every link)
+    links = body_links.get(MAX_BODY_LINKS)
     hosts = dict.fromkeys(link.host.lower() for link in links if link.host)
     return tuple(h for h in hosts if brand not in index.brand_index.official_brands(h))
 

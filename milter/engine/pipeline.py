@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 from milter.checks.base import Check, CheckContext, Outcome
 from milter.checks.body_links import BodyLinks
-from milter.checks.claim import find_claim
+from milter.checks.claim import BrandClaim, find_claim
 from milter.checks.registry import default_checks
 from milter.dns.resolver import Resolver
 from milter.engine.decide import decide
@@ -64,12 +64,13 @@ async def scan(
     source = raw if isinstance(raw, RawMessage) else RawMessage.from_bytes(raw)
     mime = parse_message(source.prefix(limits.max_message_bytes), mime_limits)
     links = BodyLinks(mime)  # extracted once, for the claim and the links check
-    ctx = CheckContext(envelope, mime, policy, find_claim(mime, policy, links), resolver, links)
+    claim, claim_hits = _find_claim(mime, policy, links, limits.check_timeout_seconds)
+    ctx = CheckContext(envelope, mime, policy, claim, resolver, links)
     with work_budget(limits.check_timeout_seconds):  # long loops stop here (checkpoint)
         findings, auth = await run_checks(
             ctx, checks or default_checks(), limits.check_timeout_seconds
         )
-    findings += tuple(hit.finding("mime") for hit in mime.limits_hit)
+    findings += claim_hits + tuple(hit.finding("mime") for hit in mime.limits_hit)
     from_domains = [a.domain for a in mime.from_addresses if a.domain]
     verdict = decide(
         findings,
@@ -86,6 +87,21 @@ async def scan(
     action_plan = plan(verdict, mime, policy, envelope)
     elapsed = (time.perf_counter() - started) * 1000
     return ScanResult(mime, verdict, action_plan, elapsed)
+
+
+def _find_claim(
+    mime: MimeView, policy: Policy, links: BodyLinks, seconds: float
+) -> tuple[BrandClaim | None, tuple[Finding, ...]]:
+    """The brand claim, under a work budget of its own: a body claim reads the body's
+    links, whose extraction a hostile body can make long. Out of budget: no claim, and a
+    LIMIT_EXCEEDED finding (limit ``work``) for the policy's ``on_limit``."""
+    try:
+        with work_budget(seconds):
+            return find_claim(mime, policy, links), ()
+    except WorkBudgetExceeded as exc:
+        log.warning("brand claim stopped: %s", exc)
+        hit = LimitHit("work", exc.where, f"work budget of {seconds:g} s spent")
+        return None, (hit.finding("claim"),)
 
 
 async def run_checks(

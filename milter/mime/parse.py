@@ -192,6 +192,7 @@ def _read_as_text(source: RawMessage, walker: _Walker, limit: str, why: str) -> 
 
 BIG_PART = 64 * 1024  # encoded size from which a non-text base64 part is measured, not decoded
 _B64_NOT_DATA = b"\r\n \t="
+_B64_DATA_ONLY = dict.fromkeys(_B64_NOT_DATA)  # str.translate table deleting them
 
 
 def _first(headers: tuple[tuple[str, str], ...], name: str) -> str:
@@ -380,7 +381,7 @@ def _base64_size(part: Message, cte: str | None) -> int | None:
         return (len(payload) - payload.count(_B64_NOT_DATA)) * 3 // 4
     if not isinstance(payload, str):
         return None
-    data = len(payload) - sum(payload.count(char) for char in _B64_NOT_DATA.decode())
+    data = len(payload.translate(_B64_DATA_ONLY))  # (one pass: str.count per character cost more)
     return data * 3 // 4
 
 

@@ -95,7 +95,20 @@ _FAST_TAG = re.compile(
 # tag costs one compiled scan, not one Python step per attribute (property-tested against
 # the state machine alone, tests/text/test_html_fast_path.py).
 _TAG_OPEN = re.compile(r"</?[A-Za-z]")
-_ATTR_REF = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)")
+# A character reference in an attribute value that may read as something else than its
+# own text (:func:`_decode_attr_ref` decides): numeric, a name and ";", or a legacy name
+# (one of those that need no ";") ending the run of letters and digits and not followed
+# by "=". Any other "&name" stays literal, so it is not even handed to the callback
+# (``?a=1&utm_source=…`` in every tracked link); property-tested against the broad
+# pattern ``&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;?)``.
+_LEGACY_NAMES = sorted(
+    (name for name in _ENTITIES if not name.endswith(";")), key=len, reverse=True
+)
+_ATTR_REF = re.compile(
+    r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z][A-Za-z0-9]*;|(?:"
+    + "|".join(_LEGACY_NAMES)
+    + r")(?![A-Za-z0-9=]))"
+)
 _RAWTEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes"})
 _RCDATA = frozenset({"title", "textarea"})
 _FOREIGN = frozenset({"svg", "math"})
@@ -174,13 +187,19 @@ class Selection:
     names, the same ``Attr`` as a full reading) when it has one named in ``keys``, and
     no attributes otherwise. A tag's attribute list is not read at all when its text,
     lower-cased, holds none of ``keys`` (a name's lower case is a piece of the
-    lower-cased text it is written in, so no tag is skipped that has one)."""
+    lower-cased text it is written in, so no tag is skipped that has one). With
+    ``bare_tags`` False, the tags left with no attributes are not yielded at all (a
+    reader that acts on tags only through those attributes: every other token is the
+    same, text tokens split where those tags stood)."""
 
-    __slots__ = ("keys", "names", "triggers")
+    __slots__ = ("bare_tags", "keys", "names", "triggers")
 
-    def __init__(self, keys: Iterable[str], also: Iterable[str] = ()) -> None:
+    def __init__(
+        self, keys: Iterable[str], also: Iterable[str] = (), *, bare_tags: bool = True
+    ) -> None:
         self.keys = frozenset(keys)
         self.names = self.keys | frozenset(also)
+        self.bare_tags = bare_tags
         # keys that hold no other key ("href" covers "xlink:href"): fewer searches
         self.triggers = tuple(
             sorted(k for k in self.keys if not any(o != k and o in k for o in self.keys))
@@ -239,6 +258,7 @@ class _Tokenizer:
         doc, size, offset, pos, text_start = self.doc, self.size, self.offset, 0, 0
         find, fast = doc.find, _FAST_TAG.match if self.fast else None
         read_attrs = self._attrs if self.only is None else self._selected
+        bare = self.only is None or self.only.bare_tags  # yield tags with no attributes
         while True:
             lt = find("<", pos)
             if lt < 0 or lt + 1 >= size:
@@ -264,7 +284,8 @@ class _Tokenizer:
                         tail[-1:] == "/",
                     ),
                 )
-                yield tag
+                if bare or tag.attrs:
+                    yield tag
                 if slash:
                     if self.foreign and name in _FOREIGN:
                         self.foreign -= 1
@@ -287,7 +308,8 @@ class _Tokenizer:
             pos = text_start = end
             if token is None:  # "</>": nothing at all
                 continue
-            yield token
+            if bare or type(token) is not Tag or token.attrs:
+                yield token
             if type(token) is Tag:
                 if not token.end_tag and (self.foreign or token.name in _STATEFUL):
                     pos = text_start = yield from self._after_start_tag(token, end)

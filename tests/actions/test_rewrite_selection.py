@@ -97,11 +97,17 @@ _REWRITES = [LinkRewrite(t) for t in _TARGETS] + [
 
 
 def _picked(doc: str, only: Selection) -> list[Token]:
-    """The full reading, each tag's attributes as ``only`` keeps them (the definition)."""
-    return [
-        token._replace(attrs=only.pick(token.attrs)) if isinstance(token, Tag) else token
-        for token in tokenize(doc)
-    ]
+    """The full reading, each tag's attributes as ``only`` keeps them, the tags left
+    with none dropped unless ``only.bare_tags`` (the definition)."""
+    out: list[Token] = []
+    for token in tokenize(doc):
+        kept = token
+        if isinstance(token, Tag):
+            kept = token._replace(attrs=only.pick(token.attrs))
+            if not kept.attrs and not only.bare_tags:
+                continue
+        out.append(kept)
+    return out
 
 
 def _same_rewrite(doc: str) -> None:
@@ -124,7 +130,9 @@ def test_rewrite_reading_only_link_attributes_on_tokenizer_markup(doc: str) -> N
 
 _SELECTIONS = [
     LINK_ATTRIBUTES,
+    Selection({"href", "xlink:href", "action", "formaction"}, also={"title"}),
     Selection({"href"}),
+    Selection({"src"}, bare_tags=False),
     Selection({"xlink:href"}, also={"a", "title"}),
     Selection({"k"}, also={"href"}),  # the Kelvin sign's lower case is "k"
     Selection({"=x", "d-1"}),
@@ -145,12 +153,17 @@ def test_a_selection_keeps_the_named_attributes_of_tags_that_have_a_key() -> Non
         '<a class=c TITLE="t" HREF=https://e.fr/?a=1&amp;b=2 href="x">'
         '<img src=i title=u><form Action="/f"><div title="&lt;">\u212a=1'
     )
-    got = [t for t in tokenize(doc, LINK_ATTRIBUTES) if isinstance(t, Tag)]
+    every = Selection({"href", "xlink:href", "action", "formaction"}, also={"title"})
+    got = [t for t in tokenize(doc, every) if isinstance(t, Tag)]
     assert [(t.name, [(a.name, a.value) for a in t.attrs]) for t in got] == [
         ("a", [("title", "t"), ("href", "https://e.fr/?a=1&b=2")]),
         ("img", []),
         ("form", [("action", "/f")]),
         ("div", []),
+    ]
+    assert [t for t in tokenize(doc, LINK_ATTRIBUTES) if isinstance(t, Tag)] == [
+        got[0],
+        got[2],
     ]
     anchor = got[0].attrs[1]
     assert doc[anchor.value_start : anchor.value_end] == "https://e.fr/?a=1&amp;b=2"

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from milter.mime.parse import MimeLimits, parse_message
+from email.message import Message
+from email.policy import compat32
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from milter.mime.parse import BIG_PART, MimeLimits, _base64_size, parse_message
 from milter.text.confusables import fold, has_mixed_scripts, words
 
 
@@ -56,3 +62,15 @@ def test_fold_handles_accents_case_and_homoglyphs() -> None:
     assert words("Mon-Compte_Formation!") == ["mon", "compte", "formation"]
     assert has_mixed_scripts("Αmazοn") is True
     assert has_mixed_scripts("Amélie") is False
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.text(alphabet="AZaz09+/=\r\n \t", max_size=200))
+def test_a_big_base64_payloads_size_counts_only_its_data(payload: str) -> None:
+    part = Message(policy=compat32)
+    part.set_payload(payload * (BIG_PART // max(len(payload), 1) + 1) if payload else "")
+    body = part.get_payload()
+    expected = None
+    if len(body) >= BIG_PART:
+        expected = (len(body) - sum(body.count(c) for c in "\r\n \t=")) * 3 // 4
+    assert _base64_size(part, "base64") == expected
