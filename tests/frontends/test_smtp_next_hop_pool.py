@@ -390,3 +390,22 @@ async def test_a_message_cut_while_sending_does_not_reach_the_next_hop_whole() -
         await server.wait_closed()
     assert 0 < len(received) < len(message)
     assert not received.endswith(b"\r\n.\r\n")
+
+
+async def test_a_cut_session_is_not_used_again_by_its_own_transaction(tmp_path: Path) -> None:
+    """With ``on_failure: accept`` the deadline cutting the next hop's answer to the dot
+    makes the filter pass the message on unchanged: never on the cut session, which
+    still owes that answer. There, our DATA would release the stale 250 (the next hop
+    queues the message) and be read as DATA's answer: the client hears 451 for a message
+    that was queued, and sends it again. (Review of 12fde71.)"""
+    async with (
+        next_hop() as hop,
+        running_filter(tmp_path, hop.port, deadline_seconds=2, on_failure="accept") as flt,
+    ):
+        hop.hold_data = True
+        sent = await asend(flt.port, HAM, rcpts=("first@x.test",))
+        await asyncio.wait_for(hop.session_ended.wait(), LIVENESS)
+    assert sent.data is not None
+    assert sent.data[0] == 451
+    assert hop.datas == 1  # no second DATA on that session
+    assert hop.messages == []  # nothing queued for a sender told to try again

@@ -322,6 +322,8 @@ class NextHop:
     def _live(self) -> _Session:
         if self._session is None or not self._session.smtp.is_connected:
             raise NextHopRefused(UNREACHABLE)
+        if self._broken:  # cut with a command in flight: its answers are out of step now
+            raise NextHopRefused(TIMED_OUT)
         return self._session
 
     @contextlib.asynccontextmanager
