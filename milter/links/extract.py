@@ -279,6 +279,8 @@ class _Sink:
     def add_text(self, text: str, source: str) -> None:
         if "." not in text and ":" not in text:
             return  # no "://" and no dot: no URL (find_text_urls's anchors)
+        if "://" not in text and _DOT_ANCHOR_RE.search(text) is None:
+            return  # sentences ("Bonjour. A bientot."): a dot, but no anchor either
         checkpoint("text URL scan")
         for url, has_scheme in find_text_urls(text):
             if not self.known(url, ""):

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from milter.links import extract as extract_module
-from milter.links.extract import find_text_urls
+from milter.links.extract import extract_links, find_text_urls
+from milter.text.url import parse_url
 
 _EVERY_TOKEN = re.compile(r"[^\s<>\"'`\x00-\x1f\x7f]+")
 
@@ -107,3 +108,21 @@ def test_a_long_dotless_token_is_read_once() -> None:
 def test_www_in_any_case_starts_a_url_even_without_a_known_suffix() -> None:
     for text in ("voir WwW.intranet/page", "voir www2.intranet", "(WWW.x.internal)"):
         assert list(find_text_urls(text)) == list(_plain(text)) != []
+
+
+def _plain_targets(text: str) -> set[str]:
+    readings = (parse_url(url, assume_http=not has_scheme) for url, has_scheme in _plain(text))
+    return {parsed.target for parsed in readings if parsed.target}
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.lists(_PIECES, max_size=30).map("".join), st.text(max_size=60)))
+def test_a_text_part_gives_the_links_of_every_token(text: str) -> None:
+    """The sink skips texts without an anchor before the scan: what it keeps is what
+    reading every token gives."""
+    assert {link.target for link in extract_links([text], [])} == _plain_targets(text)
+
+
+def test_texts_without_an_anchor_are_skipped_and_the_others_read() -> None:
+    for text in ("Bonjour. A bientot.", "https://localhost/x", "voir ameli.fr.", "3.14 km"):
+        assert {link.target for link in extract_links([text], [])} == _plain_targets(text)
