@@ -286,13 +286,16 @@ class _Sink:
                 self.add(url, source, parsed)
 
 
-# An anchor text that is one written host and maybe a path of plain characters, such as
-# "lettre-culture.fr/agenda-ete" (the commonest anchor with a dot): one token, no scheme,
-# nothing to trim at either end, already in _BARE_RE's form, no "@". Its URL is the
-# anchor itself, and what is read of it depends only on the host and whether a path
-# follows (:func:`_written_host`, cached by host). Anchors with "www" take the general
-# path (_START_RE reads them otherwise).
-_HOST_ANCHOR_RE = re.compile(r"((?:[a-zA-Z0-9-]{1,63}\.){1,12}[a-zA-Z]{2,63})(/[a-zA-Z0-9/-]*)?")
+# An anchor text that is one written host and maybe a path, such as
+# "lettre-culture.fr/agenda-ete" or "mairie.fr/impôt-2026" (the commonest anchors with a
+# dot): one token (no delimiter), no scheme (no ":" in the path, so no "://" in it), no
+# "@" before the path, the host already in _BARE_RE's form. Its URL is the anchor (what
+# _trim may take off the end of a path leaves the host and the "/"), and what is read of
+# it depends only on the host and whether a path follows (:func:`_written_host`, cached
+# by host). Anchors with "www" take the general path (_START_RE reads them otherwise).
+_HOST_ANCHOR_RE = re.compile(
+    rf"((?:[a-zA-Z0-9-]{{1,63}}\.){{1,12}}[a-zA-Z]{{2,63}})(/[^{_TOKEN_DELIMS}:]*)?"
+)
 
 
 def _anchor_host(anchor: str) -> str:

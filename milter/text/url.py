@@ -29,6 +29,8 @@ from typing import NamedTuple
 from urllib.parse import unquote_to_bytes, urljoin
 
 from milter.text.host import (
+    BIDI_CHARS,
+    INVISIBLE_CHARS,
     ends_in_number,
     hidden_chars,
     normalize_host,
@@ -279,10 +281,11 @@ def _join(base: str, text: str, flags: set[LinkFlag]) -> str | None:
 
 
 # The common link, read in one match: http(s)://host[/?#...] with a plain ASCII host (no
-# userinfo, port, percent sign or backslash), the whole URL ASCII (so no hidden characters)
-# without tab or newline and nothing to strip at either end. Such a URL is absolute
-# whatever the base, and its flags are its host's: the general path below would give the
-# same answer (tests/text/test_url_fast_path.py checks it).
+# userinfo, port, percent sign or backslash), no hidden characters (the URL is ASCII, or
+# holds none of them: a path with "impôt" or "é"), no tab or newline and nothing to strip
+# at either end. Such a URL is absolute whatever the base, and its flags are its host's:
+# the general path below would give the same answer (tests/text/test_url_fast_path.py
+# checks it).
 # (Lower-case scheme only: a case-insensitive group costs three times the match; other
 # spellings take the general path.)
 _SIMPLE_RE = re.compile(r"https?://([a-zA-Z0-9.-]{1,255})(?=[/?#]|\Z)")
@@ -290,6 +293,7 @@ _SIMPLE_RE = re.compile(r"https?://([a-zA-Z0-9.-]{1,255})(?=[/?#]|\Z)")
 # be read as a scheme: it holds no ":").
 _SIMPLE_BARE_RE = re.compile(r"([a-zA-Z0-9.-]{1,255})(?=[/?#]|\Z)")
 _NO_SCHEME = frozenset({LinkFlag.NO_SCHEME})
+_HIDDEN = INVISIBLE_CHARS | BIDI_CHARS  # what _clean flags and removes
 
 
 def parse_url(raw: str, base: str = "", *, assume_http: bool = False) -> ParsedUrl:
@@ -298,7 +302,7 @@ def parse_url(raw: str, base: str = "", *, assume_http: bool = False) -> ParsedU
     ``assume_http`` prefixes ``http://`` to scheme-less text forms (``www.x.fr/a``).
     Never raises on malformed input.
     """
-    if raw.isascii() and _plain_text(raw):
+    if (raw.isascii() or _HIDDEN.isdisjoint(raw)) and _plain_text(raw):
         simple = _SIMPLE_RE.match(raw)
         if simple is not None:
             host, span = simple.group(1), simple.span(1)
@@ -320,8 +324,8 @@ _new_parsed = functools.partial(tuple.__new__, ParsedUrl)
 
 
 def _plain_text(raw: str) -> bool:
-    """Nothing for :func:`_clean` to do on ASCII text starting with a host character: no
-    tab or newline, no C0 control or space at the end."""
+    """Nothing for :func:`_clean` to do on text without hidden characters starting with a
+    host character: no tab or newline, no C0 control or space at the end."""
     return raw[-1:] > " " and "\t" not in raw and "\n" not in raw and "\r" not in raw
 
 

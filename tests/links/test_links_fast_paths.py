@@ -75,7 +75,14 @@ _HOSTLIKE = st.tuples(
     st.sampled_from(["", "", "x-", "-", "(", "www.", "a@"]),
     st.lists(_LABELS, min_size=0, max_size=3),
     _SUFFIXES,
-    st.sampled_from(["", "", ".", "/", "/a-b/c", "/a_b", "/x.", "/x)", ":80/", "?q", "/é"]),
+    st.sampled_from(
+        [
+            *("", "", ".", "/", "/a-b/c", "/a_b", "/x.", "/x)", ":80/", "?q", "/é", "/impôt-2026"),
+            *("/a»", "/a…", "/a:b", "/a@b", "/a b", "/\u200b", "/(a)", "/a'", "/www", "/a?b=c#d"),
+            *("/a\u00a0b", "/a\u2028", "/_", "/a*", "/a|", "/a%41", "/\\a", "/a,b"),
+            *("/https://evil.fr", "/a/hxxp://evil.fr", "/a<b", "/a\x00"),
+        ]
+    ),
 ).map(lambda t: t[0] + "".join(label + "." for label in t[1]) + t[2] + t[3])
 _ANCHORS = st.one_of(
     _HOSTLIKE,
@@ -104,9 +111,15 @@ def test_anchor_host_shortcut_cases() -> None:
         ("a" * 64) + ".fr/x",  # a label too long for the shortcut
         ".".join(["a"] * 13) + ".fr",  # 13 labels
         "ameli.fr/" + "x" * 9000,  # longer than a token
+        "mairie.fr/impôt-2026",  # a path with any non-delimiter characters
+        "mairie.fr/impôt…",
+        "ameli.fr/https://evil.fr",  # a scheme in the path: the URL read is that one
+        "ameli.fr/a\u200bb",
     ):
         assert _anchor_host(anchor) == _reference_anchor_host(anchor), anchor
     assert _anchor_host("lettre-culture.fr/agenda-ete") == "lettre-culture.fr"
+    assert _anchor_host("mairie.fr/impôt-2026") == "mairie.fr"
+    assert _anchor_host("ameli.fr/https://evil.fr") == "evil.fr"
     assert _anchor_host("setup.py") == ""
     assert _anchor_host("ameli.fr/" + "x" * 9000) == ""
 

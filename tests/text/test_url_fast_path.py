@@ -57,6 +57,10 @@ _REST_PIECES = st.sampled_from(
         "@",
         "é",
         "\u200d",
+        "\u202e",
+        "impôt",
+        "\u00a0",
+        "»",
     ]
 )
 _ENDS = st.sampled_from(["", "", "", " ", "\x01", "\n", "\u200b"])
@@ -98,6 +102,10 @@ def test_long_and_plain_hosts() -> None:
     for raw in (
         "https://" + "a." * 130 + "fr/",
         "https://x.fr/",
+        "https://x.fr/impôt-2026?q=é#à",  # non-ASCII after the host: one match too
+        "https://x.fr/a\u202eb",  # a bidi control: the general path (flagged, removed)
+        "https://x.fr/a\u200bb",  # an invisible character: likewise
+        "https://x.fr/a\u00a0",
         "http://0x7f.1/a",
         "https://a..b",
     ):
