@@ -9,6 +9,7 @@ reply left behind is deterministic, not a race.
 from __future__ import annotations
 
 import asyncio
+import smtplib
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -409,3 +410,38 @@ async def test_a_cut_session_is_not_used_again_by_its_own_transaction(tmp_path: 
     assert sent.data[0] == 451
     assert hop.datas == 1  # no second DATA on that session
     assert hop.messages == []  # nothing queued for a sender told to try again
+
+
+def _refused_then_accepted(port: int) -> list[tuple[int, bytes]]:
+    with smtplib.SMTP("127.0.0.1", port, local_hostname="mta.test", timeout=LIVENESS) as smtp:
+        smtp.ehlo()
+        assert smtp.docmd("XFORWARD", "ADDR=192.0.2.7 NAME=x.example HELO=x.example")[0] == 250
+        answers = [smtp.mail("refused@x.test"), smtp.mail("ok@x.test")]
+        smtp.rset()
+        return answers
+
+
+async def test_a_refused_mail_gives_back_the_forwarded_clients_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A MAIL the next hop refuses opens no transaction: the count taken for the client
+    XFORWARD names goes back at once (a second MAIL on the connection took another and
+    the first was never released: after 20 such sequences that client heard 421 until a
+    restart). Review R6."""
+    accept_mail = NextHopRecorder.handle_MAIL
+
+    async def handle_mail(self: NextHopRecorder, *args: Any) -> str:
+        if args[3].startswith("refused@"):
+            return "550 5.1.0 <refused@x.test>: Sender address rejected"
+        return await accept_mail(self, *args)
+
+    monkeypatch.setattr(NextHopRecorder, "handle_MAIL", handle_mail)
+    async with next_hop() as hop, running_filter(tmp_path, hop.port) as flt:
+        answers = await asyncio.to_thread(_refused_then_accepted, flt.port)
+        for _ in range(100):  # the filter sees the connection end
+            if not flt.server.connections_per_client:
+                break
+            await asyncio.sleep(0.05)
+        held = dict(flt.server.connections_per_client)
+    assert [code for code, _ in answers] == [550, 250]
+    assert held == {}

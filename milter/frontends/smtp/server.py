@@ -242,9 +242,11 @@ class ConnectionHandler:
         try:
             await hop.open(sender, params, self._xforward(smtp, session), utf8=self.utf8)
         except NextHopRefused as exc:
+            self._stop_timers()  # no transaction: the forwarded client's count goes back
             await hop.close()
             return exc.reply
         except BaseException:  # not ours yet (lost() cannot drop it): a bug, or cancelled
+            self._stop_timers()
             hop.drop()
             raise
         self.hop = hop
