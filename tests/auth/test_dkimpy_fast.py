@@ -24,7 +24,7 @@ from milter.auth.dkimpy_btag import RE_BTAG, original_re_btag
 from milter.auth.dkimpy_feed import FastRelaxed, MemoryBody, prepare
 from milter.auth.dkimpy_keys import evaluate_pk, original_evaluate_pk
 from milter.auth.dkimpy_rsa import original_rsassa_verify, rsassa_pkcs1_v1_5_verify
-from milter.auth.dkimpy_tags import original_parse_tag_value, parse_tag_value
+from milter.auth.dkimpy_tags import original_parse_tag_value, parse_tag_value, parse_tags
 from milter.dns.fake import FakeResolver
 from milter.model.auth import AuthStatus
 from tests.auth.test_dkim import make_key
@@ -292,3 +292,28 @@ def test_arc_sets_are_sorted_as_dkimpy_sorts_them(headers: list[tuple[bytes, byt
     ours = verifier.sorted_arc_headers()
     with plain_dkimpy():
         assert verifier.sorted_arc_headers() == ours
+
+
+tag_lists = st.lists(
+    st.sampled_from(
+        [
+            *(b"v=1", b"a=rsa-sha256", b" d = ameli.fr ", b"b=AB\r\n CD", b"=x", b"1a=x"),
+            *(b"_a=x", b"\xc3\xa9=x", b"a", b"", b" ", b"a=", b"a=b=c", b"v=2", b"\tv\t=\t1"),
+            *(b"A=x", b"\x00"),
+        ]
+    ),
+    max_size=6,
+).map(lambda specs: b";".join(specs) + (b";" if len(specs) % 2 else b""))
+
+
+def _outcome(parse: Callable[[bytes], dict[bytes, bytes]], value: bytes) -> object:
+    try:
+        return parse(value)
+    except dkim.util.InvalidTagValueList as exc:
+        return type(exc), exc.args
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(tag_lists, st.binary(max_size=30)))
+def test_tag_lists_are_parsed_as_dkimpy_parses_them(value: bytes) -> None:
+    assert _outcome(parse_tags, value) == _outcome(original_parse_tag_value, value)
