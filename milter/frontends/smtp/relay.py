@@ -25,6 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -377,8 +379,17 @@ def _abort(smtp: aiosmtplib.SMTP) -> None:
     (a plain close sends it all first, and the next hop delivers what the client retries)."""
     transport = smtp.transport
     if isinstance(transport, asyncio.WriteTransport):
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # the close is a reset: the kernel drops its unsent bytes too
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
         transport.abort()
     smtp.close()
+
+
+_RESET_ON_CLOSE = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
+"""(asyncio's abort() drops only its own buffer; a message of a few MB is all in the
+kernel's send buffer, final dot included, and would reach the next hop after the cut.)"""
 
 
 def _encoding(utf8: bool) -> str:
