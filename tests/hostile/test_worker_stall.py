@@ -3,8 +3,8 @@ reaches it blocks its worker's event loop; the supervisor sees the heartbeat sto
 the worker (the MTA tempfails what it held) and starts another.
 
 The hang is real: a message of 25 HTML parts of 1 MB of bogus comments (``</1>``) each,
-whose visible text is read on the event loop in the MIME parse (several seconds of CPU,
-bounded by its own 10 s work budget), under a ``worker_stall_seconds`` far below that cost. A real
+whose links the links check reads token by token on the event loop (several seconds of
+CPU: see ``shapes.html_floods``), under a ``worker_stall_seconds`` far below that cost. A real
 ``tocsin serve --workers 1`` serves it; the test asserts what happened (connection dropped
 with no answer, the worker replaced, the next message served, the metric and the log line),
 not how long it took.
