@@ -37,6 +37,7 @@ class KeyIndex:
     keys: tuple[tuple[str, str], ...]
     words: tuple[frozenset[bytes], ...]  # as key_words gives them: UTF-8 bytes
     by_word: Mapping[bytes, tuple[int, ...]]
+    filed: frozenset[bytes] = frozenset()  # by_word's words, for a set intersection in C
 
     @classmethod
     def build(cls, keys: tuple[tuple[str, str], ...]) -> KeyIndex:
@@ -51,16 +52,14 @@ class KeyIndex:
             if needed:  # a key without words (only spaces) is never looked for
                 rarest = min(needed, key=lambda w: (counts[w], -len(w), w))
                 filed.setdefault(rarest, []).append(position)
-        return cls(keys, words, MappingProxyType({w: tuple(p) for w, p in filed.items()}))
+        by_word = MappingProxyType({w: tuple(p) for w, p in filed.items()})
+        return cls(keys, words, by_word, frozenset(by_word))
 
     def positions(self, haystack: str, present: frozenset[bytes]) -> list[int]:
         """Positions (ascending) of the keys found in ``haystack``, whose words are
         ``present``."""
         by_word = self.by_word
-        if len(present) <= len(by_word):
-            candidates = [p for w in present if w in by_word for p in by_word[w]]
-        else:
-            candidates = [p for w, ps in by_word.items() if w in present for p in ps]
+        candidates = [p for w in present & self.filed for p in by_word[w]]
         candidates.sort()
         keys, words = self.keys, self.words
         return [p for p in candidates if words[p] <= present and keys[p][0] in haystack]
