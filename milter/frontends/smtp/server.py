@@ -39,6 +39,9 @@ TOO_MANY_CONNECTIONS = "421 4.7.0 Too many connections, try again later"
 SHUTTING_DOWN = "421 4.3.2 Service shutting down, try again later"
 TRANSACTION_TOO_LONG = "421 4.4.2 Transaction took too long, closing"
 TOO_SLOW = "421 4.7.1 Too slow, closing"
+NEEDS_SMTPUTF8 = (
+    "553 5.6.7 Must declare SMTPUTF8 to send unicode address"  # RFC 6531 3.5, as Postfix
+)
 TOO_MANY_FROM_CLIENT = "421 4.7.0 Too many connections from your address, try again later"
 
 
@@ -233,6 +236,8 @@ class ConnectionHandler:
         if self.server.stopping:  # the next transaction goes elsewhere, or waits
             asyncio.get_running_loop().call_soon(smtp.close_after_reply)
             return SHUTTING_DOWN
+        if "SMTPUTF8" not in params and not address.isascii():
+            return NEEDS_SMTPUTF8  # (could not be written to the next hop: a retry forever)
         if not self._claim_forwarded(smtp):
             asyncio.get_running_loop().call_soon(smtp.close_after_reply)
             return TOO_MANY_FROM_CLIENT
@@ -305,6 +310,8 @@ class ConnectionHandler:
             return "452 4.5.3 Too many recipients"
         if self.hop is None:
             return "503 5.5.1 Need MAIL command"
+        if not self.utf8 and not address.isascii():
+            return NEEDS_SMTPUTF8
         try:
             answer = await self.hop.recipient(address, params, utf8=self.utf8)
         except NextHopRefused as exc:
