@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -80,6 +82,9 @@ CREATE TABLE audit (
 CREATE INDEX audit_qid ON audit (qid, seq);
 """
 _MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_OPEN_SECONDS = 10.0  # how long a start waits for another process opening the same new index
+_BUSY = re.compile(r"locked|busy", re.I)
+
 _COLUMNS = (
     "id, received_at, state, mail_from, rcpts, from_name, from_addr, subject, brand, "
     "verdict, score, rule, codes, size, released_at"
@@ -207,22 +212,44 @@ class SqliteIndex:
     # -- connection ----------------------------------------------------------------------
 
     def _open(self) -> sqlite3.Connection:
-        try:
-            db = sqlite3.connect(
-                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-            )
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA busy_timeout = 30000")
-            db.execute("PRAGMA journal_mode = WAL")
-            db.execute("PRAGMA synchronous = FULL")
-            self._migrate(db)
-        except sqlite3.Error as exc:
-            raise QuarantineError(f"cannot open the quarantine index {self.path}: {exc}") from None
+        deadline = time.monotonic() + _OPEN_SECONDS
+        pause = 0.01
+        while True:
+            try:
+                db = self._connect()
+                break
+            except sqlite3.OperationalError as exc:
+                # Workers starting together on a new index: switching it to WAL answers
+                # "database is locked" at once (SQLite calls no busy handler there), so
+                # one worker failed its start. Try again; the other has switched it.
+                if not _BUSY.search(str(exc)) or time.monotonic() + pause > deadline:
+                    raise QuarantineError(
+                        f"cannot open the quarantine index {self.path}: {exc}"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, 0.5)
+            except sqlite3.Error as exc:
+                raise QuarantineError(
+                    f"cannot open the quarantine index {self.path}: {exc}"
+                ) from None
         if self._owner is not None:
             for suffix in ("", "-wal", "-shm"):
                 target = Path(f"{self.path}{suffix}")
                 if target.exists():
                     os.chown(target, *self._owner)
+        return db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout = 30000")
+            db.execute("PRAGMA journal_mode = WAL")
+            db.execute("PRAGMA synchronous = FULL")
+            self._migrate(db)
+        except BaseException:
+            db.close()
+            raise
         return db
 
     def _migrate(self, db: sqlite3.Connection) -> None:
