@@ -208,20 +208,23 @@ async def test_a_cancelled_rset_on_a_kept_session_is_not_kept_again() -> None:
     assert hop.sessions == 2
 
 
-def _raw_mail(port: int, sender: bytes) -> bytes:
-    """EHLO, then MAIL FROM with ``sender`` as raw bytes (smtplib would refuse to send a
-    non-ASCII address without SMTPUTF8); the answer to MAIL."""
+def _raw_transaction(port: int, sender: bytes, *rcpts: bytes) -> list[bytes]:
+    """EHLO, MAIL FROM ``sender`` and RCPT TO each of ``rcpts``, addresses as raw bytes
+    (smtplib would refuse to send a non-ASCII address without SMTPUTF8); the answers to
+    MAIL and to each RCPT."""
+    answers = []
     with socket.create_connection(("127.0.0.1", port), timeout=LIVENESS) as sock:
         reader = sock.makefile("rb")
         reader.readline()
         sock.sendall(b"EHLO client.test\r\n")
         while reader.readline()[3:4] == b"-":
             pass
-        sock.sendall(b"MAIL FROM:<" + sender + b">\r\n")
-        answer = reader.readline()
+        for command in (b"MAIL FROM:<" + sender, *(b"RCPT TO:<" + rcpt for rcpt in rcpts)):
+            sock.sendall(command + b">\r\n")
+            answers.append(reader.readline())
         sock.sendall(b"QUIT\r\n")
         reader.readline()
-        return answer
+    return answers
 
 
 async def test_a_unicode_sender_without_smtputf8_is_refused_before_the_next_hop(
@@ -231,30 +234,12 @@ async def test_a_unicode_sender_without_smtputf8_is_refused_before_the_next_hop(
     553 5.6.7 (RFC 6531, as Postfix answers) before any session is opened. It got 451
     (an internal error), which the client retries until its queue lifetime ends."""
     async with next_hop() as hop, running_filter(tmp_path, hop.port) as flt:
-        answer = await asyncio.to_thread(_raw_mail, flt.port, "expéditeur@x.test".encode())
+        (answer,) = await asyncio.to_thread(
+            _raw_transaction, flt.port, "expéditeur@x.test".encode()
+        )
         assert flt.server.pool.idle == 0
     assert answer.startswith(b"553 5.6.7 ")
     assert hop.sessions == 0
-
-
-def _raw_rcpts(port: int, *rcpts: bytes) -> list[bytes]:
-    """MAIL FROM an ASCII sender, then RCPT TO each of ``rcpts`` as raw bytes; the
-    RCPT answers."""
-    answers = []
-    with socket.create_connection(("127.0.0.1", port), timeout=LIVENESS) as sock:
-        reader = sock.makefile("rb")
-        reader.readline()
-        sock.sendall(b"EHLO client.test\r\n")
-        while reader.readline()[3:4] == b"-":
-            pass
-        sock.sendall(b"MAIL FROM:<a@x.test>\r\n")
-        reader.readline()
-        for rcpt in rcpts:
-            sock.sendall(b"RCPT TO:<" + rcpt + b">\r\n")
-            answers.append(reader.readline())
-        sock.sendall(b"QUIT\r\n")
-        reader.readline()
-    return answers
 
 
 async def test_a_unicode_recipient_without_smtputf8_is_refused_alone(tmp_path: Path) -> None:
@@ -262,8 +247,8 @@ async def test_a_unicode_recipient_without_smtputf8_is_refused_alone(tmp_path: P
     recipient is passed on (it heard 503 'Need MAIL command', a bounce, after the
     encoding error had ended our side of the transaction; review Q2)."""
     async with next_hop() as hop, running_filter(tmp_path, hop.port) as flt:
-        answers = await asyncio.to_thread(
-            _raw_rcpts, flt.port, "désiré@exemple.fr".encode(), b"ami@exemple.fr"
+        _, *answers = await asyncio.to_thread(
+            _raw_transaction, flt.port, b"a@x.test", "désiré@exemple.fr".encode(), b"ami@exemple.fr"
         )
     assert answers[0].startswith(b"553 5.6.7 ")
     assert answers[1].startswith(b"250 ")
