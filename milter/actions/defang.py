@@ -113,31 +113,74 @@ def _link_attr(tag_name: str, attr: str) -> bool:
     return attr in ("href", "xlink:href") and tag_name not in _NOT_CLICKABLE
 
 
-def _rewrite_tag(document: str, tag: Tag, rewrite: LinkRewrite) -> str | None:
+class _Links:
+    """What each link URL of one document becomes, worked out once per URL: a newsletter
+    repeats its tracking links (the same ``href`` on the image, the title and the button)."""
+
+    __slots__ = ("_hosts", "_matches", "_redirects", "_shown", "rewrite")
+
+    def __init__(self, rewrite: LinkRewrite) -> None:
+        self.rewrite = rewrite
+        self._matches: dict[str, bool] = {}
+        self._shown: dict[str, str] = {}
+        self._redirects: dict[str, str] = {}
+        self._hosts: dict[str, str] = {}
+
+    def matches(self, url: str) -> bool:
+        """``targets.url_matches(url)``."""
+        found = self._matches.get(url)
+        if found is None:
+            found = self._matches[url] = self.rewrite.targets.url_matches(url)
+        return found
+
+    def shown(self, url: str) -> str:
+        """The defanged URL, escaped for an attribute value."""
+        shown = self._shown.get(url)
+        if shown is None:
+            shown = self._shown[url] = html.escape(defang_url(url), quote=True)
+        return shown
+
+    def redirect(self, redirect: Callable[[str], str], url: str) -> str:
+        """The warning-page URL, escaped for an attribute value."""
+        target = self._redirects.get(url)
+        if target is None:
+            target = self._redirects[url] = html.escape(redirect(url), quote=True)
+        return target
+
+    def host(self, url: str) -> str:
+        """The host the link really leads to, defanged, for the visible label."""
+        host = self._hosts.get(url)
+        if host is None:
+            host = bracket_dots(self.rewrite.targets.destination(url)) or defang_url(url)[:80]
+            self._hosts[url] = host
+        return host
+
+
+def _rewrite_tag(document: str, tag: Tag, links: _Links) -> str | None:
     """The tag's new source text, or None when none of its links is a target."""
     note = ""  # title, or NOTE_ATTR when the tag has a title: chosen at the first target
     out: list[str] = []
     pos = tag.start
     shown_host = ""
+    redirect = links.rewrite.redirect
     for attr in tag.attrs:
         if attr.value_start < 0 or not _link_attr(tag.name, attr.name):
             continue
         url = attr.value.strip()
-        if not rewrite.targets.url_matches(url):
+        if not links.matches(url):
             continue
         if not note:
             note = NOTE_ATTR if any(a.name == "title" for a in tag.attrs) else "title"
         lead = "" if document[attr.start - 1] in " \t\r\n\f" else " "
-        shown = html.escape(defang_url(url), quote=True)
+        shown = links.shown(url)
         replacement = f'{lead}{note}="{shown}"'
-        if rewrite.redirect is not None and attr.name in ("href", "xlink:href"):
-            target = html.escape(rewrite.redirect(url), quote=True)
-            replacement = f'{lead}{attr.name}="{target}" {note}="{shown}"'
+        if redirect is not None and attr.name in ("href", "xlink:href"):
+            replacement = f'{lead}{attr.name}="{links.redirect(redirect, url)}" {note}="{shown}"'
         out += [document[pos : attr.start], replacement]
         pos = attr.end
         note = NOTE_ATTR  # a second rewritten attribute must not add a second title
         if tag.name == "a":
-            shown_host = bracket_dots(rewrite.targets.destination(url)) or defang_url(url)[:80]
+            shown_host = links.host(url)
     if not out:
         return None
     new_tag = "".join(out) + document[pos : tag.end]
@@ -149,6 +192,18 @@ def _real_host_label(host: str) -> str:
     return f'<span {HOST_ATTR} style="{_HOST_STYLE}">&#9888; {html.escape(host)} &#8250; </span>'
 
 
+def _hosts_absent(document: str, hosts: frozenset[str]) -> bool:
+    """True when no text of ``document`` can hold a bare host of ``hosts`` (then a text
+    token without ``://`` is left as it is without being read)."""
+    pattern = _bare_host_pattern(hosts)
+    if pattern is None:
+        return True
+    if document.isascii() and _ascii(hosts):
+        folded = document.lower()
+        return not any(host in folded for host in hosts)
+    return False  # (each text token is read, as _defang_bare_hosts reads it)
+
+
 def _rewrite_html(
     document: str, rewrite: LinkRewrite, only: Selection | None = LINK_ATTRIBUTES
 ) -> str:
@@ -157,14 +212,21 @@ def _rewrite_html(
     against)."""
     out: list[str] = []
     pos = 0
+    links = _Links(rewrite)
+    targets = rewrite.targets
+    # A text token changes only where it holds "://" or one of the hosts (defang_links_text)
+    no_hosts = _hosts_absent(document, targets.hosts)
+    find = document.find
     for token in tokenize(document, only):
-        if isinstance(token, Tag):
+        if type(token) is Tag:
             if token.end_tag or not token.attrs:  # (most tags: none of the link names)
                 continue
-            new = _rewrite_tag(document, token, rewrite)
-        elif isinstance(token, Text) and token.kind in ("data", "rcdata", "cdata"):
+            new = _rewrite_tag(document, token, links)
+        elif type(token) is Text and token.kind in ("data", "rcdata", "cdata"):
+            if no_hosts and find("://", token.start, token.end) < 0:
+                continue
             raw = document[token.start : token.end]
-            new = defang_links_text(raw, rewrite.targets, entities=token.kind != "cdata")
+            new = defang_links_text(raw, targets, entities=token.kind != "cdata")
             if new == raw:
                 continue
         else:
