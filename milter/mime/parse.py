@@ -9,7 +9,7 @@ read, up to the text limit. Every limit is explicit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import Message
 from email.policy import compat32
 
@@ -74,6 +74,13 @@ class MimeView:
     reply_to: tuple[Address, ...]
     sender: tuple[Address, ...]
     limits_hit: tuple[LimitHit, ...] = ()
+    all_text: str = field(init=False, repr=False, compare=False)
+    """Subject, text parts and visible HTML text joined, for phrase checks: made once (five
+    checks read it, and each new copy of a 50 KB body was hashed again as a cache key)."""
+
+    def __post_init__(self) -> None:
+        joined = "\n".join((self.subject, *self.texts, *self.html_texts))
+        object.__setattr__(self, "all_text", joined)
 
     @property
     def raw(self) -> bytes:
@@ -104,11 +111,6 @@ class MimeView:
     def from_address(self) -> Address | None:
         """The single RFC5322.From mailbox, or None if absent or multiple."""
         return self.from_addresses[0] if len(self.from_addresses) == 1 else None
-
-    @property
-    def all_text(self) -> str:
-        """Subject, text parts and visible HTML text joined, for phrase checks."""
-        return "\n".join((self.subject, *self.texts, *self.html_texts))
 
 
 def _visible_texts(walker: _Walker) -> tuple[str, ...]:
