@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from milter.actions.banner import Banner, insert_html, insert_plain
 from milter.actions.body import rewrite_text_parts
-from milter.actions.defang import LinkRewrite, defang_links_html, defang_links_text
+from milter.actions.defang import LinkMemo, LinkRewrite, defang_links_html, defang_links_text
 
 
 def edit_body(
@@ -23,16 +23,17 @@ def edit_body(
     if banner is None and (links is None or not links.targets):
         return None
     seen: set[str] = set()
+    memo = LinkMemo(links) if links else None  # one message: its parts share the work
 
     def edit_plain(text: str) -> str | None:
-        new = defang_links_text(text, links.targets) if links else text
+        new = defang_links_text(text, links.targets, memo=memo) if links else text
         if banner is not None and "plain" not in seen:
             seen.add("plain")
             new = insert_plain(new, banner.plain)
         return new
 
     def edit_html(text: str) -> str | None:
-        new = defang_links_html(text, links) if links else text
+        new = defang_links_html(text, links, memo) if links else text
         if banner is not None and "html" not in seen:
             seen.add("html")
             new = insert_html(new, banner.html)

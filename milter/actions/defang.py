@@ -32,7 +32,14 @@ from milter.text.html import (
 from milter.text.html_view import _COMMENT
 from milter.text.url import bracket_dots, defang_url, host_of
 
-__all__ = ["LinkRewrite", "defang_links_html", "defang_links_text", "defang_url", "host_of"]
+__all__ = [
+    "LinkMemo",
+    "LinkRewrite",
+    "defang_links_html",
+    "defang_links_text",
+    "defang_url",
+    "host_of",
+]
 
 _URL = re.compile(r"""(?i)\b(?:https?|ftp)://[^\s<>"'`]+""")
 _TRAILING = ".,;:!?)]}'\""
@@ -91,7 +98,63 @@ def _sub_urls(fix: Callable[[re.Match[str]], str], text: str) -> str:
     return "".join(out)
 
 
-def _defang_text_urls(text: str, targets: LinkTargets, *, entities: bool) -> str:
+class LinkMemo:
+    """What each link URL of one message becomes, worked out once per URL and shared by
+    its parts: a newsletter repeats its tracking links (the same ``href`` on the image and
+    the button) and its text alternative repeats the HTML's. Hosts repeat too: the label
+    naming a host is built once per host."""
+
+    __slots__ = ("_defanged", "_labels", "_matches", "_redirects", "_shown", "rewrite")
+
+    def __init__(self, rewrite: LinkRewrite) -> None:
+        self.rewrite = rewrite
+        self._matches: dict[str, bool] = {}
+        self._defanged: dict[str, str] = {}
+        self._shown: dict[str, str] = {}
+        self._redirects: dict[str, str] = {}
+        self._labels: dict[str, str] = {}
+
+    def matches(self, url: str) -> bool:
+        """``targets.url_matches(url)``."""
+        found = self._matches.get(url)
+        if found is None:
+            found = self._matches[url] = self.rewrite.targets.url_matches(url)
+        return found
+
+    def defanged(self, url: str) -> str:
+        """``defang_url(url)``."""
+        defanged = self._defanged.get(url)
+        if defanged is None:
+            defanged = self._defanged[url] = defang_url(url)
+        return defanged
+
+    def shown(self, url: str) -> str:
+        """The defanged URL, escaped for an attribute value."""
+        shown = self._shown.get(url)
+        if shown is None:
+            shown = self._shown[url] = html.escape(self.defanged(url), quote=True)
+        return shown
+
+    def redirect(self, redirect: Callable[[str], str], url: str) -> str:
+        """The warning-page URL, escaped for an attribute value."""
+        target = self._redirects.get(url)
+        if target is None:
+            target = self._redirects[url] = html.escape(redirect(url), quote=True)
+        return target
+
+    def label(self, url: str) -> str:
+        """The visible label naming the host the link really leads to (defanged)."""
+        host = self.rewrite.targets.destination(url)
+        label = self._labels.get(host)
+        if label is None:
+            shown = bracket_dots(host) or self.defanged(url)[:80]
+            label = _real_host_label(shown) if shown else ""
+            if host:  # (without a host the label shows the URL itself)
+                self._labels[host] = label
+        return label
+
+
+def _defang_text_urls(text: str, memo: LinkMemo, *, entities: bool) -> str:
     if "://" not in text:
         return text  # what _URL needs (an entity-written "&#58;//" is no URL to _URL either)
 
@@ -99,9 +162,9 @@ def _defang_text_urls(text: str, targets: LinkTargets, *, entities: bool) -> str
         url = match.group(0)
         core = url.rstrip(_TRAILING)
         written = html.unescape(core) if entities else core
-        if not targets.url_matches(written):
+        if not memo.matches(written):
             return url
-        return defang_url(core) + url[len(core) :]
+        return memo.defanged(core) + url[len(core) :]
 
     # A defanged URL may still hold a URL (``…/*http://evil.example``) that auto-linking
     # would find: repeat until stable, so one call does all a second call would.
@@ -141,14 +204,18 @@ def _defang_bare_hosts(text: str, hosts: frozenset[str]) -> str:
     return pattern.sub(lambda m: bracket_dots(m.group(0)), text)
 
 
-def defang_links_text(text: str, targets: LinkTargets, *, entities: bool = False) -> str:
+def defang_links_text(
+    text: str, targets: LinkTargets, *, entities: bool = False, memo: LinkMemo | None = None
+) -> str:
     """Defang URLs and bare host names in plain text that ``targets`` names.
 
     ``entities``: the text is HTML character data (URLs are matched entity-decoded).
+    ``memo``: the message's link work (its ``rewrite.targets`` are ``targets``).
     """
     if not targets or "." not in text:
         return text
-    return _defang_bare_hosts(_defang_text_urls(text, targets, entities=entities), targets.hosts)
+    memo = memo or LinkMemo(LinkRewrite(targets))
+    return _defang_bare_hosts(_defang_text_urls(text, memo, entities=entities), targets.hosts)
 
 
 def _link_attr(tag_name: str, attr: str) -> bool:
@@ -159,55 +226,12 @@ def _link_attr(tag_name: str, attr: str) -> bool:
     return attr in ("href", "xlink:href") and tag_name not in _NOT_CLICKABLE
 
 
-class _Links:
-    """What each link URL of one document becomes, worked out once per URL: a newsletter
-    repeats its tracking links (the same ``href`` on the image, the title and the button)."""
-
-    __slots__ = ("_hosts", "_matches", "_redirects", "_shown", "rewrite")
-
-    def __init__(self, rewrite: LinkRewrite) -> None:
-        self.rewrite = rewrite
-        self._matches: dict[str, bool] = {}
-        self._shown: dict[str, str] = {}
-        self._redirects: dict[str, str] = {}
-        self._hosts: dict[str, str] = {}
-
-    def matches(self, url: str) -> bool:
-        """``targets.url_matches(url)``."""
-        found = self._matches.get(url)
-        if found is None:
-            found = self._matches[url] = self.rewrite.targets.url_matches(url)
-        return found
-
-    def shown(self, url: str) -> str:
-        """The defanged URL, escaped for an attribute value."""
-        shown = self._shown.get(url)
-        if shown is None:
-            shown = self._shown[url] = html.escape(defang_url(url), quote=True)
-        return shown
-
-    def redirect(self, redirect: Callable[[str], str], url: str) -> str:
-        """The warning-page URL, escaped for an attribute value."""
-        target = self._redirects.get(url)
-        if target is None:
-            target = self._redirects[url] = html.escape(redirect(url), quote=True)
-        return target
-
-    def host(self, url: str) -> str:
-        """The host the link really leads to, defanged, for the visible label."""
-        host = self._hosts.get(url)
-        if host is None:
-            host = bracket_dots(self.rewrite.targets.destination(url)) or defang_url(url)[:80]
-            self._hosts[url] = host
-        return host
-
-
-def _rewrite_tag(document: str, tag: Tag, links: _Links) -> str | None:
+def _rewrite_tag(document: str, tag: Tag, links: LinkMemo) -> str | None:
     """The tag's new source text, or None when none of its links is a target."""
     note = ""  # title, or NOTE_ATTR when the tag has a title: chosen at the first target
     out: list[str] = []
     pos = tag.start
-    shown_host = ""
+    label = ""
     redirect = links.rewrite.redirect
     for attr in tag.attrs:
         if attr.value_start < 0 or not _link_attr(tag.name, attr.name):
@@ -226,11 +250,10 @@ def _rewrite_tag(document: str, tag: Tag, links: _Links) -> str | None:
         pos = attr.end
         note = NOTE_ATTR  # a second rewritten attribute must not add a second title
         if tag.name == "a":
-            shown_host = links.host(url)
+            label = links.label(url)
     if not out:
         return None
-    new_tag = "".join(out) + document[pos : tag.end]
-    return new_tag + _real_host_label(shown_host) if shown_host else new_tag
+    return "".join(out) + document[pos : tag.end] + label
 
 
 def _real_host_label(host: str) -> str:
@@ -332,14 +355,17 @@ def _hosts_absent(document: str, hosts: frozenset[str]) -> bool:
 
 
 def _rewrite_html(
-    document: str, rewrite: LinkRewrite, only: Selection | None = LINK_ATTRIBUTES
+    document: str,
+    rewrite: LinkRewrite,
+    only: Selection | None = LINK_ATTRIBUTES,
+    memo: LinkMemo | None = None,
 ) -> str:
     """Edits at token offsets (conditional-comment contents included); other bytes stay.
     ``only``: the attributes read (None: all, the reference the selection is tested
     against)."""
     out: list[str] = []
     pos = 0
-    links = _Links(rewrite)
+    links = memo or LinkMemo(rewrite)
     targets = rewrite.targets
     # A text token changes only where it holds "://" or one of the hosts (defang_links_text)
     no_hosts = _hosts_absent(document, targets.hosts)
@@ -354,7 +380,7 @@ def _rewrite_html(
             if no_hosts and find("://", token.start, token.end) < 0:
                 continue
             raw = document[token.start : token.end]
-            new = defang_links_text(raw, targets, entities=token.kind != "cdata")
+            new = defang_links_text(raw, targets, entities=token.kind != "cdata", memo=links)
             if new == raw:
                 continue
         else:
@@ -367,7 +393,9 @@ def _rewrite_html(
     return "".join(out)
 
 
-def defang_links_html(document: str, rewrite: LinkRewrite | LinkTargets) -> str:
+def defang_links_html(
+    document: str, rewrite: LinkRewrite | LinkTargets, memo: LinkMemo | None = None
+) -> str:
     """Neutralise the links of ``document`` that the targets name; all other bytes stay.
 
     A matching ``href`` (``<a>``, ``<area>``, Outlook VML buttons, also inside
@@ -381,4 +409,4 @@ def defang_links_html(document: str, rewrite: LinkRewrite | LinkTargets) -> str:
         rewrite = LinkRewrite(rewrite)
     if not rewrite.targets:
         return document
-    return _rewrite_html(document, rewrite)
+    return _rewrite_html(document, rewrite, memo=memo)
