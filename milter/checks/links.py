@@ -18,7 +18,7 @@ from milter.checks.base import CheckContext, Outcome
 from milter.checks.claim import ClaimVia, named_brand
 from milter.links.extract import Link, LinkFlag
 from milter.links.lookalike import BrandIndex, Lookalike
-from milter.links.redirect import unwrap, unwrap_once
+from milter.links.redirect import may_carry, unwrap, unwrap_once
 from milter.mime.parse import MimeView
 from milter.model.codes import Code
 from milter.model.findings import Finding, LinkRef, LinkScope, Severity
@@ -112,26 +112,38 @@ class _Judge:
             return Context.BRAND_OWN_MAIL if own else Context.BRAND_CLAIMED
         return Context.BULK if is_bulk(self.ctx.mime) else Context.PLAIN
 
-    def link(self, link: Link) -> list[Finding]:
+    def link(self, link: Link) -> Sequence[Finding]:
         """Findings for one link: lookalike hosts (as written and unwrapped), text
-        showing a brand domain while going elsewhere, and link tricks."""
-        found: list[Finding] = []
+        showing a brand domain while going elsewhere, and link tricks. Most links have
+        none: a host that is no lookalike, no URL inside, no flag; they cost a cached
+        look-up and :func:`~milter.links.redirect.may_carry` (no reading is built)."""
+        host, flags = link.host, link.flags
         final_host = ""
-        if link.host:
-            parsed = link.parsed
-            if unwrap_once(link.target, parsed) is not None:  # most links carry no other URL
-                final = unwrap(link.target, parsed=parsed)
-                final_host = final.final.host if len(final.chain) > 1 else ""
-        for host, via in ((link.host, ""), (final_host, " (behind a redirector)")):
-            hit = self.index.classify(host) if host else None
-            if hit is not None and hit.is_lookalike:
-                found.append(self._lookalike(link, hit, via))
-        if link.flags and LinkFlag.ANCHOR_MISMATCH in link.flags:  # most links: no flag
+        if host:
+            hit = self.index.classify(host)
+            if may_carry(link):  # most links carry no other URL
+                parsed = link.parsed
+                if unwrap_once(link.target, parsed) is not None:
+                    final = unwrap(link.target, parsed=parsed)
+                    final_host = final.final.host if len(final.chain) > 1 else ""
+            elif not flags and (hit is None or not hit.is_lookalike):
+                return ()
+        else:
+            if not flags:
+                return ()
+            hit = None
+        found: list[Finding] = []
+        if hit is not None and hit.is_lookalike:
+            found.append(self._lookalike(link, hit, ""))
+        hit = self.index.classify(final_host) if final_host else None
+        if hit is not None and hit.is_lookalike:
+            found.append(self._lookalike(link, hit, " (behind a redirector)"))
+        if flags and LinkFlag.ANCHOR_MISMATCH in flags:  # most links: no flag
             shown = self.index.classify(link.anchor_host) if link.anchor_host else None
-            real = final_host or link.host
+            real = final_host or host
             if shown is not None and not shown.is_lookalike and _not_brand(self.index, real, shown):
                 found.append(self._mismatch(link, shown, real))
-        tricks = sorted(str(f) for f in link.flags if f in TRICKS) if link.flags else None
+        tricks = sorted(str(f) for f in flags if f in TRICKS) if flags else None
         if tricks:
             found.append(self._trick(link, tricks))
         return found

@@ -210,30 +210,61 @@ class _Sink:
         self.budget = max_links * _WORK_FACTOR
         self.truncated = False
 
-    def known(self, url: str, base: str, anchor: str = "") -> bool:
-        """True when this written URL (same base, same anchor) was already handled.
+    def take(
+        self, url: str, source: str, base: str = "", anchor: str = "", *, assume_http: bool = False
+    ) -> None:
+        """Record the link written ``url``, found in ``source`` with ``anchor`` text, read
+        against ``base`` (:meth:`_read`; a scheme-less text URL with ``assume_http``, not
+        kept). Nothing when this written URL with this base and anchor was already taken.
+        At most ``max_links * _WORK_FACTOR`` URLs are read (duplicates included).
 
-        Also enforces the work budget: at most ``max_links * _WORK_FACTOR`` URLs are parsed.
-        """
+        One call a link, with what was ``known``/``add`` inline: nearly every link of a
+        message comes here once or twice (text part, then HTML)."""
         key = (url, base, anchor)
-        if key in self.seen:
-            return True
-        self.budget -= 1
-        if not self.budget & 15:  # every 16 URLs: a deadline check costs a clock read
+        seen = self.seen
+        if key in seen:
+            return
+        self.budget = budget = self.budget - 1
+        if not budget & 15:  # every 16 URLs: a deadline check costs a clock read
             checkpoint("link extraction")
-        if self.budget < 0:
+        if budget < 0:
             self.truncated = True
             raise _Full
-        if len(self.seen) < self.max_links * 4:
-            self.seen.add(key)
-        return False
-
-    def parse(self, url: str, base: str, anchor: str = "") -> ParsedUrl | None:
-        """``parse_url(url, base)``, or None when this written URL (same base, same
-        anchor) was already handled (:meth:`known`)."""
-        if self.known(url, base, anchor):
-            return None
-        return self._read(url, base)
+        if len(seen) < self.max_links * 4:
+            seen.add(key)
+        parsed = parse_url(url, assume_http=True) if assume_http else self._read(url, base)
+        target, scheme, host, host_ascii, userinfo, flags, authority = parsed
+        if not target:
+            return  # only invisible characters
+        links = self.links
+        previous = links.get(target)
+        if previous is None:
+            if len(links) >= self.max_links:
+                self.truncated = True
+                raise _Full
+        elif not anchor or previous.anchor_host:
+            return  # kept as first found, or with the first anchor naming a host
+        anchor_host = _anchor_host(anchor) if anchor else ""
+        if anchor_host:
+            if host_ascii and _mismatch(anchor_host, host_ascii):
+                flags = flags | {LinkFlag.ANCHOR_MISMATCH}
+        elif previous is not None:
+            return
+        links[target] = _new_link(
+            (
+                url,
+                source,
+                target,
+                scheme,
+                host,
+                host_ascii,
+                anchor,
+                anchor_host,
+                userinfo,
+                flags,
+                authority,
+            )
+        )
 
     def _read(self, url: str, base: str) -> ParsedUrl:
         key = (url, base)
@@ -244,48 +275,15 @@ class _Sink:
                 self.readings[key] = parsed
         return parsed
 
-    def add(self, url: str, source: str, parsed: ParsedUrl, anchor: str = "") -> None:
-        key = parsed.target
-        if not key:
-            return  # only invisible characters
-        previous = self.links.get(key)
-        if previous is not None and (not anchor or previous.anchor_host):
-            return
-        if previous is None and len(self.links) >= self.max_links:
-            self.truncated = True
-            raise _Full
-        flags = parsed.flags
-        anchor_host = _anchor_host(anchor) if anchor else ""
-        if anchor_host and parsed.host_ascii and _mismatch(anchor_host, parsed.host_ascii):
-            flags = flags | {LinkFlag.ANCHOR_MISMATCH}
-        if previous is not None and not anchor_host:
-            return
-        self.links[key] = _new_link(
-            (
-                url,
-                source,
-                key,
-                parsed.scheme,
-                parsed.host,
-                parsed.host_ascii,
-                anchor,
-                anchor_host,
-                parsed.userinfo,
-                flags,
-                parsed.authority,
-            )
-        )
-
     def add_text(self, text: str, source: str) -> None:
         if "." not in text and ":" not in text:
             return  # no "://" and no dot: no URL (find_text_urls's anchors)
         if "://" not in text and _DOT_ANCHOR_RE.search(text) is None:
             return  # sentences ("Bonjour. A bientot."): a dot, but no anchor either
         checkpoint("text URL scan")
+        take = self.take
         for url, has_scheme in find_text_urls(text):
-            if not self.known(url, ""):
-                parsed = self._read(url, "") if has_scheme else parse_url(url, assume_http=True)
-                self.add(url, source, parsed)
+            take(url, source, assume_http=not has_scheme)
 
 
 # An anchor text that is one written host and maybe a path, such as

@@ -11,12 +11,12 @@ import binascii
 import functools
 import re
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 from urllib.parse import parse_qsl, unquote
 
 from milter.text.url import ParsedUrl, parse_url
 
-__all__ = ["Unwrapped", "carries_nothing", "unwrap", "unwrap_once"]
+__all__ = ["Unwrapped", "carries_nothing", "may_carry", "unwrap", "unwrap_once"]
 
 #: Query parameters that conventionally carry the destination of a redirector.
 TARGET_PARAMS = (
@@ -241,7 +241,31 @@ def _may_carry(query: str) -> bool:
     return "//" in query or "www." in query.lower() or _B64_START_RE.search(query) is not None
 
 
-def carries_nothing(parsed: ParsedUrl) -> bool:
+class Reading(Protocol):
+    """What :func:`carries_nothing` reads of a URL: a :class:`ParsedUrl`, or a link
+    (:class:`~milter.links.extract.Link`) holding the same reading."""
+
+    @property
+    def target(self) -> str: ...
+
+    @property
+    def host_ascii(self) -> str: ...
+
+    @property
+    def authority(self) -> tuple[int, int]: ...
+
+
+def may_carry(reading: Reading) -> bool:
+    """False when :func:`unwrap_once` of ``reading.target`` (with that reading) is None
+    for certain: not an http(s) URL, too long, or :func:`carries_nothing`. Takes a link
+    as it is (no :class:`ParsedUrl` is built for the links that carry nothing)."""
+    url = reading.target
+    if len(url) > _MAX_URL or not url[:8].lower().startswith(("http://", "https://")):
+        return False
+    return not carries_nothing(reading)
+
+
+def carries_nothing(parsed: Reading) -> bool:
     """True when :func:`unwrap_once` would find no URL inside ``parsed`` (most links):
     its host is no known redirector's, its path has neither ``:`` nor ``%`` (an embedded
     scheme needs one), and its query, decoded the way the parameters are read (twice,

@@ -302,7 +302,15 @@ def parse_url(raw: str, base: str = "", *, assume_http: bool = False) -> ParsedU
     ``assume_http`` prefixes ``http://`` to scheme-less text forms (``www.x.fr/a``).
     Never raises on malformed input.
     """
-    if (raw.isascii() or _HIDDEN.isdisjoint(raw)) and _plain_text(raw):
+    # Nothing for _clean to do on text without hidden characters starting with a host
+    # character: no tab or newline, no C0 control or space at the end.
+    if (
+        (raw.isascii() or _HIDDEN.isdisjoint(raw))
+        and raw[-1:] > " "
+        and "\t" not in raw
+        and "\n" not in raw
+        and "\r" not in raw
+    ):
         simple = _SIMPLE_RE.match(raw)
         if simple is not None:
             host, span = simple.group(1), simple.span(1)
@@ -321,12 +329,6 @@ def parse_url(raw: str, base: str = "", *, assume_http: bool = False) -> ParsedU
 
 
 _new_parsed = functools.partial(tuple.__new__, ParsedUrl)
-
-
-def _plain_text(raw: str) -> bool:
-    """Nothing for :func:`_clean` to do on text without hidden characters starting with a
-    host character: no tab or newline, no C0 control or space at the end."""
-    return raw[-1:] > " " and "\t" not in raw and "\n" not in raw and "\r" not in raw
 
 
 def _parse_general(raw: str, base: str, assume_http: bool) -> ParsedUrl:

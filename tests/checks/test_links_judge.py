@@ -1,0 +1,101 @@
+"""The links check judges most links without unwrapping them (``may_carry`` says they
+carry no other URL, no reading is built, no finding list): its findings are those of
+judging every link in full, link by link and in the same order."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from benchmarks.harness.corpus import generate
+from milter.checks import links as links_check
+from milter.checks.base import CheckContext
+from milter.checks.claim import find_claim
+from milter.links.extract import Link, LinkFlag, extract_links
+from milter.links.redirect import unwrap
+from milter.mime.parse import parse_message
+from milter.model.envelope import Envelope
+from milter.model.findings import Finding
+from milter.policy.model import Policy
+
+
+def _in_full(judge: links_check._Judge, link: Link) -> list[Finding]:
+    """Every link unwrapped and every host classified (no shortcut)."""
+    index, found = judge.index, []
+    chain = unwrap(link.target, parsed=link.parsed) if link.host else None
+    behind = chain.final.host if chain is not None and len(chain.chain) > 1 else ""
+    for host, via in ((link.host, ""), (behind, " (behind a redirector)")):
+        hit = index.classify(host) if host else None
+        if hit is not None and hit.is_lookalike:
+            found.append(judge._lookalike(link, hit, via))
+    shown = index.classify(link.anchor_host) if link.anchor_host else None
+    real = behind or link.host
+    if (
+        LinkFlag.ANCHOR_MISMATCH in link.flags
+        and shown is not None
+        and not shown.is_lookalike
+        and links_check._not_brand(index, real, shown)
+    ):
+        found.append(judge._mismatch(link, shown, real))
+    tricks = sorted(str(f) for f in link.flags if f in links_check.TRICKS)
+    if tricks:
+        found.append(judge._trick(link, tricks))
+    return found
+
+
+def _same(raw: bytes, policy: Policy) -> int:
+    mime = parse_message(raw)
+    ctx = CheckContext(Envelope(), mime, policy, find_claim(mime, policy), None)
+    judge = links_check._Judge(ctx, ctx.compiled.brand_index)
+    count = 0
+    for link in extract_links(mime.texts, mime.htmls):
+        found = judge.link(link)
+        assert list(found) == _in_full(judge, link), link
+        count += len(found)
+    return count
+
+
+_HREFS = st.sampled_from(
+    [
+        "https://click.lettre.fr/l/1?u=a&utm_source=x",
+        "https://ameli-remboursement.fr/x",
+        "https://www.ameli.fr/assure",
+        "https://www.google.fr/url?q=https://ameli-remboursement.fr/x",
+        "https://t.fr/c?u=https://www.ameli.fr/",
+        "https://t.fr/r/https%3A%2F%2Fameli-remboursement.fr",
+        "https://ameli.fr@evil.example/",
+        "http://0x7f.1/a",
+        "https://xn--amli-bpa.fr/",
+        "mailto:contact@ameli-remboursement.fr",
+        "javascript:void(0)",
+        "data:text/html,x",
+        "/relative",
+        "https://evil.example/\u202ecod.exe",
+    ]
+)
+_ANCHORS = st.sampled_from(["", "Lire la suite", "ameli.fr", "https://www.ameli.fr", "x.fr/a"])
+_HEADERS = st.sampled_from(
+    [
+        "From: Jean <jean@example.org>\r\n",
+        "From: Assurance Maladie <info@example.org>\r\n",
+        "From: Jean <jean@example.org>\r\nList-Unsubscribe: <mailto:u@example.org>\r\n",
+        "From: Ameli <contact@ameli.fr>\r\n",
+    ]
+)
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(_HEADERS, st.lists(st.tuples(_HREFS, _ANCHORS), min_size=1, max_size=6))
+def test_each_link_judged_as_in_full(
+    policy: Policy, headers: str, pairs: list[tuple[str, str]]
+) -> None:
+    body = "".join(f'<a href="{href}">{anchor}</a> ' for href, anchor in pairs)
+    raw = f"{headers}Subject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{body}"
+    _same(raw.encode(), policy)
+
+
+def test_the_benchmark_corpus_judged_as_in_full(policy: Policy) -> None:
+    found = sum(_same(message.raw, policy) for message in generate(60))
+    assert found > 0  # the spoofs' lures and lookalikes are judged
