@@ -212,10 +212,14 @@ def _rewriter_report(tagged: list[tuple[Any, ...]], rounds: int) -> None:
 def _base_plan(base: Path) -> Callable[..., Any]:
     """``plan`` of ``base``'s rewriter, loaded beside this tree's: its files copied into a
     temporary package ``base_rewriter``, their imports of one another renamed."""
+    import atexit
     import importlib
+    import shutil
     import tempfile
 
-    package = Path(tempfile.mkdtemp()) / "base_rewriter"
+    folder = tempfile.mkdtemp(prefix="tocsin-base-rewriter-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    package = Path(folder) / "base_rewriter"
     (package / "actions").mkdir(parents=True)
 
     def renamed(path: Path) -> str:
