@@ -279,6 +279,9 @@ _QUIET_TAG = (
     r")[\t\n\f\r /]*+>"
 )
 _QUIET = re.compile(r"(?:(?:[^<:]++|:(?!//))*+<(?:" + _QUIET_TAG + "|" + _COMMENT + r"))*+")
+# A quiet run, then (group 1) a text without "<" and a well-formed tag (``_FAST_TAG``'s
+# groups, 2 to 5): one match for most stops of the quick reading.
+_QUIET_THEN_TAG = re.compile(_QUIET.pattern + r"(?:([^<]*+)" + _FAST_TAG.pattern + ")?")
 
 
 def _next_stop(doc: str, start: int, tok: _Tokenizer) -> tuple[int, re.Match[str] | None]:
@@ -321,24 +324,34 @@ def _quick_tokens(doc: str) -> Iterator[Token]:
     stretch up to the next stop is read by the tokenizer from a fresh start (the state
     it is in at those points)."""
     tok = _Tokenizer(doc, 0, 0, only=LINK_ATTRIBUTES)
-    quiet = _QUIET.match
+    step = _QUIET_THEN_TAG.match
     size = len(doc)
     pos = 0
     while pos < size:
-        pos = quiet(doc, pos).end()  # type: ignore[union-attr]  # (matches the empty string)
-        if pos >= size:
-            return
-        end, found = _next_stop(doc, pos, tok)
-        if found is None:
-            yield from _Tokenizer(doc[pos:end], pos, 0, only=LINK_ATTRIBUTES).run()
+        found: re.Match[str] | None = step(doc, pos)
+        assert found is not None  # (the pattern matches the empty string)
+        name = found.group(3)
+        if name is not None and (found.group(2) or name.lower() not in _STATEFUL):
+            text_start, group = found.start(1), 1  # a quiet run, a text, an ordinary tag
+            lt = found.end(1)
         else:
+            pos = found.end() if name is None else found.start(1)
+            if pos >= size:
+                return
+            end, found = _next_stop(doc, pos, tok)
+            if found is None:
+                yield from _Tokenizer(doc[pos:end], pos, 0, only=LINK_ATTRIBUTES).run()
+                pos = end
+                continue
+            text_start, group = pos, 0
             lt = found.start()
-            if pos < lt:
-                yield Text(doc[pos:lt], pos, lt)
-            slash, name, attrs, tail = found.groups()
-            picked = tok._selected(*found.span(3)) if attrs and not slash else ()
-            if picked:
-                yield Tag(name.lower(), picked, lt, end, False, tail[-1:] == "/")
+        end = found.end()
+        if text_start < lt:
+            yield Text(doc[text_start:lt], text_start, lt)
+        slash, name, attrs, tail = found.group(group + 1, group + 2, group + 3, group + 4)
+        picked = tok._selected(*found.span(group + 3)) if attrs and not slash else ()
+        if picked:
+            yield Tag(name.lower(), picked, lt, end, False, tail[-1:] == "/")
         pos = end
 
 

@@ -1,0 +1,197 @@
+"""The engine's CPU per message in two trees, message by message, side by side.
+
+This machine's speed drifts by ±20 % from one minute to the next, more than most changes
+are worth, so two runs of ``benchmarks/engine_cpu.py`` one after the other cannot tell
+them apart. Here one process per tree (this checkout, and ``--base DIR``: another
+checkout, e.g. a ``git worktree`` of an older commit) loads its own ``milter`` and policy;
+the driver sends both the same corpus message in turn (which goes first drawn at random),
+and each times its own ``scan()`` with ``time.thread_time``. Both see the same drift, so
+the ratio of each pair is the figure: its median, per kind and overall, beside each
+tree's own distribution. A message whose disposition differs between the trees is
+listed: a speed change must not move a verdict.
+
+The corpus, keys and the loopback DNS server (``tests/support/dnsserver.py``) are this
+checkout's; each process has its own resolver and cache, warmed by one pass.
+
+Usage: .venv/bin/python benchmarks/engine_ab.py --base DIR [--messages 300] [--rounds 3]
+(DIR's own ``.venv/bin/python`` runs its process when it has one.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import pickle
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+class _Engine:
+    """One tree's scanning process, driven over its standard input and output."""
+
+    def __init__(self, root: Path, corpus: Path, dns: str) -> None:
+        python = root / ".venv" / "bin" / "python"
+        command = [str(python if python.exists() else sys.executable), str(Path(__file__))]
+        self.process = subprocess.Popen(
+            [*command, "--child", str(root), "--corpus", str(corpus), "--dns", dns],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.label = self._line()  # where its milter package was imported from
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the scanning process ended (its error is above)")
+        return line.strip()
+
+    def scan(self, index: int) -> tuple[float, str]:
+        """CPU milliseconds of one scan of message ``index``, and its disposition."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{index}\n")
+        ms, disposition = self._line().split()
+        return float(ms), disposition
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def _child(root: str, corpus: str, dns: str) -> None:
+    """Scan the messages the driver names, one a line; answer "ms disposition"."""
+    sys.path.insert(0, root)
+    import milter
+    from milter.dns.stub import DnsResolver
+    from milter.engine import scan
+    from milter.model.envelope import Envelope
+    from milter.policy.loader import load_policy
+
+    with open(corpus, "rb") as file:
+        messages = pickle.load(file)
+    policy = load_policy(None)
+    resolver = DnsResolver([dns])
+    envelopes = [
+        Envelope(client_ip=ip, helo=helo, mail_from=sender, rcpts=(rcpt,))
+        for _raw, ip, helo, sender, rcpt in messages
+    ]
+
+    async def serve(out: IO[str]) -> None:
+        for (raw, *_), envelope in zip(messages, envelopes, strict=True):
+            await scan(raw, envelope, policy, resolver)  # warm-up: caches, compiled policy
+        print(Path(milter.__file__).parent, file=out, flush=True)
+        for line in sys.stdin:
+            index = int(line)
+            start = time.thread_time()
+            result = await scan(messages[index][0], envelopes[index], policy, resolver)
+            ms = (time.thread_time() - start) * 1000
+            print(f"{ms:.4f} {result.verdict.disposition.value}", file=out, flush=True)
+
+    asyncio.run(serve(sys.stdout))
+
+
+def _summary(values: list[float]) -> str:
+    ordered = sorted(values)
+    return (
+        f"median {statistics.median(ordered):6.2f}  mean {statistics.mean(ordered):6.2f}  "
+        f"p90 {_quantile(ordered, 0.9):6.2f}  p99 {_quantile(ordered, 0.99):6.2f}"
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.harness.corpus import generate, make_keys, zone
+    from tests.support.dnsserver import DnsTestServer
+
+    keys = make_keys(Path(args.keys))
+    messages = generate(args.messages, keys=keys)
+    rows = [(m.raw, m.client_ip, m.helo, m.mail_from, m.rcpt) for m in messages]
+    times: dict[str, list[tuple[float, int]]] = {"new": [], "base": []}
+    ratios: dict[str, list[float]] = defaultdict(list)
+    moved: set[tuple[int, str, str]] = set()
+    draw = random.Random(args.seed)
+    with tempfile.TemporaryDirectory(prefix="tocsin-ab-") as work:
+        corpus = Path(work) / "corpus.pickle"
+        corpus.write_bytes(pickle.dumps(rows))
+        with DnsTestServer(zone(keys, messages), ttl=3600, soa_ttl=3600, soa_minimum=3600) as dns:
+            address = str(dns.address)
+            engines = {
+                "new": _Engine(ROOT, corpus, address),
+                "base": _Engine(Path(args.base).resolve(), corpus, address),
+            }
+            try:
+                for name, engine in engines.items():
+                    print(f"{name}: milter from {engine.label}")
+                for _ in range(args.rounds):
+                    for index in range(len(rows)):
+                        order = ["new", "base"]
+                        draw.shuffle(order)
+                        got = {name: engines[name].scan(index) for name in order}
+                        for name, (ms, _) in got.items():
+                            times[name].append((ms, index))
+                        kind = messages[index].kind
+                        ratios[kind].append(got["new"][0] / max(got["base"][0], 1e-6))
+                        if got["new"][1] != got["base"][1]:
+                            moved.add((index, got["base"][1], got["new"][1]))
+            finally:
+                for engine in engines.values():
+                    engine.close()
+    count = len(rows) * args.rounds
+    print(f"{count} scans per tree ({len(rows)} messages x {args.rounds} rounds), CPU ms:")
+    for name in ("base", "new"):
+        print(f"  {name:4}  {_summary([ms for ms, _ in times[name]])}")
+    every = [r for values in ratios.values() for r in values]
+    print(f"new/base, median of the per-message ratios: all {statistics.median(every):.3f}")
+    for kind in sorted(ratios):
+        base = statistics.median(ms for ms, i in times["base"] if messages[i].kind == kind)
+        new = statistics.median(ms for ms, i in times["new"] if messages[i].kind == kind)
+        print(
+            f"  {kind:11} n={len(ratios[kind]):4}  base {base:6.2f}  new {new:6.2f}  "
+            f"ratio {statistics.median(ratios[kind]):.3f}"
+        )
+    for index, before, after in sorted(moved):
+        print(f"  disposition moved: message {index} ({messages[index].kind}) {before} -> {after}")
+    return 1 if moved else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", help="another checkout to compare with")
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1, help="of the order within each pair")
+    parser.add_argument("--keys", default="/tmp/speedbench/keys")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--corpus", help=argparse.SUPPRESS)
+    parser.add_argument("--dns", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args.child, args.corpus, args.dns)
+        return 0
+    if not args.base:
+        parser.error("--base DIR is required")
+    return _run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
