@@ -187,6 +187,9 @@ def _token_url(token: str) -> tuple[str, bool] | None:
     """The URL written in one candidate token, as ``(url, has_scheme)``, or None."""
     # _START_RE needs "://" or "www" (only w and W match w case-insensitively); its
     # search is tried at every character, these two look-ups are not.
+    if token.startswith(("https://", "http://")):  # _START_RE's match at 0 (most tokens)
+        url = _trim(token)
+        return (url, "://" in url[:12]) if len(url) > 4 else None
     start = _START_RE.search(token) if "://" in token or "www" in token.lower() else None
     if start is not None:
         url = _trim(token[start.start() :])

@@ -4,6 +4,8 @@ judging every link in full, link by link and in the same order."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,6 +18,7 @@ from milter.links.redirect import unwrap
 from milter.mime.parse import parse_message
 from milter.model.envelope import Envelope
 from milter.model.findings import Finding
+from milter.policy.loader import load_policy
 from milter.policy.model import Policy
 
 
@@ -99,3 +102,31 @@ def test_each_link_judged_as_in_full(
 def test_the_benchmark_corpus_judged_as_in_full(policy: Policy) -> None:
     found = sum(_same(message.raw, policy) for message in generate(60))
     assert found > 0  # the spoofs' lures and lookalikes are judged
+
+
+async def test_a_policy_change_changes_the_judgement(policy: Policy, tmp_path: Path) -> None:
+    """Nothing of one policy's judgement is reused under another (the lookalike answers
+    are kept per compiled policy): a domain the admin declares the brand's own stops
+    being a lookalike for the new policy, and stays one for the old."""
+    (tmp_path / "brands.yaml").write_text(
+        "brands:\n  ameli:\n    sending_domains: [ameli-news.example.fr]\n", encoding="utf-8"
+    )
+    extended = load_policy(tmp_path)
+    raw = (
+        b"From: Jean <jean@example.org>\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n"
+        b'<a href="https://x.ameli-news.example.fr/a">ici</a>'
+    )
+
+    async def lookalikes(with_policy: Policy) -> list[str]:
+        mime = parse_message(raw)
+        ctx = CheckContext(Envelope(), mime, with_policy, find_claim(mime, with_policy), None)
+        found = await links_check.LinksCheck().run(ctx)
+        return [
+            f.evidence["host"]
+            for f in found
+            if isinstance(f, Finding) and f.code == "LINK_LOOKALIKE"
+        ]
+
+    for _ in range(2):  # each judged again after the other
+        assert await lookalikes(policy) == ["x.ameli-news.example.fr"]
+        assert await lookalikes(extended) == []

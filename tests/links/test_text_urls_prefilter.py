@@ -126,3 +126,21 @@ def test_a_text_part_gives_the_links_of_every_token(text: str) -> None:
 def test_texts_without_an_anchor_are_skipped_and_the_others_read() -> None:
     for text in ("Bonjour. A bientot.", "https://localhost/x", "voir ameli.fr.", "3.14 km"):
         assert {link.target for link in extract_links([text], [])} == _plain_targets(text)
+
+
+def test_a_token_starting_with_its_scheme_reads_as_the_pattern_reads_it() -> None:
+    """Tokens starting with http(s):// skip the start pattern's search (its match is at 0)."""
+    for text in (
+        "http://",
+        "https://x",
+        "https://x.fr/a).",
+        "http://x.fr/a(b)",
+        "https://ameli.fr@evil.fr/",
+        "https://x.fr/https://y.fr",
+        "(https://x.fr/a)",
+        "http://www.x.fr",
+        "HTTPS://x.fr",
+    ):
+        assert list(find_text_urls("voir " + text + " ici")) == list(
+            _plain("voir " + text + " ici")
+        )
