@@ -1,0 +1,88 @@
+"""Cases the rewriter's speed work must keep, each written out by hand from the rules
+(not copied from the code's output):
+
+- a bare target host in the text is defanged (``evil[.]example``) in every casing and in a
+  non-ASCII document; the same host inside an attribute value is left alone (only text and
+  link attributes are rewritten). The quick reading, which does not read text without
+  ``://``, must not be used when a target host occurs in the document (``_hosts_absent``).
+- the end tag of a raw-text or RCDATA element (style, script, textarea, title) ends that
+  element whatever it carries: its attributes are neither text nor a link, and stay as
+  they are; the text after it is text again (the quick reading stops at the start of that
+  end tag, ``_next_stop``).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from milter.actions.defang import LinkRewrite, defang_links_html, defang_links_text
+from milter.actions.targets import LinkTargets
+
+_HOST = LinkTargets.of(hosts=["evil.example"])
+
+_BARE_HOSTS = [
+    ("<p>visit evil.example now</p>", "<p>visit evil[.]example now</p>"),
+    ("<p>VISIT EVIL.EXAMPLE</p>", "<p>VISIT EVIL[.]EXAMPLE</p>"),
+    ("<p>Evil.Example, then evil.example.</p>", "<p>Evil[.]Example, then evil[.]example.</p>"),
+    (
+        '<p title="evil.example"><img alt="evil.example">evil.example</p>',
+        '<p title="evil.example"><img alt="evil.example">evil[.]example</p>',
+    ),
+    ('<p title="evil.example">nothing here</p>', '<p title="evil.example">nothing here</p>'),
+    ("<p>été à evil.example</p>", "<p>été à evil[.]example</p>"),
+    ("<p>Réglez sur EVIL.EXAMPLE</p>", "<p>Réglez sur EVIL[.]EXAMPLE</p>"),
+    ("<b>a</b><i>b</i>evil.example<br>", "<b>a</b><i>b</i>evil[.]example<br>"),
+    # not the host itself: a longer name, or a sub-domain-like prefix, stays
+    ("<p>notevil.example evil.examples</p>", "<p>notevil.example evil.examples</p>"),
+]
+
+
+@pytest.mark.parametrize(("doc", "expected"), _BARE_HOSTS)
+def test_bare_target_host_in_the_document_is_defanged(doc: str, expected: str) -> None:
+    assert defang_links_html(doc, _HOST) == expected
+    assert defang_links_html(doc, LinkRewrite(_HOST.with_every_link())) == expected
+
+
+def test_bare_target_host_in_plain_text() -> None:
+    text = "Voir evil.example ou EVIL.EXAMPLE (été)"
+    assert defang_links_text(text, _HOST) == "Voir evil[.]example ou EVIL[.]EXAMPLE (été)"
+
+
+_EVERY = LinkTargets().with_every_link()
+
+_RAW_TEXT_END_TAGS = [
+    # (document, expected with every link rewritten)
+    (
+        '<style>p{}</style title="http://evil.example/">x</p>',
+        '<style>p{}</style title="http://evil.example/">x</p>',
+    ),
+    (
+        '<STYLE>p{}</Style title="http://evil.example/">voir http://evil.example/a</p>',
+        '<STYLE>p{}</Style title="http://evil.example/">voir hxxp://evil[.]example/a</p>',
+    ),
+    (
+        "<textarea>t</textarea title=https://e.fr/>x https://e.fr/b",
+        "<textarea>t</textarea title=https://e.fr/>x hxxps://e[.]fr/b",
+    ),
+    (
+        "<Textarea></Textarea x=https://e.fr/>",
+        "<Textarea></Textarea x=https://e.fr/>",
+    ),
+    (
+        "<title>T</title data='http://evil.example/'><p>y</p>",
+        "<title>T</title data='http://evil.example/'><p>y</p>",
+    ),
+    (
+        '<script>var a=1;</script src="https://e.fr/s.js"> https://e.fr/c',
+        '<script>var a=1;</script src="https://e.fr/s.js"> hxxps://e[.]fr/c',
+    ),
+    (
+        "<script></script\nhref=https://e.fr/>",
+        "<script></script\nhref=https://e.fr/>",
+    ),
+]
+
+
+@pytest.mark.parametrize(("doc", "expected"), _RAW_TEXT_END_TAGS)
+def test_end_tag_after_raw_text_keeps_its_attributes(doc: str, expected: str) -> None:
+    assert defang_links_html(doc, _EVERY) == expected
