@@ -52,7 +52,11 @@ class _Engine:
             text=True,
             bufsize=1,
         )
-        self.label = self._line()  # where its milter package was imported from
+        try:
+            self.label = self._line()  # where its milter package was imported from
+        except BaseException:
+            self.close()
+            raise
 
     def _line(self) -> str:
         assert self.process.stdout is not None
@@ -87,6 +91,8 @@ def _child(root: str, corpus: str, dns: str) -> None:
     from milter.model.envelope import Envelope
     from milter.policy.loader import load_policy
 
+    if Path(milter.__file__).resolve().parents[1] != Path(root).resolve():
+        sys.exit(f"engine_ab: {root} has no milter package (imported {milter.__file__})")
     with open(corpus, "rb") as file:
         messages = pickle.load(file)
     policy = load_policy(None)
@@ -135,11 +141,10 @@ def _run(args: argparse.Namespace) -> int:
         corpus.write_bytes(pickle.dumps(rows))
         with DnsTestServer(zone(keys, messages), ttl=3600, soa_ttl=3600, soa_minimum=3600) as dns:
             address = str(dns.address)
-            engines = {
-                "new": _Engine(ROOT, corpus, address),
-                "base": _Engine(Path(args.base).resolve(), corpus, address),
-            }
-            try:
+            engines: dict[str, _Engine] = {}
+            try:  # (each process started is closed, even when the other fails to start)
+                engines["new"] = _Engine(ROOT, corpus, address)
+                engines["base"] = _Engine(Path(args.base).resolve(), corpus, address)
                 for name, engine in engines.items():
                     print(f"{name}: milter from {engine.label}")
                 for _ in range(args.rounds):
@@ -188,8 +193,8 @@ def main() -> int:
     if args.child:
         _child(args.child, args.corpus, args.dns)
         return 0
-    if not args.base:
-        parser.error("--base DIR is required")
+    if not args.base or not (Path(args.base) / "milter" / "__init__.py").is_file():
+        parser.error("--base DIR: a checkout of Tocsin (with its milter package) is required")
     return _run(args)
 
 

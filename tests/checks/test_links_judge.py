@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -64,6 +65,8 @@ _HREFS = st.sampled_from(
         "https://ameli-remboursement.fr/x",
         "https://www.ameli.fr/assure",
         "https://www.google.fr/url?q=https://ameli-remboursement.fr/x",
+        "http://www.google.fr/url?q=https://ameli-remboursement.fr/x",
+        "HTTP://t.fr/c?u=http://ameli-remboursement.fr/",
         "https://t.fr/c?u=https://www.ameli.fr/",
         "https://t.fr/r/https%3A%2F%2Fameli-remboursement.fr",
         "https://ameli.fr@evil.example/",
@@ -97,6 +100,35 @@ def test_each_link_judged_as_in_full(
     body = "".join(f'<a href="{href}">{anchor}</a> ' for href, anchor in pairs)
     raw = f"{headers}Subject: x\r\nContent-Type: text/html; charset=utf-8\r\n\r\n{body}"
     _same(raw.encode(), policy)
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "http://www.google.fr/url?q=https://ameli-remboursement.fr/x",
+        "HTTP://www.google.fr/url?q=https://ameli-remboursement.fr/x",
+        "https://www.google.fr/url?q=https://ameli-remboursement.fr/x",
+    ],
+)
+async def test_a_lookalike_behind_a_redirector_is_found_whatever_the_scheme(
+    policy: Policy, href: str
+) -> None:
+    """A redirector reached over plain http (any case) is unwrapped like an https one:
+    its destination's lookalike host is a finding (a shortcut that skipped http links
+    would lose it)."""
+    raw = (
+        "From: Jean <jean@example.org>\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n"
+        f'<a href="{href}">ici</a>'
+    ).encode()
+    mime = parse_message(raw)
+    ctx = CheckContext(Envelope(), mime, policy, find_claim(mime, policy), None)
+    found = await links_check.LinksCheck().run(ctx)
+    hosts = [
+        (f.evidence["host"], "redirector" in f.text)
+        for f in found
+        if isinstance(f, Finding) and f.code == "LINK_LOOKALIKE"
+    ]
+    assert hosts == [("ameli-remboursement.fr", True)]
 
 
 def test_the_benchmark_corpus_judged_as_in_full(policy: Policy) -> None:

@@ -110,3 +110,19 @@ def test_long_and_plain_hosts() -> None:
         "https://a..b",
     ):
         assert parse_url(raw) == _parse_general(raw, "", False)
+
+
+def test_tabs_and_line_ends_inside_a_link_are_removed() -> None:
+    """Tab, CR and LF inside a written URL are dropped as browsers drop them (WHATWG URL:
+    "remove all ASCII tab or newline"), on the fast path as on the general one: a fixed
+    example each, since generated URLs hit them by chance only."""
+    for raw, target in (
+        ("https://a.example/x\ry", "https://a.example/xy"),
+        ("https://a.example/x\ty", "https://a.example/xy"),
+        ("https://a.example/x\ny", "https://a.example/xy"),
+        ("https://a.example/x\r\ny?q=1\t2", "https://a.example/xy?q=12"),
+    ):
+        parsed = parse_url(raw)
+        assert parsed.target == target, raw
+        assert parsed.host == "a.example"
+        assert parsed == _parse_general(raw, "", False)
