@@ -44,6 +44,10 @@ __all__ = [
 _URL = re.compile(r"""(?i)\b(?:https?|ftp)://[^\s<>"'`]+""")
 _TRAILING = ".,;:!?)]}'\""
 _MAX_NESTED = 4  # URLs nested in a URL, defanged in one call
+# Entries kept in each table of a message's LinkMemo (URLs, hosts): ~2x the links a policy
+# reads by default (max_links 2000); a part with more distinct links works the rest out
+# at each use. Bounds the memo to a few MB whatever the message holds.
+MEMO_LIMIT = 4096
 NOTE_ATTR = "data-tocsin-defanged"  # used instead of title= when the tag has a title
 HOST_ATTR = "data-tocsin-host"  # marks the visible label naming a rewritten link's host
 _HOST_STYLE = "color:#b00020;font-weight:bold;"
@@ -102,7 +106,10 @@ class LinkMemo:
     """What each link URL of one message becomes, worked out once per URL and shared by
     its parts: a newsletter repeats its tracking links (the same ``href`` on the image and
     the button) and its text alternative repeats the HTML's. Hosts repeat too: the label
-    naming a host is built once per host."""
+    naming a host is built once per host.
+
+    Each table keeps at most :data:`MEMO_LIMIT` entries (the first ones met); a URL past
+    that is worked out again at each use, with the same result."""
 
     __slots__ = ("_defanged", "_labels", "_matches", "_redirects", "_shown", "rewrite")
 
@@ -118,28 +125,36 @@ class LinkMemo:
         """``targets.url_matches(url)``."""
         found = self._matches.get(url)
         if found is None:
-            found = self._matches[url] = self.rewrite.targets.url_matches(url)
+            found = self.rewrite.targets.url_matches(url)
+            if len(self._matches) < MEMO_LIMIT:
+                self._matches[url] = found
         return found
 
     def defanged(self, url: str) -> str:
         """``defang_url(url)``."""
         defanged = self._defanged.get(url)
         if defanged is None:
-            defanged = self._defanged[url] = defang_url(url)
+            defanged = defang_url(url)
+            if len(self._defanged) < MEMO_LIMIT:
+                self._defanged[url] = defanged
         return defanged
 
     def shown(self, url: str) -> str:
         """The defanged URL, escaped for an attribute value."""
         shown = self._shown.get(url)
         if shown is None:
-            shown = self._shown[url] = html.escape(self.defanged(url), quote=True)
+            shown = html.escape(self.defanged(url), quote=True)
+            if len(self._shown) < MEMO_LIMIT:
+                self._shown[url] = shown
         return shown
 
     def redirect(self, redirect: Callable[[str], str], url: str) -> str:
         """The warning-page URL, escaped for an attribute value."""
         target = self._redirects.get(url)
         if target is None:
-            target = self._redirects[url] = html.escape(redirect(url), quote=True)
+            target = html.escape(redirect(url), quote=True)
+            if len(self._redirects) < MEMO_LIMIT:
+                self._redirects[url] = target
         return target
 
     def label(self, url: str) -> str:
@@ -149,7 +164,8 @@ class LinkMemo:
         if label is None:
             shown = bracket_dots(host) or self.defanged(url)[:80]
             label = _real_host_label(shown) if shown else ""
-            if host:  # (without a host the label shows the URL itself)
+            # (without a host the label shows the URL itself: not kept under "")
+            if host and len(self._labels) < MEMO_LIMIT:
                 self._labels[host] = label
         return label
 

@@ -9,13 +9,22 @@
   element whatever it carries: its attributes are neither text nor a link, and stay as
   they are; the text after it is text again (the quick reading stops at the start of that
   end tag, ``_next_stop``).
+- a message's LinkMemo keeps at most ``MEMO_LIMIT`` entries a table, and a part with more
+  distinct links still has every one rewritten.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from milter.actions.defang import LinkRewrite, defang_links_html, defang_links_text
+from milter.actions.defang import (
+    MEMO_LIMIT,
+    LinkMemo,
+    LinkRewrite,
+    defang_links_html,
+    defang_links_text,
+)
+from milter.actions.redirect import RedirectSigner
 from milter.actions.targets import LinkTargets
 
 _HOST = LinkTargets.of(hosts=["evil.example"])
@@ -86,3 +95,33 @@ _RAW_TEXT_END_TAGS = [
 @pytest.mark.parametrize(("doc", "expected"), _RAW_TEXT_END_TAGS)
 def test_end_tag_after_raw_text_keeps_its_attributes(doc: str, expected: str) -> None:
     assert defang_links_html(doc, _EVERY) == expected
+
+
+def _memo_sizes(memo: LinkMemo) -> list[int]:
+    return [len(memo._matches), len(memo._defanged), len(memo._shown), len(memo._redirects)]
+
+
+def test_link_memo_stays_bounded_and_every_link_is_rewritten() -> None:
+    count = 2 * MEMO_LIMIT + 50
+    urls = [f"https://t{i}.example/c/{i:05d}?u=x" for i in range(count)]
+    doc = "".join(f'<a href="{url}">l</a>\n' for url in urls)
+    signer = RedirectSigner.for_message("https://tocsin.example/r", b"k" * 32, ["a@b.example"])
+    rewrite = LinkRewrite(_EVERY.keeping("https://tocsin.example/r"), signer)
+    memo = LinkMemo(rewrite)
+    out = defang_links_html(doc, rewrite, memo)
+    assert max(_memo_sizes(memo)) == MEMO_LIMIT
+    assert len(memo._labels) == MEMO_LIMIT  # (one host a link here)
+    lines = out.split("\n")[:-1]
+    assert len(lines) == count
+    for i, (url, line) in enumerate(zip(urls, lines, strict=True)):
+        defanged = f"hxxps://t{i}[.]example/c/{i:05d}?u=x"
+        assert line == (
+            f'<a href="{signer(url).replace("&", "&amp;")}" title="{defanged}">'
+            f'<span data-tocsin-host style="color:#b00020;font-weight:bold;">'
+            f"&#9888; t{i}[.]example &#8250; </span>l</a>"
+        ), i
+    # the text alternative, after the HTML part, with the same (full) memo
+    text = " ".join(urls)
+    expected = " ".join(f"hxxps://t{i}[.]example/c/{i:05d}?u=x" for i in range(count))
+    assert defang_links_text(text, rewrite.targets, memo=memo) == expected
+    assert max(_memo_sizes(memo)) == MEMO_LIMIT
