@@ -226,8 +226,11 @@ def defang_links_text(
     """Defang URLs and bare host names in plain text that ``targets`` names.
 
     ``entities``: the text is HTML character data (URLs are matched entity-decoded).
-    ``memo``: the message's link work (its ``rewrite.targets`` are ``targets``).
+    ``memo``: the message's link work (its ``rewrite.targets`` must be ``targets``).
     """
+    made_for = targets if memo is None else memo.rewrite.targets
+    if made_for is not targets and made_for != targets:
+        raise ValueError("the memo was made for other targets")
     if not targets or "." not in text:
         return text
     memo = memo or LinkMemo(LinkRewrite(targets))
@@ -391,10 +394,15 @@ def _rewrite_html(
 ) -> str:
     """Edits at token offsets (conditional-comment contents included); other bytes stay.
     ``only``: the attributes read (None: all, the reference the selection is tested
-    against)."""
+    against). ``memo``: the message's link work, made for ``rewrite``."""
     out: list[str] = []
     pos = 0
-    links = memo or LinkMemo(rewrite)
+    if memo is None:
+        links = LinkMemo(rewrite)
+    elif memo.rewrite is rewrite or memo.rewrite == rewrite:
+        links = memo
+    else:
+        raise ValueError("the memo was made for another rewrite")
     targets = rewrite.targets
     # A text token changes only where it holds "://" or one of the hosts (defang_links_text)
     no_hosts = _hosts_absent(document, targets.hosts)

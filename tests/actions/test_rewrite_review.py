@@ -11,12 +11,16 @@
   end tag, ``_next_stop``).
 - a message's LinkMemo keeps at most ``MEMO_LIMIT`` entries a table, and a part with more
   distinct links still has every one rewritten.
+- links without a host (``#a``, ``/rel1``) each get a label showing their own URL, also
+  when several sit in one message (the memo keeps labels by host, never under "").
+- a memo is used only with the rewrite it was made for.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from milter.actions.compose import edit_body
 from milter.actions.defang import (
     MEMO_LIMIT,
     LinkMemo,
@@ -125,3 +129,49 @@ def test_link_memo_stays_bounded_and_every_link_is_rewritten() -> None:
     expected = " ".join(f"hxxps://t{i}[.]example/c/{i:05d}?u=x" for i in range(count))
     assert defang_links_text(text, rewrite.targets, memo=memo) == expected
     assert max(_memo_sizes(memo)) == MEMO_LIMIT
+
+
+def _label(shown: str) -> str:
+    return (
+        '<span data-tocsin-host style="color:#b00020;font-weight:bold;">'
+        f"&#9888; {shown} &#8250; </span>"
+    )
+
+
+def test_each_link_without_a_host_gets_its_own_label() -> None:
+    raw = (
+        b"From: a@b.example\r\nSubject: s\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative; boundary="b1"\r\n\r\n'
+        b"--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b"<a href=#a>1</a><a href=/rel1>2</a>\r\n"
+        b"--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        b'<a href="#b">3</a> <a href=/rel2>4</a>\r\n'
+        b"--b1--\r\n"
+    )
+    expected = (
+        "--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        f'<a title="#a">{_label("#a")}1</a><a title="/rel1">{_label("/rel1")}2</a>\r\n'
+        "--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+        f'<a title="#b">{_label("#b")}3</a> <a title="/rel2">{_label("/rel2")}4</a>\r\n'
+        "--b1--\r\n"
+    ).encode()
+    assert edit_body(raw, links=LinkRewrite(_EVERY)) == expected
+    doc = "<a href=#a>1</a><a href=#b>2</a>"
+    assert defang_links_html(doc, _EVERY) == (
+        f'<a title="#a">{_label("#a")}1</a><a title="#b">{_label("#b")}2</a>'
+    )
+
+
+def test_a_memo_is_used_only_with_its_own_rewrite() -> None:
+    rewrite = LinkRewrite(_EVERY)
+    memo = LinkMemo(rewrite)
+    doc = "<a href=https://e.fr/>x</a> https://e.fr/y"
+    assert defang_links_html(doc, rewrite, memo) == defang_links_html(doc, rewrite)
+    assert defang_links_html(doc, LinkRewrite(_EVERY), memo) == defang_links_html(doc, rewrite)
+    assert defang_links_text(doc, _EVERY, memo=memo) == defang_links_text(doc, _EVERY)
+    with pytest.raises(ValueError, match="memo"):
+        defang_links_html(doc, _HOST, memo)
+    with pytest.raises(ValueError, match="memo"):
+        defang_links_html(doc, LinkRewrite(_EVERY, str.upper), memo)
+    with pytest.raises(ValueError, match="memo"):
+        defang_links_text(doc, _HOST, memo=memo)
