@@ -29,7 +29,6 @@ from milter.text.html import (
     _Tokenizer,
     tokenize,
 )
-from milter.text.html_view import _COMMENT
 from milter.text.url import bracket_dots, defang_url, host_of
 
 __all__ = [
@@ -297,7 +296,19 @@ _QUIET_TAG = (
     r"(?:[\t\n\f\r /]*+(?>(?!" + _LINK_NAME + r")" + _FAST_ATTRIBUTE + r"))*+"
     r")[\t\n\f\r /]*+>"
 )
-_QUIET = re.compile(r"(?:(?:[^<:]++|:(?!//))*+<(?:" + _QUIET_TAG + "|" + _COMMENT + r"))*+")
+# Markup that yields no token the rewriter acts on and leaves the reading where it was (in
+# the data state, no svg/math open, at the top level), after its "<", read as the
+# tokenizer reads it there: a comment up to its first "-->" or "--!>" ("<!-->", "<!--->"
+# included) unless it starts with "[if" (an Outlook conditional comment, whose markup is
+# read), a bogus comment ("<!x>", "<?x>", "</1>", and "<![CDATA[…>" outside svg/math) up
+# to the first ">", and "</>" (nothing at all). Each may run to the end of the document.
+_QUIET_MARKUP = (
+    r"(?:!--(?:-?>|(?!(?i:\[if))(?s:.)*?(?:--!?>|\Z))"
+    r"|!(?!--)[^>]*+(?:>|\Z)"
+    r"|\?[^>]*+(?:>|\Z)"
+    r"|/(?:>|[^A-Za-z>][^>]*+(?:>|\Z)))"
+)
+_QUIET = re.compile(r"(?:(?:[^<:]++|:(?!//))*+<(?:" + _QUIET_TAG + "|" + _QUIET_MARKUP + r"))*+")
 # A quiet run, then (group 1) a text without "<" and a well-formed tag (``_FAST_TAG``'s
 # groups, 2 to 5): one match for most stops of the quick reading.
 _QUIET_THEN_TAG = re.compile(_QUIET.pattern + r"(?:([^<]*+)" + _FAST_TAG.pattern + ")?")
