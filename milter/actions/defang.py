@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 from milter.actions.targets import LinkTargets
 from milter.text.html import (
@@ -101,6 +102,19 @@ def _sub_urls(fix: Callable[[re.Match[str]], str], text: str) -> str:
     return "".join(out)
 
 
+_Kept = TypeVar("_Kept")
+
+
+def _kept(table: dict[str, _Kept], key: str, make: Callable[[str], _Kept]) -> _Kept:
+    """``make(key)``, kept in ``table`` while it holds fewer than :data:`MEMO_LIMIT`."""
+    found = table.get(key)
+    if found is None:
+        found = make(key)
+        if len(table) < MEMO_LIMIT:
+            table[key] = found
+    return found
+
+
 class LinkMemo:
     """What each link URL of one message becomes, worked out once per URL and shared by
     its parts: a newsletter repeats its tracking links (the same ``href`` on the image and
@@ -122,39 +136,22 @@ class LinkMemo:
 
     def matches(self, url: str) -> bool:
         """``targets.url_matches(url)``."""
-        found = self._matches.get(url)
-        if found is None:
-            found = self.rewrite.targets.url_matches(url)
-            if len(self._matches) < MEMO_LIMIT:
-                self._matches[url] = found
-        return found
+        return _kept(self._matches, url, self.rewrite.targets.url_matches)
 
     def defanged(self, url: str) -> str:
         """``defang_url(url)``."""
-        defanged = self._defanged.get(url)
-        if defanged is None:
-            defanged = defang_url(url)
-            if len(self._defanged) < MEMO_LIMIT:
-                self._defanged[url] = defanged
-        return defanged
+        return _kept(self._defanged, url, defang_url)
 
     def shown(self, url: str) -> str:
         """The defanged URL, escaped for an attribute value."""
-        shown = self._shown.get(url)
-        if shown is None:
-            shown = html.escape(self.defanged(url), quote=True)
-            if len(self._shown) < MEMO_LIMIT:
-                self._shown[url] = shown
-        return shown
+        return _kept(self._shown, url, self._escaped_defanged)
 
     def redirect(self, redirect: Callable[[str], str], url: str) -> str:
         """The warning-page URL, escaped for an attribute value."""
-        target = self._redirects.get(url)
-        if target is None:
-            target = html.escape(redirect(url), quote=True)
-            if len(self._redirects) < MEMO_LIMIT:
-                self._redirects[url] = target
-        return target
+        return _kept(self._redirects, url, lambda u: html.escape(redirect(u), quote=True))
+
+    def _escaped_defanged(self, url: str) -> str:
+        return html.escape(self.defanged(url), quote=True)
 
     def label(self, url: str) -> str:
         """The visible label naming the host the link really leads to (defanged)."""
