@@ -205,6 +205,7 @@ class _Sink:
 
     def __init__(self, max_links: int) -> None:
         self.max_links = max_links
+        self.kept_keys = max_links * 4  # bound of ``seen`` and of ``readings``
         self.links: dict[str, Link] = {}
         self.seen: set[tuple[str, str, str]] = set()
         # parse_url's reading of each written URL and base: a URL written in both the
@@ -217,12 +218,13 @@ class _Sink:
         self, url: str, source: str, base: str = "", anchor: str = "", *, assume_http: bool = False
     ) -> None:
         """Record the link written ``url``, found in ``source`` with ``anchor`` text, read
-        against ``base`` (:meth:`_read`; a scheme-less text URL with ``assume_http``, not
-        kept). Nothing when this written URL with this base and anchor was already taken.
-        At most ``max_links * _WORK_FACTOR`` URLs are read (duplicates included).
+        against ``base`` (:func:`parse_url`, kept in ``readings``; a scheme-less text URL
+        with ``assume_http``, not kept). Nothing when this written URL with this base and
+        anchor was already taken. At most ``max_links * _WORK_FACTOR`` URLs are read
+        (duplicates included).
 
-        One call a link, with what was ``known``/``add`` inline: nearly every link of a
-        message comes here once or twice (text part, then HTML)."""
+        One call a link, with what was ``known``/``add``/``_read`` inline: nearly every
+        link of a message comes here once or twice (text part, then HTML)."""
         key = (url, base, anchor)
         seen = self.seen
         if key in seen:
@@ -233,9 +235,18 @@ class _Sink:
         if budget < 0:
             self.truncated = True
             raise _Full
-        if len(seen) < self.max_links * 4:
+        if len(seen) < self.kept_keys:
             seen.add(key)
-        parsed = parse_url(url, assume_http=True) if assume_http else self._read(url, base)
+        if assume_http:
+            parsed: ParsedUrl = parse_url(url, assume_http=True)
+        else:
+            readings = self.readings
+            reading = readings.get(written := (url, base))
+            if reading is None:
+                reading = parse_url(url, base)
+                if len(readings) < self.kept_keys:
+                    readings[written] = reading
+            parsed = reading
         target, scheme, host, host_ascii, userinfo, flags, authority = parsed
         if not target:
             return  # only invisible characters
@@ -268,15 +279,6 @@ class _Sink:
                 authority,
             )
         )
-
-    def _read(self, url: str, base: str) -> ParsedUrl:
-        key = (url, base)
-        parsed = self.readings.get(key)
-        if parsed is None:
-            parsed = parse_url(url, base)
-            if len(self.readings) < self.max_links * 4:
-                self.readings[key] = parsed
-        return parsed
 
     def add_text(self, text: str, source: str) -> None:
         if "." not in text and ":" not in text:
@@ -336,6 +338,15 @@ def _registrable(host: str) -> str:
 
 
 def _mismatch(anchor_host: str, href_host: str) -> bool:
+    """The two hosts' registrable domains differ; cached per pair of hosts (an anchor
+    text naming the sender's site and its links' host come back link after link)."""
+    if len(anchor_host) <= _CACHED_HOST_CHARS and len(href_host) <= _CACHED_HOST_CHARS:
+        return _mismatch_of(anchor_host, href_host)
+    return _registrable(anchor_host) != _registrable(href_host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mismatch_of(anchor_host: str, href_host: str) -> bool:
     return _registrable(anchor_host) != _registrable(href_host)
 
 
