@@ -44,7 +44,8 @@ def _href(attrs: dict[str, str]) -> str | None:
 class _Collector:
     """The scan's state between events (one HTML part). What nearly every event does
     (text in or out of an anchor, ``<a>``, ``</a>``, hidden-text tags) is inline in
-    :func:`collect_links`; the rest is here."""
+    :func:`collect_links`; the rest is here. ``pending`` and ``anchor_parts`` are emptied
+    in place (the scan holds them)."""
 
     __slots__ = (
         "anchor_len",
@@ -73,9 +74,10 @@ class _Collector:
         """Scan the visible text read since the last link for written URLs, in one call:
         a space between texts is a URL delimiter, so the URLs found, and their order
         among the other links, are those of one call per text."""
-        if self.pending:
-            text = " ".join(self.pending)
-            self.pending = []
+        pending = self.pending
+        if pending:
+            text = " ".join(pending)
+            pending.clear()
             self.sink.add_text(text, "html-text")
 
     def emit(self, url: str, source: str, anchor: str = "") -> None:
@@ -86,16 +88,25 @@ class _Collector:
             self.take(url, source, self.base, anchor)
 
     def close_anchor(self) -> None:
-        if self.open_href is not None:
-            anchor = " ".join("".join(self.anchor_parts).split())[:_MAX_ANCHOR]
-            href, self.open_href = self.open_href, None
-            self.anchor_parts, self.anchor_len = [], 0
-            self.emit(href, "html-href", anchor)
+        """The open ``<a>``'s link, with its text (called when one is open)."""
+        href, parts = self.open_href, self.anchor_parts
+        assert href is not None
+        anchor = " ".join("".join(parts).split())[:_MAX_ANCHOR]
+        self.open_href = None
+        parts.clear()
+        self.anchor_len = 0
+        self.emit(href, "html-href", anchor)
 
     def other_tag(self, name: str, attrs: dict[str, str]) -> None:
         """A start tag other than ``<a>`` with attributes (``background`` already read)."""
         href = _href(attrs)
-        if name == "base" and href is not None:
+        if name == "img":  # the commonest: none of the named cases below but its own
+            src = attrs.get("src")
+            if src is not None:
+                self.emit(src, "html-src")
+            elif href is not None:
+                self.emit(href, "html-href")
+        elif name == "base" and href is not None:
             if not self.base and href.strip():
                 self.emit(href, "html-base")
                 self.base = parse_url(href.strip()).target
@@ -145,21 +156,26 @@ def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bo
     scanned for written URLs a run at a time (``batch_text=False``: one text at a time,
     the same links in the same order; what the batching is tested against)."""
     state = _Collector(sink, batch_text)
-    text, close_anchor, other_tag = state.text, state.close_anchor, state.other_tag
+    close_anchor, other_tag = state.close_anchor, state.other_tag
+    pending, anchor_parts = state.pending, state.anchor_parts
     for count, event in enumerate(events):
         if not count % 256:
             checkpoint("html links")
         if isinstance(event, str):  # most events: text (in an anchor or between links)
             if state.open_href is None:
-                text(event)
+                if not state.hidden_depth:
+                    pending.append(event)
+                    if not batch_text:
+                        state.flush_text()
             elif state.anchor_len < _MAX_ANCHOR * 4:
-                state.anchor_parts.append(event)
+                anchor_parts.append(event)
                 state.anchor_len += len(event)
             continue
-        name = event.name
-        if event.end_tag:
+        name, end_tag, attrs = event
+        if end_tag:
             if name == "a":
-                close_anchor()
+                if state.open_href is not None:
+                    close_anchor()
             elif name in _HIDDEN_TEXT_TAGS and state.hidden_depth:
                 state.hidden_depth -= 1
             continue
@@ -167,14 +183,16 @@ def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bo
             state.hidden_depth += 1
         elif name == "body":
             state.hidden_depth = 0
-        attrs = event.attrs
         background = attrs.get("background")
         if background is not None:
             state.emit(background, "html-src")
         if name == "a":
-            close_anchor()
-            state.open_href = _href(attrs)
+            if state.open_href is not None:
+                close_anchor()
+            href = attrs.get("href")
+            state.open_href = attrs.get("xlink:href") if href is None else href
         elif attrs:  # every other case reads an attribute
             other_tag(name, attrs)
-    close_anchor()
+    if state.open_href is not None:
+        close_anchor()
     state.flush_text()
