@@ -33,7 +33,8 @@ class LinkSink(Protocol):
         anchor was already taken."""
 
     def add_text(self, text: str, source: str) -> None:
-        """Scan visible text for written URLs."""
+        """Scan visible text for written URLs. The scan leaves out the texts without
+        ``.`` or ``:`` (no URL can be written without one)."""
 
 
 def _href(attrs: dict[str, str]) -> str | None:
@@ -73,7 +74,9 @@ class _Collector:
     def flush_text(self) -> None:
         """Scan the visible text read since the last link for written URLs, in one call:
         a space between texts is a URL delimiter, so the URLs found, and their order
-        among the other links, are those of one call per text."""
+        among the other links, are those of one call per text. Only texts with a ``.``
+        or a ``:`` are kept for it (most texts between links have neither: " · ", line
+        breaks, "Lire la suite"), so that most links find nothing to scan before them."""
         pending = self.pending
         if pending:
             text = " ".join(pending)
@@ -88,14 +91,19 @@ class _Collector:
             self.take(url, source, self.base, anchor)
 
     def close_anchor(self) -> None:
-        """The open ``<a>``'s link, with its text (called when one is open)."""
+        """The open ``<a>``'s link, with its text (called when one is open): :meth:`emit`
+        inline."""
         href, parts = self.open_href, self.anchor_parts
         assert href is not None
         anchor = " ".join("".join(parts).split())[:_MAX_ANCHOR]
         self.open_href = None
         parts.clear()
         self.anchor_len = 0
-        self.emit(href, "html-href", anchor)
+        if self.pending:
+            self.flush_text()
+        href = href.strip()
+        if href:
+            self.take(href, "html-href", self.base, anchor)
 
     def other_tag(self, name: str, attrs: dict[str, str]) -> None:
         """A start tag other than ``<a>`` with attributes (``background`` already read)."""
@@ -136,7 +144,7 @@ class _Collector:
             if self.anchor_len < _MAX_ANCHOR * 4:
                 self.anchor_parts.append(data)
                 self.anchor_len += len(data)
-        elif not self.hidden_depth:
+        elif not self.hidden_depth and ("." in data or ":" in data):
             self.pending.append(data)
             if not self.batch_text:
                 self.flush_text()
@@ -163,7 +171,7 @@ def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bo
             checkpoint("html links")
         if isinstance(event, str):  # most events: text (in an anchor or between links)
             if state.open_href is None:
-                if not state.hidden_depth:
+                if not state.hidden_depth and ("." in event or ":" in event):
                     pending.append(event)
                     if not batch_text:
                         state.flush_text()

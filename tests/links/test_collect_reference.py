@@ -1,19 +1,22 @@
 """The HTML link scan (:func:`milter.links._html.collect_links`, its common events inline)
-makes the same calls to its sink, in the same order, as the plain definition below: one
-method per event kind, every link through ``emit``. Checked on generated event streams
-(every tag the scan acts on, anchors open at a tag or at the end, hidden text, ``<base>``,
-images with and without ``src``), on generated markup and on the benchmark corpus."""
+gives its sink the same links and text URLs, in the same order, as the plain definition
+below: one method per event kind, every link through ``emit``, every visible text scanned
+(the scan leaves out texts without ``.`` or ``:``, which hold no URL). Checked on
+generated event streams (every tag the scan acts on, anchors open at a tag or at the end,
+hidden text, ``<base>``, images with and without ``src``), on generated markup and on
+the benchmark corpus."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.harness.corpus import generate
 from milter.links._html import collect_links
+from milter.links.extract import find_text_urls
 from milter.mime.parse import parse_message
 from milter.text import html_view
 from milter.text.html_view import Element, LinkEvent
@@ -27,10 +30,13 @@ _SRC_TAGS = frozenset(
 _HIDDEN_TEXT_TAGS = frozenset({"head", "template"})
 _REFRESH_RE = re.compile(r"(?i)^\s*\d*\s*[;,]?\s*(?:url\s*=\s*)?['\"]?([^'\"]+)")
 _MAX_ANCHOR = 300
+_A_END = Element("a", True, {})
 
 
 class _Recorder:
-    """A sink that writes down every call."""
+    """A sink that writes down every link taken and every URL the text scan finds, in
+    order (what the extractor's sink does with them: a text scanned for URLs gives
+    the links of :func:`find_text_urls`; a text with none gives nothing)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, ...]] = []
@@ -39,7 +45,8 @@ class _Recorder:
         self.calls.append(("take", url, source, base, anchor))
 
     def add_text(self, text: str, source: str) -> None:
-        self.calls.append(("text", text, source))
+        for url, has_scheme in find_text_urls(text):
+            self.calls.append(("text", url, str(has_scheme), source))
 
 
 class _Plain:
@@ -196,7 +203,20 @@ _VALUES = st.sampled_from(
     ]
 )
 _TEXTS = st.sampled_from(
-    ["", " ", "\n", "Lire la suite", "x.fr/a", "voir https://t.fr/p.", "a.  b", " · "]
+    [
+        "",
+        " ",
+        "\n",
+        "Lire la suite",
+        "x.fr/a",
+        "voir https://t.fr/p.",
+        "a.  b",
+        " · ",
+        "x",
+        ".fr",
+        "http:",
+        "//y.fr",
+    ]
 )
 
 
@@ -217,6 +237,8 @@ def _events(draw: st.DrawFn) -> list[LinkEvent]:
 
 @_SETTINGS
 @given(_events(), st.booleans())
+@example(["voir t.fr/p", Element("a", False, {"href": "https://x.fr/"}), "t", _A_END], True)
+@example(["http://intranet/a", Element("img", False, {"src": "https://i.fr/"})], True)
 def test_the_scan_makes_the_calls_of_the_plain_definition(
     events: list[LinkEvent], batch_text: bool
 ) -> None:
