@@ -208,14 +208,15 @@ class _Sink:
         self.kept_keys = max_links * 4  # bound of ``seen`` and of ``readings``
         self.links: dict[str, Link] = {}
         self.seen: set[tuple[str, str, str]] = set()
-        # parse_url's reading of each written URL and base: a URL written in both the
-        # text/plain and the HTML part (with an anchor text there) is read once.
-        self.readings: dict[tuple[str, str], ParsedUrl] = {}
+        # parse_url's reading of each written URL and base, by the URL alone when there
+        # is no base (most): a URL written in both the text/plain and the HTML part (with
+        # an anchor text there) is read once.
+        self.readings: dict[str | tuple[str, str], ParsedUrl] = {}
         self.budget = max_links * _WORK_FACTOR
         self.truncated = False
 
     def take(
-        self, url: str, source: str, base: str = "", anchor: str = "", *, assume_http: bool = False
+        self, url: str, source: str, base: str = "", anchor: str = "", assume_http: bool = False
     ) -> None:
         """Record the link written ``url``, found in ``source`` with ``anchor`` text, read
         against ``base`` (:func:`parse_url`, kept in ``readings``; a scheme-less text URL
@@ -241,7 +242,7 @@ class _Sink:
             parsed: ParsedUrl = parse_url(url, assume_http=True)
         else:
             readings = self.readings
-            reading = readings.get(written := (url, base))
+            reading = readings.get(written := (url, base) if base else url)
             if reading is None:
                 reading = parse_url(url, base)
                 if len(readings) < self.kept_keys:
@@ -258,7 +259,8 @@ class _Sink:
                 raise _Full
         elif not anchor or previous.anchor_host:
             return  # kept as first found, or with the first anchor naming a host
-        anchor_host = _anchor_host(anchor) if anchor else ""
+        # (an anchor without "." or ":" names no host: "Lire la suite", see _anchor_host)
+        anchor_host = _anchor_host(anchor) if "." in anchor or ":" in anchor else ""
         if anchor_host:
             if host_ascii and _mismatch(anchor_host, host_ascii):
                 flags = flags | {LinkFlag.ANCHOR_MISMATCH}
@@ -288,7 +290,7 @@ class _Sink:
         checkpoint("text URL scan")
         take = self.take
         for url, has_scheme in find_text_urls(text):
-            take(url, source, assume_http=not has_scheme)
+            take(url, source, "", "", not has_scheme)
 
 
 # An anchor text that is one written host and maybe a path, such as

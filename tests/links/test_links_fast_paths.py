@@ -124,13 +124,13 @@ def test_anchor_host_shortcut_cases() -> None:
     assert _anchor_host("ameli.fr/" + "x" * 9000) == ""
 
 
-class _Forgetful(dict[tuple[str, str], ParsedUrl]):
+class _Forgetful(dict[str | tuple[str, str], ParsedUrl]):
     """Readings that are never found: every written URL is parsed when met."""
 
     asked = 0
 
     def get(  # type: ignore[override]
-        self, key: tuple[str, str], default: ParsedUrl | None = None
+        self, key: str | tuple[str, str], default: ParsedUrl | None = None
     ) -> ParsedUrl | None:
         _Forgetful.asked += 1
         return default
