@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import islice
 from typing import Protocol
 
 from milter.model.budget import checkpoint, spent
@@ -45,27 +46,17 @@ def _href(attrs: dict[str, str]) -> str | None:
 class _Collector:
     """The scan's state between events (one HTML part). What nearly every event does
     (text in or out of an anchor, ``<a>``, ``</a>``, hidden-text tags) is inline in
-    :func:`collect_links`; the rest is here. ``pending`` and ``anchor_parts`` are emptied
+    :func:`collect_links`, which keeps the open anchor's href, its text's length and the
+    hidden-text depth in locals (``open_href`` and ``anchor_len`` are set here for
+    :meth:`other_tag`); the rest is here. ``pending`` and ``anchor_parts`` are emptied
     in place (the scan holds them)."""
 
-    __slots__ = (
-        "anchor_len",
-        "anchor_parts",
-        "base",
-        "batch_text",
-        "hidden_depth",
-        "open_href",
-        "pending",
-        "sink",
-        "take",
-    )
+    __slots__ = ("anchor_len", "anchor_parts", "base", "open_href", "pending", "sink", "take")
 
-    def __init__(self, sink: LinkSink, batch_text: bool) -> None:
+    def __init__(self, sink: LinkSink) -> None:
         self.sink = sink
         self.take = sink.take
-        self.batch_text = batch_text
         self.base = ""
-        self.hidden_depth = 0
         self.open_href: str | None = None
         self.anchor_parts: list[str] = []
         self.anchor_len = 0
@@ -90,15 +81,11 @@ class _Collector:
         if url:
             self.take(url, source, self.base, anchor)
 
-    def close_anchor(self) -> None:
-        """The open ``<a>``'s link, with its text (called when one is open): :meth:`emit`
-        inline."""
-        href, parts = self.open_href, self.anchor_parts
-        assert href is not None
+    def close_anchor(self, href: str) -> None:
+        """The open ``<a>``'s link (``href``), with its text: :meth:`emit` inline."""
+        parts = self.anchor_parts
         anchor = " ".join("".join(parts).split())[:_MAX_ANCHOR]
-        self.open_href = None
         parts.clear()
-        self.anchor_len = 0
         if self.pending:
             self.flush_text()
         href = href.strip()
@@ -136,18 +123,10 @@ class _Collector:
         if formaction is not None:
             self.emit(formaction, "html-form")
         alt = attrs.get("alt")
-        if name == "img" and self.open_href is not None and alt:
-            self.text(" " + alt + " ")
-
-    def text(self, data: str) -> None:
-        if self.open_href is not None:
-            if self.anchor_len < _MAX_ANCHOR * 4:
-                self.anchor_parts.append(data)
-                self.anchor_len += len(data)
-        elif not self.hidden_depth and ("." in data or ":" in data):
-            self.pending.append(data)
-            if not self.batch_text:
-                self.flush_text()
+        open_anchor = self.open_href is not None and self.anchor_len < _MAX_ANCHOR * 4
+        if name == "img" and open_anchor and alt:  # a part of the anchor's text
+            self.anchor_parts.append(" " + alt + " ")
+            self.anchor_len += len(alt) + 2
 
 
 def scan_html(html: str, sink: LinkSink) -> None:
@@ -163,44 +142,51 @@ def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bo
     """Collect the links of an HTML part's link events into ``sink``. Visible text is
     scanned for written URLs a run at a time (``batch_text=False``: one text at a time,
     the same links in the same order; what the batching is tested against)."""
-    state = _Collector(sink, batch_text)
+    state = _Collector(sink)
     close_anchor, other_tag = state.close_anchor, state.other_tag
     pending, anchor_parts = state.pending, state.anchor_parts
-    for count, event in enumerate(events):
-        if not count % 256:
-            checkpoint("html links")
-        if isinstance(event, str):  # most events: text (in an anchor or between links)
-            if state.open_href is None:
-                if not state.hidden_depth and ("." in event or ":" in event):
-                    pending.append(event)
-                    if not batch_text:
-                        state.flush_text()
-            elif state.anchor_len < _MAX_ANCHOR * 4:
-                anchor_parts.append(event)
-                state.anchor_len += len(event)
-            continue
-        name, end_tag, attrs = event
-        if end_tag:
+    open_href: str | None = None  # the open <a>'s href
+    anchor_len = hidden = 0  # its text's length so far; depth of head/template
+    stream = iter(events)
+    while chunk := tuple(islice(stream, 256)):  # a deadline check every 256 events
+        checkpoint("html links")
+        for event in chunk:
+            if isinstance(event, str):  # most events: text (in an anchor or between links)
+                if open_href is None:
+                    if not hidden and ("." in event or ":" in event):
+                        pending.append(event)
+                        if not batch_text:
+                            state.flush_text()
+                elif anchor_len < _MAX_ANCHOR * 4:
+                    anchor_parts.append(event)
+                    anchor_len += len(event)
+                continue
+            name, end_tag, attrs = event
+            if end_tag:
+                if name == "a":
+                    if open_href is not None:
+                        close_anchor(open_href)
+                        open_href, anchor_len = None, 0
+                elif name in _HIDDEN_TEXT_TAGS and hidden:
+                    hidden -= 1
+                continue
+            if name in _HIDDEN_TEXT_TAGS:
+                hidden += 1
+            elif name == "body":
+                hidden = 0
+            background = attrs.get("background")
+            if background is not None:
+                state.emit(background, "html-src")
             if name == "a":
-                if state.open_href is not None:
-                    close_anchor()
-            elif name in _HIDDEN_TEXT_TAGS and state.hidden_depth:
-                state.hidden_depth -= 1
-            continue
-        if name in _HIDDEN_TEXT_TAGS:
-            state.hidden_depth += 1
-        elif name == "body":
-            state.hidden_depth = 0
-        background = attrs.get("background")
-        if background is not None:
-            state.emit(background, "html-src")
-        if name == "a":
-            if state.open_href is not None:
-                close_anchor()
-            href = attrs.get("href")
-            state.open_href = attrs.get("xlink:href") if href is None else href
-        elif attrs:  # every other case reads an attribute
-            other_tag(name, attrs)
-    if state.open_href is not None:
-        close_anchor()
+                if open_href is not None:
+                    close_anchor(open_href)
+                    anchor_len = 0
+                href = attrs.get("href")
+                open_href = attrs.get("xlink:href") if href is None else href
+            elif attrs:  # every other case reads an attribute
+                state.open_href, state.anchor_len = open_href, anchor_len
+                other_tag(name, attrs)
+                anchor_len = state.anchor_len
+    if open_href is not None:
+        close_anchor(open_href)
     state.flush_text()
