@@ -114,16 +114,21 @@ class _Judge:
     def links(self, links: Iterable[Link]) -> list[Finding]:
         """:meth:`link`'s findings for each link, in order. A link with no flag whose
         host is no lookalike and which carries no other URL (most links) has none: it
-        is passed over here, with the look-ups :meth:`link` begins with."""
+        is passed over here, with the look-ups :meth:`link` begins with (the lookalike
+        answer once per host of the message: a newsletter's links share a few hosts)."""
         found: list[Finding] = []
         classify, judge = self.index.classify, self.link
+        plain: dict[str, bool] = {}  # host -> no lookalike (as many as the links, at most)
         for link in links:
             if not link.flags:
                 host = link.host
                 if not host:
                     continue
-                hit = classify(host)
-                if (hit is None or not hit.is_lookalike) and not may_carry(link):
+                no_lookalike = plain.get(host)
+                if no_lookalike is None:
+                    hit = classify(host)
+                    plain[host] = no_lookalike = hit is None or not hit.is_lookalike
+                if no_lookalike and not may_carry(link):
                     continue
             found += judge(link)
         return found
