@@ -92,16 +92,9 @@ class _Collector:
         if href:
             self.take(href, "html-href", self.base, anchor)
 
-    def other_tag(self, name: str, attrs: dict[str, str]) -> None:
-        """A start tag other than ``<a>`` with attributes (``background`` already read)."""
-        href = _href(attrs)
-        if name == "img":  # the commonest: none of the named cases below but its own
-            src = attrs.get("src")
-            if src is not None:
-                self.emit(src, "html-src")
-            elif href is not None:
-                self.emit(href, "html-href")
-        elif name == "base" and href is not None:
+    def named_tag(self, name: str, attrs: dict[str, str], href: str | None) -> None:
+        """The link of a start tag other than ``<a>`` and ``<img>``."""
+        if name == "base" and href is not None:
             if not self.base and href.strip():
                 self.emit(href, "html-base")
                 self.base = parse_url(href.strip()).target
@@ -119,6 +112,17 @@ class _Collector:
                 self.emit(match.group(1), "html-meta-refresh")
         elif href is not None:  # e.g. Outlook VML buttons: <v:roundrect href="...">
             self.emit(href, "html-href")
+
+    def other_tag(self, name: str, attrs: dict[str, str]) -> None:
+        """A start tag other than ``<a>`` with attributes (``background`` already read)."""
+        if name == "img":  # the commonest: none of the named cases below but its own
+            src = attrs.get("src")
+            if src is not None:
+                self.emit(src, "html-src")
+            elif (href := _href(attrs)) is not None:
+                self.emit(href, "html-href")
+        else:
+            self.named_tag(name, attrs, _href(attrs))
         formaction = attrs.get("formaction")
         if formaction is not None:
             self.emit(formaction, "html-form")
