@@ -152,8 +152,12 @@ def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bo
     open_href: str | None = None  # the open <a>'s href
     anchor_len = hidden = 0  # its text's length so far; depth of head/template
     stream = iter(events)
-    while chunk := tuple(islice(stream, 256)):  # a deadline check every 256 events
+    # The deadline is checked as each 256th event is read (0, 256, ...), before the next
+    # ones are: a stream read on demand (a large part) reads one event past a spent one.
+    for first in stream:
         checkpoint("html links")
+        chunk = [first]
+        chunk += islice(stream, 255)
         for event in chunk:
             if isinstance(event, str):  # most events: text (in an anchor or between links)
                 if open_href is None:

@@ -9,15 +9,18 @@ the benchmark corpus."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
+import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.harness.corpus import generate
+from milter.links import _html
 from milter.links._html import collect_links
 from milter.links.extract import find_text_urls
 from milter.mime.parse import parse_message
+from milter.model.budget import WorkBudgetExceeded, work_budget
 from milter.text import html_view
 from milter.text.html_view import Element, LinkEvent
 from milter.text.url import parse_url
@@ -271,3 +274,46 @@ def test_a_long_anchor_and_a_long_anchor_text_are_cut_the_same() -> None:
     events += [Element("a", False, {"href": "https://y.fr/"}), "y.fr"]  # closed by the end
     assert _calls(events) == _plain_calls(events)
     assert [call[0] for call in _calls(events)] == ["take", "take"]
+
+
+def test_hidden_text_nested_and_across_the_deadline_chunks() -> None:
+    head, head_end = Element("head", False, {}), Element("head", True, {})
+    template, template_end = Element("template", False, {}), Element("template", True, {})
+    events: list[LinkEvent] = ["x.fr"] * 250 + [head, template, "h.fr"] + ["y.fr"] * 10
+    events += [template_end, "t.fr", head_end, "v.fr", template, Element("body", False, {})]
+    events += ["b.fr"] * 300
+    calls = _calls(events)
+    assert calls == _plain_calls(events)
+    texts = {call[1] for call in calls}
+    assert {"x.fr", "v.fr", "b.fr"} <= texts
+    assert not texts & {"h.fr", "y.fr", "t.fr"}
+
+
+class _Stream:
+    """Events read on demand (a large part's), counting those read."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.read = count, 0
+
+    def __iter__(self) -> Iterator[LinkEvent]:
+        for _ in range(self.count):
+            self.read += 1
+            yield "x"
+
+
+def test_the_deadline_is_checked_as_every_256th_event_is_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As :mod:`milter.model.budget` asks of a loop an attacker makes long: what is read
+    between two checks is 256 events, and a spent deadline stops the scan at the first."""
+    stream, checked = _Stream(600), []
+    monkeypatch.setattr(_html, "checkpoint", lambda where: checked.append(stream.read))
+    collect_links(stream, _Recorder())
+    assert checked == [1, 257, 513]
+
+
+def test_a_stream_after_the_deadline_is_read_no_further_than_its_first_event() -> None:
+    stream = _Stream(100_000)
+    with work_budget(-1.0), pytest.raises(WorkBudgetExceeded):
+        collect_links(stream, _Recorder())
+    assert stream.read == 1
