@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -172,3 +173,18 @@ def test_may_carry_answers_as_its_definition(start: str, rest: str) -> None:
 def test_may_carry_answers_as_its_definition_on_redirector_shapes(url: str) -> None:
     parsed = parse_url(url)
     assert redirect.may_carry(parsed) == _may_carry_by_definition(parsed), url
+
+
+@pytest.mark.parametrize("size", [1, 100, 127, 128, 129, 130, 400, 16_000])
+@pytest.mark.parametrize("tail", ["", "#u=https://e.fr", "a:b", "%3A", "?u=https://e.fr", "?"])
+def test_may_carry_answers_as_its_definition_on_long_paths(size: int, tail: str) -> None:
+    """Short and long paths (the one match is tried on the short ones only)."""
+    for start in ("https://img.lettre.fr/", "https://urldefense.com/v3/__www.e.fr/"):
+        parsed = parse_url(start + "a/b-" * (size // 4) + "x" * (size % 4) + tail)
+        assert redirect.may_carry(parsed) == _may_carry_by_definition(parsed), parsed.target
+
+
+def test_an_urldefense_link_without_colon_nor_percent_may_carry() -> None:
+    parsed = parse_url("https://urldefense.com/v3/__www.evil.fr/x__;!!A")
+    assert redirect.unwrap_once(parsed.target, parsed) is not None
+    assert redirect.may_carry(parsed)
