@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 from collections import defaultdict
@@ -25,20 +24,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness.corpus import generate, make_keys, zone  # noqa: E402
+from benchmarks.harness.corpus import generate, make_keys  # noqa: E402
+from benchmarks.harness.inprocess import corpus_dns, envelope_of, kind_table, warm_up  # noqa: E402
 from milter.checks.base import CheckContext  # noqa: E402
 from milter.checks.claim import find_claim  # noqa: E402
 from milter.checks.registry import default_checks  # noqa: E402
 from milter.dns.stub import DnsResolver  # noqa: E402
-from milter.engine import scan  # noqa: E402
 from milter.engine.decide import decide  # noqa: E402
 from milter.engine.plan import plan  # noqa: E402
 from milter.mime.parse import MimeLimits, parse_message  # noqa: E402
 from milter.model.auth import AuthResult  # noqa: E402
-from milter.model.envelope import Envelope  # noqa: E402
 from milter.model.findings import Finding  # noqa: E402
 from milter.policy.loader import load_policy  # noqa: E402
-from tests.support.dnsserver import DnsTestServer  # noqa: E402
 
 
 def _ms(start: float) -> float:
@@ -55,15 +52,11 @@ async def _run(args: argparse.Namespace) -> None:
     )
     checks = default_checks()
     table: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    with DnsTestServer(zone(keys, messages), ttl=3600, soa_ttl=3600, soa_minimum=3600) as dns:
+    with corpus_dns(keys, messages) as dns:
         resolver = DnsResolver([dns.address])
-        envelopes = [
-            Envelope(client_ip=m.client_ip, helo=m.helo, mail_from=m.mail_from, rcpts=(m.rcpt,))
-            for m in messages
-        ]
-        if not args.uncached:  # warm the cache and the lazy compiled policy
-            for message, envelope in zip(messages, envelopes, strict=True):
-                await scan(message.raw, envelope, policy, resolver)
+        envelopes = [envelope_of(m) for m in messages]
+        if not args.uncached:
+            await warm_up(messages, envelopes, policy, resolver)
         for message, envelope in zip(messages, envelopes, strict=True):
             if args.uncached:
                 resolver = DnsResolver([dns.address])
@@ -100,18 +93,7 @@ async def _run(args: argparse.Namespace) -> None:
             row["total"].append(_ms(total))
     stages = ["parse", "claim", *(c.name for c in checks), "decide", "plan", "total"]
     print(f"median CPU ms per stage ({'uncached' if args.uncached else 'cached'} DNS)")
-    print(f"{'kind':11} {'n':>4} " + " ".join(f"{s[:9]:>9}" for s in stages))
-    everything: dict[str, list[float]] = defaultdict(list)
-    for kind in sorted(table):
-        row = table[kind]
-        for stage in stages:
-            everything[stage] += row[stage]
-        cells = " ".join(f"{statistics.median(row[s]):9.2f}" for s in stages)
-        print(f"{kind:11} {len(row['total']):4} {cells}")
-    cells = " ".join(f"{statistics.median(everything[s]):9.2f}" for s in stages)
-    print(f"{'all':11} {len(everything['total']):4} {cells}")
-    cells = " ".join(f"{statistics.mean(everything[s]):9.2f}" for s in stages)
-    print(f"{'all (mean)':11} {len(everything['total']):4} {cells}")
+    print("\n".join(kind_table(table, stages)))
 
 
 def main() -> None:

@@ -24,12 +24,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness.corpus import generate, make_keys, zone  # noqa: E402
+from benchmarks.harness.corpus import generate, make_keys  # noqa: E402
+from benchmarks.harness.inprocess import corpus_dns, envelope_of, warm_up  # noqa: E402
 from milter.dns.stub import DnsResolver  # noqa: E402
 from milter.engine import scan  # noqa: E402
-from milter.model.envelope import Envelope  # noqa: E402
 from milter.policy.loader import load_policy  # noqa: E402
-from tests.support.dnsserver import DnsTestServer  # noqa: E402
 
 
 def _quantile(ordered: list[float], q: float) -> float:
@@ -42,14 +41,10 @@ async def _run(args: argparse.Namespace) -> None:
     policy = load_policy(None)
     per_kind: dict[str, list[float]] = defaultdict(list)
     timed: list[tuple[float, str, int, str]] = []
-    with DnsTestServer(zone(keys, messages), ttl=3600, soa_ttl=3600, soa_minimum=3600) as dns:
+    with corpus_dns(keys, messages) as dns:
         resolver = DnsResolver([dns.address])
-        envelopes = [
-            Envelope(client_ip=m.client_ip, helo=m.helo, mail_from=m.mail_from, rcpts=(m.rcpt,))
-            for m in messages
-        ]
-        for message, envelope in zip(messages, envelopes, strict=True):
-            await scan(message.raw, envelope, policy, resolver)
+        envelopes = [envelope_of(m) for m in messages]
+        await warm_up(messages, envelopes, policy, resolver)
         for _ in range(args.rounds):
             for index, (message, envelope) in enumerate(zip(messages, envelopes, strict=True)):
                 start = time.thread_time()

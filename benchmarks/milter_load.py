@@ -28,10 +28,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,10 +51,10 @@ from benchmarks.harness.servers import (  # noqa: E402
     MachineSample,
     Server,
     free_port,
+    next_hop_sink,
     null_server,
     rss_kib,
     tocsin_server,
-    wait_port,
 )
 from tests.support.dnsserver import DnsTestServer  # noqa: E402
 
@@ -170,30 +168,6 @@ def _postfix_reason(requested: bool) -> str | None:
     return postfix_missing_reason()
 
 
-@dataclass
-class _Sink:
-    """smtp-sink discarding what the SMTP filter relays (the filter's next hop)."""
-
-    port: int
-    proc: subprocess.Popen[bytes]
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-def _next_hop_sink() -> _Sink:
-    if shutil.which("smtp-sink") is None:
-        raise SystemExit(
-            "smtp-sink (Debian package postfix) is needed as the SMTP filter's next hop"
-        )
-    port = free_port()
-    user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    proc = subprocess.Popen(["smtp-sink", *user, f"127.0.0.1:{port}", "256"])
-    wait_port(port)
-    return _Sink(port, proc)
-
-
 def _start_postfix(root: Path, milter: str) -> object:
     from tests.support.postfix import PostfixInstance
 
@@ -222,7 +196,7 @@ def run(args: argparse.Namespace) -> list[Row]:
     try:
         null = null_server(args.workers).start()
         stops.append(null.stop)
-        sink = _next_hop_sink()
+        sink = next_hop_sink()
         stops.append(sink.stop)
         smtp_port = free_port()
         smtp_filter = ["--smtp", f"127.0.0.1:{smtp_port}", "--next-hop", f"127.0.0.1:{sink.port}"]

@@ -8,9 +8,13 @@ Prints the top functions by own time (the innermost frame of each sample) and th
 of each area of the code (by file: milter sub-packages, dkim, email, asyncio, ...), which
 is what docs/performance.md quotes.
 
+``--front smtp`` drives Tocsin's SMTP filter instead (XFORWARD as Postfix sends it,
+relaying to smtp-sink as in ``milter_load.py``), so the two front-ends' costs can be set
+side by side.
+
 Usage (root, py-spy installed with ``pip install -e '.[bench]'``):
     .venv/bin/python benchmarks/profile_load.py [--messages 1500] [--concurrency 8]
-        [--uncached] [--raw FILE]
+        [--uncached] [--front milter|smtp] [--raw FILE]
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness.corpus import generate, make_keys, zone  # noqa: E402
-from benchmarks.harness.frontends import MilterFront  # noqa: E402
-from benchmarks.harness.servers import tocsin_server  # noqa: E402
+from benchmarks.harness.frontends import MilterFront, SmtpFilterFront  # noqa: E402
+from benchmarks.harness.servers import free_port, next_hop_sink, tocsin_server  # noqa: E402
 from benchmarks.milter_load import _drive  # noqa: E402
 from tests.support.dnsserver import DnsTestServer  # noqa: E402
 
@@ -118,6 +122,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--uncached", action="store_true", help="unique names per message")
+    parser.add_argument("--front", choices=("milter", "smtp"), default="milter")
     parser.add_argument("--raw", type=Path, help="keep py-spy's collapsed stacks here")
     parser.add_argument("--summarize", type=Path, help="only summarize this raw file")
     args = parser.parse_args()
@@ -132,8 +137,17 @@ def main() -> int:
         unique = "p" if args.uncached else None
         messages = generate(args.messages, 2026, keys, unique=unique)
         with DnsTestServer(zone(keys, messages), ttl=3600, soa_ttl=3600, soa_minimum=3600) as dns:
-            server = tocsin_server(args.workers, dns.address, work / "quarantine").start()
-            front = MilterFront("tocsin", server.port)
+            sink = next_hop_sink() if args.front == "smtp" else None
+            extra: list[str] = []
+            if sink is not None:
+                smtp_port = free_port()
+                extra = ["--smtp", f"127.0.0.1:{smtp_port}", "--next-hop", f"127.0.0.1:{sink.port}"]
+            server = tocsin_server(args.workers, dns.address, work / "quarantine", extra).start()
+            front: MilterFront | SmtpFilterFront = (
+                MilterFront("tocsin", server.port)
+                if sink is None
+                else SmtpFilterFront("tocsin-smtp", smtp_port)
+            )
             try:
                 if not args.uncached:
                     asyncio.run(_drive(front, messages[:100], 8))
@@ -149,9 +163,12 @@ def main() -> int:
                 _, err = spy.communicate(timeout=60)
             finally:
                 server.stop()
+                if sink is not None:
+                    sink.stop()
         print(
             f"{len(messages)} messages at C={args.concurrency} in {elapsed:.1f}s "
-            f"({errors} errors), {'uncached' if args.uncached else 'cached'} DNS"
+            f"({errors} errors), {'uncached' if args.uncached else 'cached'} DNS, "
+            f"{args.front} front-end"
         )
         if not raw.exists():
             print(f"py-spy wrote nothing: {err.decode(errors='replace')}", file=sys.stderr)

@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.harness.corpus import BenchMessage, generate, make_keys, sized, zone  # noqa: E402
+from benchmarks.harness.inprocess import envelope_of  # noqa: E402
 from milter.dns.stub import DnsResolver  # noqa: E402
 from milter.engine import scan  # noqa: E402
-from milter.model.envelope import Envelope  # noqa: E402
 from milter.policy.loader import load_policy  # noqa: E402
 from milter.policy.model import Policy  # noqa: E402
 from tests.support.dnsserver import DnsTestServer  # noqa: E402
@@ -54,21 +54,11 @@ QUICK_SIZES: dict[str, tuple[int, ...]] = {
 }
 
 
-def envelope(message: BenchMessage) -> Envelope:
-    """The envelope the corpus sends ``message`` with."""
-    return Envelope(
-        client_ip=message.client_ip,
-        helo=message.helo,
-        mail_from=message.mail_from,
-        rcpts=(message.rcpt,),
-    )
-
-
 async def cpu_ms(
     messages: Sequence[BenchMessage], policy: Policy, resolver: DnsResolver
 ) -> list[float]:
     """CPU ms of one ``scan`` per message, after one warm-up scan of each."""
-    envelopes = [envelope(m) for m in messages]
+    envelopes = [envelope_of(m) for m in messages]
     for message, env in zip(messages, envelopes, strict=True):
         await scan(message.raw, env, policy, resolver)
     out: list[float] = []

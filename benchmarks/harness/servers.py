@@ -8,6 +8,7 @@ protocol's own cost). CPU time is read from /proc for the supervisor and its wor
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -185,3 +186,28 @@ class MachineSample:
         """Average number of busy cores between this sample and ``later``."""
         span = later.total - self.total
         return (later.busy - self.busy) / span * (os.cpu_count() or 1) if span else 0.0
+
+
+@dataclass
+class NextHopSink:
+    """smtp-sink discarding what the SMTP filter relays (the filter's next hop)."""
+
+    port: int
+    proc: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def next_hop_sink() -> NextHopSink:
+    """smtp-sink on a free loopback port, as the SMTP filter's next hop (stop it after)."""
+    if shutil.which("smtp-sink") is None:
+        raise SystemExit(
+            "smtp-sink (Debian package postfix) is needed as the SMTP filter's next hop"
+        )
+    port = free_port()
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    proc = subprocess.Popen(["smtp-sink", *user, f"127.0.0.1:{port}", "256"])
+    wait_port(port)
+    return NextHopSink(port, proc)
