@@ -371,8 +371,8 @@ def _text_payload(part: Message, cte: str | None, max_chars: int) -> tuple[int |
 
     A small unencoded leaf keeps its `Span` (``materialise_small``): its bytes are those
     its ``str`` gave, cut as that was, at ``4 * max_chars`` (the cut at a line end is for
-    big ones). Past ``max_parts`` (``_Walker._past_cap``, a short budget) the ``str``'s cut
-    raised UnicodeEncodeError on 8-bit text; the bytes' does not."""
+    big ones). A ``str`` payload is cut as bytes: the ``str`` ``get_payload()`` gives has
+    its 8-bit bytes replaced (encoding it back raised UnicodeEncodeError)."""
     payload = part.get_payload()
     if isinstance(payload, Span):
         if unencoded(cte):
@@ -386,7 +386,9 @@ def _text_payload(part: Message, cte: str | None, max_chars: int) -> tuple[int |
         return size or len(payload), transfer_decoded(payload.head(6 * max_chars), cte)
     if not unencoded(cte) or not isinstance(payload, str) or len(payload) <= 4 * max_chars:
         return None, _payload_bytes(part)
-    return len(payload), payload[: 4 * max_chars].encode("ascii", "surrogateescape")
+    # (``get_payload()`` gives 8-bit bytes back decoded with U+FFFD for each: the str
+    # cannot be cut and encoded back; its bytes are)
+    return len(payload), _payload_bytes(part)[: 4 * max_chars]
 
 
 def _base64_size(part: Message, cte: str | None) -> int | None:
