@@ -7,8 +7,10 @@ checkout, e.g. a ``git worktree`` of an older commit) loads its own ``milter`` a
 the driver sends both the same corpus message in turn (which goes first drawn at random),
 and each times its own ``scan()`` with ``time.thread_time``. Both see the same drift, so
 the ratio of each pair is the figure: its median, per kind and overall, beside each
-tree's own distribution. A message whose disposition differs between the trees is
-listed: a speed change must not move a verdict.
+tree's own distribution. Each round starts both processes afresh (the same
+``PYTHONHASHSEED`` for both, which one starts first alternating), so that a process's
+lasting luck or bad luck in its layout averages out over the rounds. A message whose
+disposition differs between the trees is listed: a speed change must not move a verdict.
 
 The corpus, keys and the loopback DNS server (``tests/support/dnsserver.py``) are this
 checkout's; each process has its own resolver and cache, warmed by one pass.
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import pickle
 import random
 import statistics
@@ -42,7 +45,7 @@ def _quantile(ordered: list[float], q: float) -> float:
 class _Engine:
     """One tree's scanning process, driven over its standard input and output."""
 
-    def __init__(self, root: Path, corpus: Path, dns: str) -> None:
+    def __init__(self, root: Path, corpus: Path, dns: str, hash_seed: int) -> None:
         python = root / ".venv" / "bin" / "python"
         command = [str(python if python.exists() else sys.executable), str(Path(__file__))]
         self.process = subprocess.Popen(
@@ -51,6 +54,7 @@ class _Engine:
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
         )
         try:
             self.label = self._line()  # where its milter package was imported from
@@ -141,13 +145,20 @@ def _run(args: argparse.Namespace) -> int:
         corpus.write_bytes(pickle.dumps(rows))
         with DnsTestServer(zone(keys, messages), ttl=3600, soa_ttl=3600, soa_minimum=3600) as dns:
             address = str(dns.address)
-            engines: dict[str, _Engine] = {}
-            try:  # (each process started is closed, even when the other fails to start)
-                engines["new"] = _Engine(ROOT, corpus, address)
-                engines["base"] = _Engine(Path(args.base).resolve(), corpus, address)
-                for name, engine in engines.items():
-                    print(f"{name}: milter from {engine.label}")
-                for _ in range(args.rounds):
+            roots = {"new": ROOT, "base": Path(args.base).resolve()}
+            for round_number in range(args.rounds):
+                # Fresh processes each round, both with this round's hash seed, started in
+                # turn: a process's own layout (string hashes, addresses) slows it by a few
+                # per cent for its whole life, which one pair of processes would read as a
+                # difference between the trees.
+                starts = ["new", "base"] if round_number % 2 == 0 else ["base", "new"]
+                engines: dict[str, _Engine] = {}
+                try:  # (each process started is closed, even when the other fails to start)
+                    for name in starts:
+                        engines[name] = _Engine(roots[name], corpus, address, round_number)
+                    if round_number == 0:
+                        for name in ("new", "base"):
+                            print(f"{name}: milter from {engines[name].label}")
                     for index in range(len(rows)):
                         order = ["new", "base"]
                         draw.shuffle(order)
@@ -158,9 +169,9 @@ def _run(args: argparse.Namespace) -> int:
                         ratios[kind].append(got["new"][0] / max(got["base"][0], 1e-6))
                         if got["new"][1] != got["base"][1]:
                             moved.add((index, got["base"][1], got["new"][1]))
-            finally:
-                for engine in engines.values():
-                    engine.close()
+                finally:
+                    for engine in engines.values():
+                        engine.close()
     count = len(rows) * args.rounds
     print(f"{count} scans per tree ({len(rows)} messages x {args.rounds} rounds), CPU ms:")
     for name in ("base", "new"):

@@ -10,7 +10,7 @@ the host it leads to): that, not the evidence text, is what the link rewriter ac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -68,8 +68,7 @@ class LinksCheck:
         links = ctx.links(limit)
         judge = _Judge(ctx, index)
         found: list[Finding] = _from_lookalike(ctx, index)
-        for link in links:
-            found += judge.link(link)
+        found += judge.links(links)
         if links.truncated:  # the links past the cap were not judged: say so
             hit = LimitHit("links", "message", f"more than {limit} links, the first judged")
             found.append(hit.finding(NAME))
@@ -111,6 +110,28 @@ class _Judge:
             own = claim.via is ClaimVia.FROM_DOMAIN and claim.brand == shown.brand_id
             return Context.BRAND_OWN_MAIL if own else Context.BRAND_CLAIMED
         return Context.BULK if is_bulk(self.ctx.mime) else Context.PLAIN
+
+    def links(self, links: Iterable[Link]) -> list[Finding]:
+        """:meth:`link`'s findings for each link, in order. A link with no flag whose
+        host is no lookalike and which carries no other URL (most links) has none: it
+        is passed over here, with the look-ups :meth:`link` begins with (the lookalike
+        answer once per host of the message: a newsletter's links share a few hosts)."""
+        found: list[Finding] = []
+        classify, judge = self.index.classify, self.link
+        plain: dict[str, bool] = {}  # host -> no lookalike (as many as the links, at most)
+        for link in links:
+            if not link.flags:
+                host = link.host
+                if not host:
+                    continue
+                no_lookalike = plain.get(host)
+                if no_lookalike is None:
+                    hit = classify(host)
+                    plain[host] = no_lookalike = hit is None or not hit.is_lookalike
+                if no_lookalike and not may_carry(link):
+                    continue
+            found += judge(link)
+        return found
 
     def link(self, link: Link) -> Sequence[Finding]:
         """Findings for one link: lookalike hosts (as written and unwrapped), text

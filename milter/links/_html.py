@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import islice
 from typing import Protocol
 
 from milter.model.budget import checkpoint, spent
@@ -33,7 +34,8 @@ class LinkSink(Protocol):
         anchor was already taken."""
 
     def add_text(self, text: str, source: str) -> None:
-        """Scan visible text for written URLs."""
+        """Scan visible text for written URLs. The scan leaves out the texts without
+        ``.`` or ``:`` (no URL can be written without one)."""
 
 
 def _href(attrs: dict[str, str]) -> str | None:
@@ -44,26 +46,17 @@ def _href(attrs: dict[str, str]) -> str | None:
 class _Collector:
     """The scan's state between events (one HTML part). What nearly every event does
     (text in or out of an anchor, ``<a>``, ``</a>``, hidden-text tags) is inline in
-    :func:`collect_links`; the rest is here."""
+    :func:`collect_links`, which keeps the open anchor's href, its text's length and the
+    hidden-text depth in locals (``open_href`` and ``anchor_len`` are set here for
+    :meth:`other_tag`); the rest is here. ``pending`` and ``anchor_parts`` are emptied
+    in place (the scan holds them)."""
 
-    __slots__ = (
-        "anchor_len",
-        "anchor_parts",
-        "base",
-        "batch_text",
-        "hidden_depth",
-        "open_href",
-        "pending",
-        "sink",
-        "take",
-    )
+    __slots__ = ("anchor_len", "anchor_parts", "base", "open_href", "pending", "sink", "take")
 
-    def __init__(self, sink: LinkSink, batch_text: bool) -> None:
+    def __init__(self, sink: LinkSink) -> None:
         self.sink = sink
         self.take = sink.take
-        self.batch_text = batch_text
         self.base = ""
-        self.hidden_depth = 0
         self.open_href: str | None = None
         self.anchor_parts: list[str] = []
         self.anchor_len = 0
@@ -72,10 +65,13 @@ class _Collector:
     def flush_text(self) -> None:
         """Scan the visible text read since the last link for written URLs, in one call:
         a space between texts is a URL delimiter, so the URLs found, and their order
-        among the other links, are those of one call per text."""
-        if self.pending:
-            text = " ".join(self.pending)
-            self.pending = []
+        among the other links, are those of one call per text. Only texts with a ``.``
+        or a ``:`` are kept for it (most texts between links have neither: " · ", line
+        breaks, "Lire la suite"), so that most links find nothing to scan before them."""
+        pending = self.pending
+        if pending:
+            text = " ".join(pending)
+            pending.clear()
             self.sink.add_text(text, "html-text")
 
     def emit(self, url: str, source: str, anchor: str = "") -> None:
@@ -85,16 +81,19 @@ class _Collector:
         if url:
             self.take(url, source, self.base, anchor)
 
-    def close_anchor(self) -> None:
-        if self.open_href is not None:
-            anchor = " ".join("".join(self.anchor_parts).split())[:_MAX_ANCHOR]
-            href, self.open_href = self.open_href, None
-            self.anchor_parts, self.anchor_len = [], 0
-            self.emit(href, "html-href", anchor)
+    def close_anchor(self, href: str) -> None:
+        """The open ``<a>``'s link (``href``), with its text: :meth:`emit` inline."""
+        parts = self.anchor_parts
+        anchor = " ".join("".join(parts).split())[:_MAX_ANCHOR]
+        parts.clear()
+        if self.pending:
+            self.flush_text()
+        href = href.strip()
+        if href:
+            self.take(href, "html-href", self.base, anchor)
 
-    def other_tag(self, name: str, attrs: dict[str, str]) -> None:
-        """A start tag other than ``<a>`` with attributes (``background`` already read)."""
-        href = _href(attrs)
+    def named_tag(self, name: str, attrs: dict[str, str], href: str | None) -> None:
+        """The link of a start tag other than ``<a>`` and ``<img>``."""
         if name == "base" and href is not None:
             if not self.base and href.strip():
                 self.emit(href, "html-base")
@@ -113,22 +112,25 @@ class _Collector:
                 self.emit(match.group(1), "html-meta-refresh")
         elif href is not None:  # e.g. Outlook VML buttons: <v:roundrect href="...">
             self.emit(href, "html-href")
+
+    def other_tag(self, name: str, attrs: dict[str, str]) -> None:
+        """A start tag other than ``<a>`` with attributes (``background`` already read)."""
+        if name == "img":  # the commonest: none of the named cases below but its own
+            src = attrs.get("src")
+            if src is not None:
+                self.emit(src, "html-src")
+            elif (href := _href(attrs)) is not None:
+                self.emit(href, "html-href")
+        else:
+            self.named_tag(name, attrs, _href(attrs))
         formaction = attrs.get("formaction")
         if formaction is not None:
             self.emit(formaction, "html-form")
         alt = attrs.get("alt")
-        if name == "img" and self.open_href is not None and alt:
-            self.text(" " + alt + " ")
-
-    def text(self, data: str) -> None:
-        if self.open_href is not None:
-            if self.anchor_len < _MAX_ANCHOR * 4:
-                self.anchor_parts.append(data)
-                self.anchor_len += len(data)
-        elif not self.hidden_depth:
-            self.pending.append(data)
-            if not self.batch_text:
-                self.flush_text()
+        open_anchor = self.open_href is not None and self.anchor_len < _MAX_ANCHOR * 4
+        if name == "img" and open_anchor and alt:  # a part of the anchor's text
+            self.anchor_parts.append(" " + alt + " ")
+            self.anchor_len += len(alt) + 2
 
 
 def scan_html(html: str, sink: LinkSink) -> None:
@@ -144,37 +146,51 @@ def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bo
     """Collect the links of an HTML part's link events into ``sink``. Visible text is
     scanned for written URLs a run at a time (``batch_text=False``: one text at a time,
     the same links in the same order; what the batching is tested against)."""
-    state = _Collector(sink, batch_text)
-    text, close_anchor, other_tag = state.text, state.close_anchor, state.other_tag
-    for count, event in enumerate(events):
-        if not count % 256:
-            checkpoint("html links")
-        if isinstance(event, str):  # most events: text (in an anchor or between links)
-            if state.open_href is None:
-                text(event)
-            elif state.anchor_len < _MAX_ANCHOR * 4:
-                state.anchor_parts.append(event)
-                state.anchor_len += len(event)
-            continue
-        name = event.name
-        if event.end_tag:
+    state = _Collector(sink)
+    close_anchor, other_tag = state.close_anchor, state.other_tag
+    pending, anchor_parts = state.pending, state.anchor_parts
+    open_href: str | None = None  # the open <a>'s href
+    anchor_len = hidden = 0  # its text's length so far; depth of head/template
+    stream = iter(events)
+    while chunk := tuple(islice(stream, 256)):  # a deadline check every 256 events
+        checkpoint("html links")
+        for event in chunk:
+            if isinstance(event, str):  # most events: text (in an anchor or between links)
+                if open_href is None:
+                    if not hidden and ("." in event or ":" in event):
+                        pending.append(event)
+                        if not batch_text:
+                            state.flush_text()
+                elif anchor_len < _MAX_ANCHOR * 4:
+                    anchor_parts.append(event)
+                    anchor_len += len(event)
+                continue
+            name, end_tag, attrs = event
+            if end_tag:
+                if name == "a":
+                    if open_href is not None:
+                        close_anchor(open_href)
+                        open_href, anchor_len = None, 0
+                elif name in _HIDDEN_TEXT_TAGS and hidden:
+                    hidden -= 1
+                continue
+            if name in _HIDDEN_TEXT_TAGS:
+                hidden += 1
+            elif name == "body":
+                hidden = 0
+            background = attrs.get("background")
+            if background is not None:
+                state.emit(background, "html-src")
             if name == "a":
-                close_anchor()
-            elif name in _HIDDEN_TEXT_TAGS and state.hidden_depth:
-                state.hidden_depth -= 1
-            continue
-        if name in _HIDDEN_TEXT_TAGS:
-            state.hidden_depth += 1
-        elif name == "body":
-            state.hidden_depth = 0
-        attrs = event.attrs
-        background = attrs.get("background")
-        if background is not None:
-            state.emit(background, "html-src")
-        if name == "a":
-            close_anchor()
-            state.open_href = _href(attrs)
-        elif attrs:  # every other case reads an attribute
-            other_tag(name, attrs)
-    close_anchor()
+                if open_href is not None:
+                    close_anchor(open_href)
+                    anchor_len = 0
+                href = attrs.get("href")
+                open_href = attrs.get("xlink:href") if href is None else href
+            elif attrs:  # every other case reads an attribute
+                state.open_href, state.anchor_len = open_href, anchor_len
+                other_tag(name, attrs)
+                anchor_len = state.anchor_len
+    if open_href is not None:
+        close_anchor(open_href)
     state.flush_text()

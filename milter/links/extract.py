@@ -205,24 +205,27 @@ class _Sink:
 
     def __init__(self, max_links: int) -> None:
         self.max_links = max_links
+        self.kept_keys = max_links * 4  # bound of ``seen`` and of ``readings``
         self.links: dict[str, Link] = {}
         self.seen: set[tuple[str, str, str]] = set()
-        # parse_url's reading of each written URL and base: a URL written in both the
-        # text/plain and the HTML part (with an anchor text there) is read once.
-        self.readings: dict[tuple[str, str], ParsedUrl] = {}
+        # parse_url's reading of each written URL and base, by the URL alone when there
+        # is no base (most): a URL written in both the text/plain and the HTML part (with
+        # an anchor text there) is read once.
+        self.readings: dict[str | tuple[str, str], ParsedUrl] = {}
         self.budget = max_links * _WORK_FACTOR
         self.truncated = False
 
     def take(
-        self, url: str, source: str, base: str = "", anchor: str = "", *, assume_http: bool = False
+        self, url: str, source: str, base: str = "", anchor: str = "", assume_http: bool = False
     ) -> None:
         """Record the link written ``url``, found in ``source`` with ``anchor`` text, read
-        against ``base`` (:meth:`_read`; a scheme-less text URL with ``assume_http``, not
-        kept). Nothing when this written URL with this base and anchor was already taken.
-        At most ``max_links * _WORK_FACTOR`` URLs are read (duplicates included).
+        against ``base`` (:func:`parse_url`, kept in ``readings``; a scheme-less text URL
+        with ``assume_http``, not kept). Nothing when this written URL with this base and
+        anchor was already taken. At most ``max_links * _WORK_FACTOR`` URLs are read
+        (duplicates included).
 
-        One call a link, with what was ``known``/``add`` inline: nearly every link of a
-        message comes here once or twice (text part, then HTML)."""
+        One call a link, with what was ``known``/``add``/``_read`` inline: nearly every
+        link of a message comes here once or twice (text part, then HTML)."""
         key = (url, base, anchor)
         seen = self.seen
         if key in seen:
@@ -233,9 +236,18 @@ class _Sink:
         if budget < 0:
             self.truncated = True
             raise _Full
-        if len(seen) < self.max_links * 4:
+        if len(seen) < self.kept_keys:
             seen.add(key)
-        parsed = parse_url(url, assume_http=True) if assume_http else self._read(url, base)
+        if assume_http:
+            parsed: ParsedUrl = parse_url(url, assume_http=True)
+        else:
+            readings = self.readings
+            reading = readings.get(written := (url, base) if base else url)
+            if reading is None:
+                reading = parse_url(url, base)
+                if len(readings) < self.kept_keys:
+                    readings[written] = reading
+            parsed = reading
         target, scheme, host, host_ascii, userinfo, flags, authority = parsed
         if not target:
             return  # only invisible characters
@@ -247,7 +259,8 @@ class _Sink:
                 raise _Full
         elif not anchor or previous.anchor_host:
             return  # kept as first found, or with the first anchor naming a host
-        anchor_host = _anchor_host(anchor) if anchor else ""
+        # (an anchor without "." or ":" names no host: "Lire la suite", see _anchor_host)
+        anchor_host = _anchor_host(anchor) if "." in anchor or ":" in anchor else ""
         if anchor_host:
             if host_ascii and _mismatch(anchor_host, host_ascii):
                 flags = flags | {LinkFlag.ANCHOR_MISMATCH}
@@ -269,15 +282,6 @@ class _Sink:
             )
         )
 
-    def _read(self, url: str, base: str) -> ParsedUrl:
-        key = (url, base)
-        parsed = self.readings.get(key)
-        if parsed is None:
-            parsed = parse_url(url, base)
-            if len(self.readings) < self.max_links * 4:
-                self.readings[key] = parsed
-        return parsed
-
     def add_text(self, text: str, source: str) -> None:
         if "." not in text and ":" not in text:
             return  # no "://" and no dot: no URL (find_text_urls's anchors)
@@ -286,7 +290,7 @@ class _Sink:
         checkpoint("text URL scan")
         take = self.take
         for url, has_scheme in find_text_urls(text):
-            take(url, source, assume_http=not has_scheme)
+            take(url, source, "", "", not has_scheme)
 
 
 # An anchor text that is one written host and maybe a path, such as
@@ -336,6 +340,15 @@ def _registrable(host: str) -> str:
 
 
 def _mismatch(anchor_host: str, href_host: str) -> bool:
+    """The two hosts' registrable domains differ; cached per pair of hosts (an anchor
+    text naming the sender's site and its links' host come back link after link)."""
+    if len(anchor_host) <= _CACHED_HOST_CHARS and len(href_host) <= _CACHED_HOST_CHARS:
+        return _mismatch_of(anchor_host, href_host)
+    return _registrable(anchor_host) != _registrable(href_host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mismatch_of(anchor_host: str, href_host: str) -> bool:
     return _registrable(anchor_host) != _registrable(href_host)
 
 

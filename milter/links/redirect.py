@@ -255,12 +255,21 @@ class Reading(Protocol):
     def authority(self) -> tuple[int, int]: ...
 
 
+# A path with neither ":" nor "%", then the fragment or the end: no query, nothing
+# embedded (what carries_nothing answers first for most links without a query).
+_PLAIN_PATH_RE = re.compile(r"[^#?:%]*+(?:#|\Z)")
+
+
 def may_carry(reading: Reading) -> bool:
     """False when :func:`unwrap_once` of ``reading.target`` (with that reading) is None
     for certain: not an http(s) URL, too long, or :func:`carries_nothing`. Takes a link
-    as it is (no :class:`ParsedUrl` is built for the links that carry nothing)."""
+    as it is (no :class:`ParsedUrl` is built for the links that carry nothing). A link
+    without a query whose path has neither ``:`` nor ``%`` (images, pages) is answered
+    with one match, as :func:`carries_nothing` would answer it."""
     url = reading.target
     if len(url) > _MAX_URL or not url[:8].lower().startswith(("http://", "https://")):
+        return False
+    if _PLAIN_PATH_RE.match(url, reading.authority[1]) and reading.host_ascii != "urldefense.com":
         return False
     return not carries_nothing(reading)
 

@@ -20,7 +20,16 @@ from milter.mime.headers import (
     parse_header_block,
 )
 from milter.mime.salvage import encoded_parts
-from milter.mime.split import Span, TooDeep, TooManyParts, materialise_small, split_tree
+from milter.mime.split import (
+    SMALL_PAYLOAD,
+    Span,
+    TooDeep,
+    TooManyParts,
+    materialise_small,
+    split_tree,
+    transfer_encoding,
+    unencoded,
+)
 from milter.mime.spool import RawMessage
 from milter.model.budget import spent, work_budget
 from milter.model.limits import LimitHit
@@ -176,7 +185,7 @@ def _walk_split(source: RawMessage, walker: _Walker) -> None:
         except TooDeep as exc:
             _too_deep(source, walker, str(exc))
             return
-        materialise_small(tree)
+        materialise_small(tree, keep_unencoded=True)  # their bytes are read as they are
         walker.walk(tree)
 
 
@@ -358,19 +367,28 @@ def _text_payload(part: Message, cte: str | None, max_chars: int) -> tuple[int |
     """(size, bytes to decode) of a text part. An unencoded payload longer than
     ``max_chars`` can hold (4 bytes a character) is cut before it is copied and decoded:
     its text is truncated to ``max_chars`` anyway; an encoded one left in a spool file is
-    decoded from its first ``6 * max_chars`` bytes. Size None: the length of the bytes."""
+    decoded from its first ``6 * max_chars`` bytes. Size None: the length of the bytes.
+
+    A small unencoded leaf keeps its `Span` (``materialise_small``): its bytes are those
+    its ``str`` gave, cut as that was, at ``4 * max_chars`` (the cut at a line end is for
+    big ones). A ``str`` payload is cut as bytes: the ``str`` ``get_payload()`` gives has
+    its 8-bit bytes replaced (encoding it back raised UnicodeEncodeError)."""
     payload = part.get_payload()
-    unencoded = cte in (None, "7bit", "8bit", "binary")
     if isinstance(payload, Span):
-        if unencoded:
+        if unencoded(cte):
+            if len(payload) <= SMALL_PAYLOAD:  # kept by materialise_small
+                end = payload.start + min(len(payload), 4 * max_chars)
+                return len(payload), payload.buffer[payload.start : end]
             return len(payload), payload.head(4 * max_chars)
         size = _base64_size(part, cte)
         if len(payload) <= 6 * max_chars:
             return size, transfer_decoded(payload.head(len(payload)), cte)
         return size or len(payload), transfer_decoded(payload.head(6 * max_chars), cte)
-    if not unencoded or not isinstance(payload, str) or len(payload) <= 4 * max_chars:
+    if not unencoded(cte) or not isinstance(payload, str) or len(payload) <= 4 * max_chars:
         return None, _payload_bytes(part)
-    return len(payload), payload[: 4 * max_chars].encode("ascii", "surrogateescape")
+    # (``get_payload()`` gives 8-bit bytes back decoded with U+FFFD for each: the str
+    # cannot be cut and encoded back; its bytes are)
+    return len(payload), _payload_bytes(part)[: 4 * max_chars]
 
 
 def _base64_size(part: Message, cte: str | None) -> int | None:
@@ -388,8 +406,7 @@ def _base64_size(part: Message, cte: str | None) -> int | None:
 
 
 def _cte(part: Message) -> str | None:
-    value = part.get("Content-Transfer-Encoding")
-    return str(value).strip().lower() if value is not None else None
+    return transfer_encoding(part)
 
 
 def _filename(part: Message) -> str | None:

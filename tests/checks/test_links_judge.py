@@ -52,10 +52,14 @@ def _same(raw: bytes, policy: Policy) -> int:
     ctx = CheckContext(Envelope(), mime, policy, find_claim(mime, policy), None)
     judge = links_check._Judge(ctx, ctx.compiled.brand_index)
     count = 0
-    for link in extract_links(mime.texts, mime.htmls):
+    links = extract_links(mime.texts, mime.htmls)
+    in_full: list[Finding] = []
+    for link in links:
         found = judge.link(link)
         assert list(found) == _in_full(judge, link), link
         count += len(found)
+        in_full += found
+    assert judge.links(links) == in_full  # the links passed over have nothing to say
     return count
 
 

@@ -20,7 +20,7 @@ from milter.links import extract
 from milter.links._html import scan_html
 from milter.links.extract import Link, _anchor_host, _reference_anchor_host, _Sink
 from milter.mime.parse import parse_message
-from milter.text.url import ParsedUrl, parse_url
+from milter.text.url import ParsedUrl
 
 _SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -124,11 +124,24 @@ def test_anchor_host_shortcut_cases() -> None:
     assert _anchor_host("ameli.fr/" + "x" * 9000) == ""
 
 
+class _Forgetful(dict[str | tuple[str, str], ParsedUrl]):
+    """Readings that are never found: every written URL is parsed when met."""
+
+    asked = 0
+
+    def get(  # type: ignore[override]
+        self, key: str | tuple[str, str], default: ParsedUrl | None = None
+    ) -> ParsedUrl | None:
+        _Forgetful.asked += 1
+        return default
+
+
 class _RereadingSink(_Sink):
     """The sink without its readings: every written URL is parsed when met."""
 
-    def _read(self, url: str, base: str) -> ParsedUrl:
-        return parse_url(url, base)
+    def __init__(self, max_links: int) -> None:
+        super().__init__(max_links)
+        self.readings = _Forgetful()
 
 
 def _links(sink: _Sink, texts: list[str], htmls: list[str]) -> tuple[tuple[Link, ...], bool]:
@@ -191,3 +204,4 @@ def test_kept_readings_on_the_benchmark_corpus() -> None:
         mime = parse_message(bench.raw)
         texts, htmls = list(mime.texts), list(mime.htmls)
         assert _links(_Sink(2000), texts, htmls) == _links(_RereadingSink(2000), texts, htmls)
+    assert _Forgetful.asked  # the sink reads its readings through them

@@ -120,3 +120,20 @@ def test_link_is_one_tuple_per_link() -> None:
     (link,) = extract_links([], [f'<a href="{EVIL}">ameli.fr</a>'])
     assert type(link) is Link
     assert link.parsed.target == EVIL
+
+
+@pytest.mark.parametrize(
+    ("anchor", "anchor_host", "flagged"),
+    [
+        ("http://intranet/a", "intranet", True),  # a URL without a dot: ":" alone
+        ("https://evil.example/", "evil.example", False),
+        ("Lire la suite", "", False),  # no "." nor ":": read as naming no host
+        ("x:y", "", False),
+    ],
+)
+def test_an_anchor_text_names_a_host_with_a_dot_or_a_colon(
+    anchor: str, anchor_host: str, flagged: bool
+) -> None:
+    (link,) = extract_links([], [f'<a href="https://evil.example/x">{anchor}</a>'])
+    assert link.anchor_host == anchor_host
+    assert (LinkFlag.ANCHOR_MISMATCH in link.flags) is flagged

@@ -143,3 +143,32 @@ def test_plain_tracking_links_carry_nothing() -> None:
         assert redirect.may_carry(parse_url(url)), url
     assert not redirect.may_carry(parse_url("mailto:a@x.fr?u=https://evil.fr"))
     assert not redirect.may_carry(parse_url("https://t.fr/c?u=https://e.fr/" + "x" * 17_000))
+
+
+def _may_carry_by_definition(parsed: redirect.Reading) -> bool:
+    url = parsed.target
+    http = url[:8].lower().startswith(("http://", "https://"))
+    return len(url) <= redirect._MAX_URL and http and not redirect.carries_nothing(parsed)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.sampled_from(
+        ["https://img.lettre.fr", "HTTP://x.fr", "https://urldefense.com", "ftp://x.fr", "x.fr"]
+    ),
+    st.text(alphabet="/?#:%=&wW.aH-\\@", max_size=16),
+)
+@example("https://urldefense.com", "/v3/__https://x.fr/__;!!A$")
+@example("https://img.lettre.fr", "/a.jpg#x?u=https://evil.fr")
+@example("https://img.lettre.fr", "/a:b")
+def test_may_carry_answers_as_its_definition(start: str, rest: str) -> None:
+    """The one match for links without a query answers what carries_nothing answers."""
+    parsed = parse_url(start + rest)
+    assert redirect.may_carry(parsed) == _may_carry_by_definition(parsed), start + rest
+
+
+@settings(max_examples=500, deadline=None)
+@given(_urls())
+def test_may_carry_answers_as_its_definition_on_redirector_shapes(url: str) -> None:
+    parsed = parse_url(url)
+    assert redirect.may_carry(parsed) == _may_carry_by_definition(parsed), url

@@ -5,10 +5,11 @@ from __future__ import annotations
 from email.message import Message
 from email.policy import compat32
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from milter.mime.parse import BIG_PART, MimeLimits, _base64_size, parse_message
+from milter.mime.parse import BIG_PART, MimeLimits, _base64_size, _text_payload, parse_message
 from milter.text.confusables import fold, has_mixed_scripts, words
 
 
@@ -74,3 +75,22 @@ def test_a_big_base64_payloads_size_counts_only_its_data(payload: str) -> None:
     if len(body) >= BIG_PART:
         expected = (len(body) - sum(body.count(c) for c in "\r\n \t=")) * 3 // 4
     assert _base64_size(part, "base64") == expected
+
+
+@pytest.mark.parametrize(
+    "payload",
+    ["t\u00e9t\u00e9 " * 40, "caf\udce9 " * 40, "\u20ac" * 200, "ascii only " * 40],
+    ids=["latin-1 characters", "8-bit bytes as surrogates", "euro signs", "ascii"],
+)
+def test_a_cut_str_payload_gives_the_bytes_the_uncut_one_would(payload: str) -> None:
+    """A long unencoded text payload held as ``str`` (a part the stdlib parser read) is
+    cut to the first 4 x max_chars bytes of what it decodes to (the cut of the str raised
+    UnicodeEncodeError on any 8-bit byte: ``get_payload()`` gives them as U+FFFD)."""
+    part = Message()
+    part["Content-Type"] = "text/plain"
+    part.set_payload(payload)
+    size, cut = _text_payload(part, None, 5)
+    whole = part.get_payload(decode=True)
+    assert isinstance(whole, bytes)
+    assert size == len(payload)
+    assert cut == whole[:20]

@@ -15,8 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from milter.mime import parse as mime_parse
 from milter.mime import split
-from milter.mime.parse import MimeView, parse_message
+from milter.mime.parse import MimeLimits, MimeView, parse_message
 from milter.mime.split import (
     MAX_ENTITIES,
     Span,
@@ -146,6 +147,47 @@ def test_spooled_parse_is_the_in_memory_parse(
         assert _view_fields(parse_message(source)) == _view_fields(parse_message(raw))
 
 
+def _parse_materialised(raw: bytes, limits: MimeLimits) -> MimeView:
+    """parse_message with every small leaf given its str payload (the parse before leaves
+    without a transfer encoding kept their Span)."""
+    keep = mime_parse.materialise_small
+    mime_parse.materialise_small = lambda tree, **_: keep(tree)  # type: ignore[assignment]
+    try:
+        return parse_message(raw, limits)
+    finally:
+        mime_parse.materialise_small = keep
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(MESSAGES, st.sampled_from([None, (0, 3), (1, 1), (2, 40), (1, 2000)]))
+def test_unencoded_leaves_read_from_their_span_as_from_their_str(
+    raw: bytes, tight: tuple[int, int] | None
+) -> None:
+    """Leaves without a transfer encoding keep their Span (materialise_small's
+    keep_unencoded): the view is the one their str payloads gave, under the default limits
+    and past max_parts, where the text read is cut at the budget left."""
+    limits = MimeLimits() if tight is None else MimeLimits(*tight)
+    try:
+        expected = _view_fields(_parse_materialised(raw, limits))
+    except UnicodeEncodeError:  # the str's cut past max_parts raised on 8-bit text
+        return  # (a Span's cut does not; a str payload's, e.g. delivery-status, still does)
+    assert _view_fields(parse_message(raw, limits)) == expected
+
+
+def test_an_unencoded_text_leaf_keeps_its_span() -> None:
+    raw = b"Content-Type: text/plain; charset=utf-8\r\n\r\nd\xc3\xa9j\xc3\xa0\r\n"
+    tree = split_tree(raw)
+    materialise_small(tree, keep_unencoded=True)
+    assert isinstance(vars(tree)["_payload"], Span)
+    assert parse_message(raw).texts == ("déjà\r\n",)
+    past_cap = b"From: a\r\nContent-Type: text/plain\r\n\r\nhello\r\n\xe9t\xe9\r\n"
+    assert parse_message(past_cap, MimeLimits(0, 3)).texts == ("hel",)  # the str's cut raised
+    encoded = raw.replace(b"\r\n\r\n", b"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+    tree = split_tree(encoded.replace(b"d\xc3\xa9j\xc3\xa0", b"ZMOpasOg"))
+    materialise_small(tree, keep_unencoded=True)
+    assert isinstance(vars(tree)["_payload"], str)
+
+
 @pytest.mark.parametrize(
     "raw",
     [
@@ -175,8 +217,10 @@ def test_split_tree_and_spooled_parse_match_the_stdlib_on_the_corpus(
         except RecursionError:
             continue  # the stdlib's own limit; the splitter has MAX_NESTING
         assert _shape(split_tree(raw)) == expected, path
+        view = _view_fields(parse_message(raw))
+        assert view == _view_fields(_parse_materialised(raw, MimeLimits())), path
         with _spooled(raw, tmp_path) as source:
-            assert _view_fields(parse_message(source)) == _view_fields(parse_message(raw)), path
+            assert _view_fields(parse_message(source)) == view, path
 
 
 # -- structure, not time ----------------------------------------------------------------------
