@@ -301,8 +301,10 @@ class _Walker:
         if ctype not in ("text/plain", "text/html") or _is_attachment(part):
             self._past_cap_chars += 1
             return True
-        _size, payload = _text_payload(part, _cte(part), budget)
-        text = _decode_text(payload, part.get_content_charset(), self.defects, path)[:budget]
+        size, payload = _text_payload(part, cte := _cte(part), budget)
+        cut = _cut(size, payload, cte)
+        charset = part.get_content_charset()
+        text = _decode_text(payload, charset, self.defects, path, cut=cut)[:budget]
         self._past_cap_chars += len(text) + 1
         (self.htmls if ctype == "text/html" else self.texts).append(text)
         return True
@@ -330,7 +332,8 @@ class _Walker:
             )
         )
         if is_text:
-            self._text(path, ctype, _decode_text(payload, charset, self.defects, path))
+            cut = _cut(size, payload, cte)
+            self._text(path, ctype, _decode_text(payload, charset, self.defects, path, cut=cut))
 
     def _text(self, path: str, ctype: str, text: str) -> None:
         if len(text) > self.limits.max_text_chars:
@@ -421,9 +424,28 @@ def _is_attachment(part: Message) -> bool:
     return str(part.get("Content-Disposition", "")).lower().startswith("attachment")
 
 
-def _decode_text(payload: bytes, charset: str | None, defects: list[str], path: str) -> str:
+def _cut(size: int | None, payload: bytes, cte: str | None) -> bool:
+    """True for an unencoded text payload `_text_payload` cut (its first bytes only)."""
+    return unencoded(cte) and size is not None and len(payload) < size
+
+
+def _decoded(payload: bytes, encoding: str, cut: bool) -> str:
+    """``payload`` decoded (strict); a ``cut`` one without the character its end splits
+    (the cut at 4 x max_chars bytes falls anywhere in a multi-byte sequence)."""
     try:
-        return payload.decode(charset or "utf-8")
+        return payload.decode(encoding)
+    except UnicodeDecodeError as exc:
+        if not cut or exc.end != len(payload) or exc.start < len(payload) - 3:
+            raise
+        start = exc.start
+    return payload[:start].decode(encoding)
+
+
+def _decode_text(
+    payload: bytes, charset: str | None, defects: list[str], path: str, *, cut: bool = False
+) -> str:
+    try:
+        return _decoded(payload, charset or "utf-8", cut)
     except UnicodeDecodeError:
         if charset:
             defects.append(f"{path}: bytes invalid in declared charset {charset}")
@@ -431,6 +453,6 @@ def _decode_text(payload: bytes, charset: str | None, defects: list[str], path: 
         defects.append(f"{path}: unknown charset {charset!r}")
     # Undeclared or wrong charset: windows-1252 is what undeclared 8-bit mail usually is.
     try:
-        return payload.decode("utf-8")
+        return _decoded(payload, "utf-8", cut)
     except UnicodeDecodeError:
         return payload.decode("cp1252", "replace")

@@ -66,11 +66,13 @@ __all__ = [
 _TAG_NAME = re.compile(r"[^\t\n\f\r />]*")
 _SEPARATORS = re.compile(r"[\t\n\f\r /]*")
 # One attribute, as the WHATWG states read it: a name (its first character may be "="),
-# then optionally "=" and a double-quoted, single-quoted or unquoted value.
+# then optionally "=" and a double-quoted, single-quoted or unquoted value. (Possessive:
+# no shorter reading of a name, a space run or a value could let the rest match where the
+# longest does not, so the matches are those of the plain repeats, for less work.)
 _ATTRIBUTE = re.compile(
-    r"(?P<name>[^\t\n\f\r />][^\t\n\f\r />=]*)"
-    r"(?:[\t\n\f\r ]*=[\t\n\f\r ]*"
-    r"(?:\"(?P<dq>[^\"]*)\"|'(?P<sq>[^']*)'|(?P<bare>[^\t\n\f\r >]*)))?"
+    r"(?P<name>[^\t\n\f\r />][^\t\n\f\r />=]*+)"
+    r"(?:[\t\n\f\r ]*+=[\t\n\f\r ]*+"
+    r"(?:\"(?P<dq>[^\"]*+)\"|'(?P<sq>[^']*+)'|(?P<bare>[^\t\n\f\r >]*+)))?"
 )
 # A whole well-formed start or end tag, read as the tag states read it: possessive
 # quantifiers and atomic groups, so the pattern never backtracks into a reading the
@@ -83,10 +85,13 @@ _FAST_ATTRIBUTE = (
     r"(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)"
     r"|(?![\t\n\f\r ]*=))"
 )
+# Its pieces (the name, the attribute list, the tail before ">") are kept apart for the
+# HTML view, which reads runs of tags with patterns built from the same pieces.
+_FAST_NAME = r"[A-Za-z][^\t\n\f\r />]*+"
+_FAST_ATTRIBUTES = r"(?:[\t\n\f\r /]*+(?>" + _FAST_ATTRIBUTE + r"))*+"
+_FAST_TAIL = r"[\t\n\f\r /]*+"
 _FAST_TAG = re.compile(
-    r"<(/?)([A-Za-z][^\t\n\f\r />]*+)"
-    r"((?:[\t\n\f\r /]*+(?>" + _FAST_ATTRIBUTE + r"))*+)"
-    r"([\t\n\f\r /]*+)>"
+    r"<(/?)(" + _FAST_NAME + r")(" + _FAST_ATTRIBUTES + r")(" + _FAST_TAIL + r")>"
 )
 # A start or end tag that ``_FAST_TAG`` does not read whole is a tag the state machine
 # reads to the end of the document: the pattern refuses a tag only for running into the

@@ -23,6 +23,16 @@ SVG/MathML, one token at a time: both paths share one definition of HTML. Proper
 check the view equals the token-based definitions on generated markup and the benchmark
 corpus, and that a comment flood is a fixed number of steps.
 
+Most of a document is *quiet regions*: text and well-formed tags that change no state
+(in a newsletter, everything between ``<body>`` and its end). A region is read in bulk
+(:meth:`_Reader.region`), not one step a tag: one search for where it ends, one
+``re.split`` into text and tags, the visible text joined with a separator per tag and
+decoded at once (a character reference never runs over the separators), and the link
+events by one pass over the tags (``filter`` keeps the text tokens and the link tags in
+order): the same text and the very same events as one step a tag, property-tested
+against the step path alone on markup aimed at the regions' edges
+(``tests/text/test_html_view_regions.py``, where deliberately broken regions are caught).
+
 Why not a compiled parser (selectolax/lexbor, lxml, html5-parser): measured ~10× faster,
 but they build a tree, and tree construction moves or drops what the token reading sees
 (a second ``<form>``, tags inside ``<select>``, text in ``<head>`` moved into the body,
@@ -37,11 +47,15 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
+from itertools import repeat
+from typing import NamedTuple, cast
 
 from milter.text.html import (
     _ATTRIBUTE,
+    _FAST_ATTRIBUTES,
+    _FAST_NAME,
     _FAST_TAG,
+    _FAST_TAIL,
     _FOREIGN,
     _STATEFUL,
     _TAG_OPEN,
@@ -95,6 +109,7 @@ _LINK_START_TAGS = frozenset({"a", "head", "template", "body"})
 _LINK_ATTR_TAGS = frozenset({"img", "meta"})
 _LINK_END_TAGS = frozenset({"a", "head", "template"})
 _URL_ATTRIBUTE = re.compile(r"href|src|background|action", re.IGNORECASE)
+_URL_WORD = re.compile(r"href|src|background|action")  # (the same, in lower-case ASCII text)
 # Names the inline path hands to the careful one: they change the hidden state or the
 # tokenizer's state, or are link tags whatever their attributes.
 _CAREFUL = _HIDDEN | {"body"} | _STATEFUL
@@ -194,8 +209,70 @@ _STEP = re.compile(
 # comments, the refused tag, the other markup start.
 _SLASH, _NAME, _ATTRS, _TAIL, _COMMENTS, _CUT = 1, 2, 3, 4, 5, 6
 
+# How often (characters of markup read) the reader asks its caller whether to stop.
+_CHECK_EVERY = 32 * 1024
+
+# A *quiet region*: text and well-formed tags that change no state, read in bulk
+# (:meth:`_Reader.region`) instead of one ``_STEP`` a tag. A region starts where a text
+# token starts and runs to the first markup that is no such tag (``_STOP``: "<!", "<?",
+# "</" and no letter, a careful start tag, a careful end tag that changes a state, names
+# in any case), at most _REGION_CHARS further. ``_SPLIT`` splits it into text and tags
+# (``_FAST_TAG``'s groups: the text, then per tag its end-tag slash, name, attribute list
+# and tail, and the text after it). A tag it does not read whole is one that runs to the
+# end of the region (cut by the region's end, by a stop inside one of its attribute
+# values, or refused): the split's other alternative takes all of it at once (no group
+# set) and the region ends before it. A region with fewer than _REGION_MIN_TAGS "<" is
+# left to the step path (one step a tag costs less for a few tags), and the next region
+# is tried further and further on while they miss (_REGION_BACKOFF: a stop inside every
+# tag's attributes costs a few tries, not one a tag).
+_REGION_CHARS = _CHECK_EVERY
+_REGION_MIN_TAGS = 4
+_REGION_BACKOFF = 8
+
+
+def _any_case(names: Iterable[str]) -> str:
+    """A pattern for the tag names ``names`` written in any case (a name whose lower case
+    is one of them) and ending there, as a tree of their letters led by a class of their
+    first letters: the compiled search leaves most other names at their first letter."""
+
+    def cased(letter: str) -> str:  # every character whose lower case is this letter
+        return "".join(
+            sorted({c for c in (letter, letter.upper(), "\u212a") if c.lower() == letter})
+        )
+
+    def tree(names: list[str]) -> str:
+        first: dict[str, list[str]] = {}
+        for name in names:
+            first.setdefault(name[:1], []).append(name[1:])
+        branches = []
+        for letter, rests in sorted(first.items()):
+            rest = tree([r for r in rests if r]) if any(rests) else ""
+            optional = "?" if "" in rests and rest else ""
+            branches.append(
+                f"[{re.escape(cased(letter))}]" + (f"(?:{rest}){optional}" if rest else "")
+            )
+        return "|".join(branches)
+
+    names = sorted(names)
+    firsts = "".join(cased(letter) for letter in sorted({name[0] for name in names}))
+    return f"(?=[{re.escape(firsts)}])(?:{tree(names)})[\\t\\n\\f\\r />]"
+
+
+# End tags that change a state (hidden text, foreign content); any other careful end tag
+# reads as a quiet one (a separator, no event).
+_CAREFUL_END = _HIDDEN | _FOREIGN
+_STOP = re.compile(
+    r"<(?:[!?]|/(?![A-Za-z])|/" + _any_case(_CAREFUL_END) + "|" + _any_case(_CAREFUL) + ")"
+)
+_SPLIT = re.compile(
+    r"<(/?)(" + _FAST_NAME + r")(" + _FAST_ATTRIBUTES + r")(" + _FAST_TAIL + r")>"
+    r"|<(?=/?[A-Za-z])(?s:.)*+"
+)
+_SEPARATOR = dict.fromkeys(_BLOCK_TAGS, "\n")
+
 
 _A_END = Element("a", True, {})
+_new = tuple.__new__  # a named tuple built without its generated __new__ (a Python frame)
 
 
 class HtmlView(NamedTuple):
@@ -210,10 +287,6 @@ class HtmlView(NamedTuple):
 
 class _Stopped(Exception):
     """The caller's ``stop`` said to stop reading."""
-
-
-# How often (characters of markup read) the reader asks its caller whether to stop.
-_CHECK_EVERY = 32 * 1024
 
 
 def collapse_spaces(text: str) -> str:
@@ -272,11 +345,11 @@ def link_events(stream: Iterable[Token]) -> Iterator[LinkEvent]:
             yield token.data
 
 
-def _attributes(doc: str, start: int, end: int) -> dict[str, str]:
-    """The attributes of a well-formed tag, from the span of its attribute list, as the
-    tokenizer reads them (``_Tokenizer._attrs``): names lower-cased, first one kept."""
+def _attributes(raw: str) -> dict[str, str]:
+    """The attributes of a well-formed tag, from its attribute list, as the tokenizer
+    reads them (``_Tokenizer._attrs``): names lower-cased, first one kept."""
     attrs: dict[str, str] = {}
-    for name, dq, sq, bare in _ATTRIBUTE.findall(doc, start, end):
+    for name, dq, sq, bare in _ATTRIBUTE.findall(raw):
         key = name.lower()
         if key not in attrs:
             value = dq or sq or bare
@@ -292,15 +365,15 @@ class _Reader:
         self.events: list[LinkEvent] | None = [] if keep_events else None
         self.hidden = 0
         self.stop = stop
+        self.misses = 0  # regions tried in a row that were not worth reading
 
     def read(self, tok: _Tokenizer) -> None:
         """``_Tokenizer.run``, consuming each token as it is read, one ``_STEP`` match a
         step: well-formed tags of no interest and runs of comments inline, every other
         token through :meth:`token`."""
         doc, size = tok.doc, tok.size
-        unescape, url_attr = _html.unescape, _URL_ATTRIBUTE
         parts, events, kinds = self.parts, self.events, _KINDS.get
-        pos = text_start = 0
+        pos = text_start = quiet_from = 0  # (no region is tried before quiet_from)
         check_at = _CHECK_EVERY if self.stop is not None else size
         while pos < size:
             for found in _STEP.finditer(doc, pos):
@@ -317,20 +390,19 @@ class _Reader:
                     if pos != end:
                         break  # (a new search from where the state machine stopped)
                     continue
-                if text_start < lt:
-                    raw = doc[text_start:lt]
-                    text = raw if "&" not in raw else unescape(raw)
-                    if not self.hidden:
-                        parts.append(text)
-                    if events is not None:
-                        events.append(text)
-                        if len(events) > _KEPT_EVENTS:
-                            self.events = events = None  # too many to keep
-                text_start = end
                 kind = kinds(name)
                 if kind is None:  # not written in lower case, or a rare name
                     name = name.lower()
                     kind = kinds(name, _INLINE)
+                if kind is not _CAREFUL_TAG and lt >= quiet_from:
+                    read_to, quiet_from = self.region(doc, text_start, lt)
+                    if read_to > lt:  # this tag and the quiet region after it, in bulk
+                        pos = text_start = read_to
+                        events = self.events
+                        break
+                if text_start < lt:
+                    events = self.text(doc[text_start:lt])
+                text_start = end
                 if kind is _CAREFUL_TAG:
                     text_start = self.careful_tag(tok, found, name)
                     events = self.events
@@ -338,13 +410,14 @@ class _Reader:
                         pos = text_start
                         break  # raw text was read: a new search from its end
                     continue
+                # a tag that changes no state, read alone (no region worth reading here)
                 parts.append("\n" if kind is _BLOCK else " ")
                 if events is not None and (
                     kind is _ANCHOR
                     or (
                         raw_attrs
                         and not slash
-                        and (kind is _LINK_ATTR or url_attr.search(raw_attrs) is not None)
+                        and (kind is _LINK_ATTR or _URL_ATTRIBUTE.search(raw_attrs) is not None)
                     )
                 ):
                     events = self.link_tag(found, name)
@@ -352,6 +425,103 @@ class _Reader:
                 break
         if text_start < size:
             self.token(tok._text(text_start, size))
+
+    def text(self, raw: str) -> list[LinkEvent] | None:
+        """A text token read by the step path (not empty); the events kept."""
+        text = raw if "&" not in raw else _html.unescape(raw)
+        if not self.hidden:
+            self.parts.append(text)
+        events = self.events
+        if events is not None:
+            events.append(text)
+            if len(events) > _KEPT_EVENTS:
+                self.events = events = None  # too many to keep
+        return events
+
+    def region(self, doc: str, start: int, lt: int) -> tuple[int, int]:
+        """Read the quiet region starting at ``start`` (where a text token starts, the
+        first tag at ``lt``) in bulk: the same visible text and link events as one step a
+        tag. Returns where the region ends (``start`` when nothing was read) and where
+        the next one is tried at the earliest."""
+        size = len(doc)
+        window = start + _REGION_CHARS
+        stop = _STOP.search(doc, start, window)
+        end = stop.start() if stop is not None else min(window, size)
+        at = lt  # (the region's first "<"; a count of the others would read it all)
+        for _ in range(1, _REGION_MIN_TAGS):
+            at = doc.find("<", at + 1, end)
+            if at < 0:  # fewer than _REGION_MIN_TAGS "<" in it
+                return start, self.missed(lt, end)
+        pieces = _SPLIT.split(doc[start:end])
+        if len(pieces) > 1 and pieces[-3] is None:  # a tag that runs to the region's end
+            del pieces[-5:]
+            end = start + sum(map(len, pieces)) + 2 * (len(pieces) // 5)
+        elif stop is None and end < size:  # cut: the text after its last tag may go on
+            end -= len(pieces[-1])
+            pieces[-1] = ""
+        count = len(pieces) // 5
+        if not count:  # (the tag at lt runs to the region's end: a stop inside it…)
+            return start, self.missed(lt, end)
+        self.misses = 0
+        texts = pieces[0::5]
+        names = list(map(str.lower, pieces[2::5]))
+        separators = list(map(_SEPARATOR.get, names, repeat(" ")))
+        if self.hidden:
+            self.parts.append("".join(separators))
+            plain = False
+        else:
+            # The visible text: each text token decoded, a separator for each tag. A
+            # character reference never runs over a space or a line break, so decoding the
+            # whole is decoding each token (html.unescape's names stop at both).
+            spread: list[str] = [""] * (2 * count + 1)
+            spread[0::2] = texts
+            spread[1::2] = separators
+            text = "".join(spread)
+            plain = "&" not in text
+            self.parts.append(text if plain else _html.unescape(text))
+        events = self.events
+        if events is None:
+            return end, end
+        # Each tag's event (None for a tag the link scan passes over), by the rule of the
+        # step path: <a> and </a>; a start tag with attributes that is an img/meta or
+        # has a URL word in its attribute list (ASCII lists searched in lower case).
+        lower_search, search = _URL_WORD.search, _URL_ATTRIBUTE.search
+        slots = [
+            (_A_END if slash else _new(Element, ("a", False, _attributes(raw) if raw else {})))
+            if name == "a"
+            else _new(Element, (name, False, _attributes(raw)))
+            if raw
+            and not slash
+            and (
+                name in _LINK_ATTR_TAGS
+                or (lower_search(raw.lower()) if raw.isascii() else search(raw)) is not None
+            )
+            else None
+            for name, slash, raw in zip(names, pieces[1::5], pieces[3::5], strict=True)
+        ]
+        # The events in document order: the text tokens (none empty), decoded (a token
+        # may decode to nothing: it is still an event), and those tags.
+        ordered: list[LinkEvent | None] = [None] * (2 * count + 1)
+        ordered[0::2] = texts
+        ordered[1::2] = slots
+        if plain:
+            events.extend(filter(None, ordered))
+        else:
+            unescape = _html.unescape
+            decoded = [
+                unescape(event) if type(event) is str and "&" in event else event
+                for event in filter(None, ordered)
+            ]
+            events.extend(cast("list[LinkEvent]", decoded))
+        if len(events) > _KEPT_EVENTS:
+            self.events = None  # too many to keep
+        return end, end
+
+    def missed(self, lt: int, end: int) -> int:
+        """No region worth reading at ``lt`` (a stop close by or inside this tag): where
+        the next region is tried, further and further while the tries miss."""
+        self.misses += 1
+        return max(end, lt + (_REGION_BACKOFF << min(self.misses, 12)))
 
     def not_a_tag(
         self, tok: _Tokenizer, found: re.Match[str], text_start: int
@@ -376,7 +546,7 @@ class _Reader:
         if slash:
             events.append(_A_END)  # the only end tag the inline path sends here
         else:
-            attrs = _attributes(found.string, *found.span(_ATTRS)) if raw_attrs else {}
+            attrs = _attributes(raw_attrs) if raw_attrs else {}
             events.append(Element(name, False, attrs))
         if len(events) > _KEPT_EVENTS:
             self.events = None  # too many to keep

@@ -94,3 +94,30 @@ def test_a_cut_str_payload_gives_the_bytes_the_uncut_one_would(payload: str) -> 
     assert isinstance(whole, bytes)
     assert size == len(payload)
     assert cut == whole[:20]
+
+
+@pytest.mark.parametrize(
+    ("charset", "text"),
+    [("utf-8", "a\u00e9" * 20), ("utf-8", "\u20ac" * 30), ("utf-8", "a\U0001f600" * 30),
+     ("shift_jis", "\u65e5\u672c\u8a9e" * 10), ("gb18030", "\u65e5\U0001f600" * 10),
+     ("utf-16-le", "abc" * 10)],
+    ids=["utf-8 2 bytes", "utf-8 3 bytes", "utf-8 4 bytes", "shift_jis", "gb18030", "utf-16"],
+)  # fmt: skip
+@pytest.mark.parametrize("max_parts", [0, 1], ids=["past max_parts", "listed"])
+def test_a_cut_unencoded_text_keeps_its_charset(charset: str, text: str, max_parts: int) -> None:
+    """An unencoded text part cut at 4 x max_chars bytes may end inside a character: that
+    character is dropped, the rest read in its charset (the cut bytes, decoded strictly,
+    were read as cp1252 with an "invalid in declared charset" defect)."""
+    head = f"From: a\r\nContent-Type: text/plain; charset={charset}\r\n\r\n".encode()
+    raw = head + text.encode(charset)
+    for max_chars in range(1, 8):
+        view = parse_message(raw, MimeLimits(max_parts, max_chars))
+        assert view.texts == (text[:max_chars],), max_chars
+        assert not any("invalid" in defect for defect in view.defects), view.defects
+
+
+def test_an_uncut_text_ending_inside_a_character_is_still_invalid() -> None:
+    raw = b"From: a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nd\xc3\xa9j\xc3"
+    view = parse_message(raw)
+    assert view.texts == ("d\u00c3\u00a9j\u00c3",)  # read as cp1252
+    assert "1: bytes invalid in declared charset utf-8" in view.defects
