@@ -140,6 +140,7 @@ def scan_html(html: str, sink: LinkSink) -> None:
         checkpoint("html links")  # raises
         return
     collect_links(events, sink)
+    checkpoint("html links")  # raises if a large part's stream was cut by the budget
 
 
 def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bool = True) -> None:

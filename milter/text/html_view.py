@@ -689,14 +689,34 @@ def view(doc: str, stop: Callable[[], bool] | None = None) -> HtmlView:
 def events_of(doc: str, stop: Callable[[], bool] | None = None) -> Iterable[LinkEvent] | None:
     """The link events of ``doc``: those of its view (shared with the visible text), or a
     stream over its tokens when the document is too large to keep them; None when
-    ``stop`` said to stop reading."""
+    ``stop`` said to stop reading the view. A stream ends early when ``stop`` says so
+    while it is read: the caller asks ``stop`` again to tell a cut stream from a whole one."""
     if len(doc) <= _KEPT_CHARS:
         seen = view(doc, stop)
         if not seen.complete:
             return None
         if seen.events is not None:
             return seen.events
-    return link_events(tokens(doc))
+    stream = tokens(doc)
+    return link_events(stream if stop is None else _until(stop, stream))
+
+
+def _until(stop: Callable[[], bool], stream: Iterable[Token]) -> Iterator[Token]:
+    """The tokens of ``stream`` until ``stop`` answers True, asked at the first token and
+    again each time the tokens read have spanned another _CHECK_EVERY characters (a
+    conditional comment's inner tokens count again: they are read again). The stream
+    just ends there; the caller learns why from its own ``stop``. The link scan's own
+    check falls every 256 events, and one event can be a tag of tens of KB: a large
+    part streamed past a spent budget would run seconds over it without this."""
+    read = 0
+    check_at = 0
+    for token in stream:
+        if read >= check_at:
+            if stop():
+                return
+            check_at = read + _CHECK_EVERY
+        read += token.end - token.start
+        yield token
 
 
 def visible_text(doc: str) -> str:
