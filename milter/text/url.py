@@ -311,6 +311,18 @@ def parse_url(raw: str, base: str = "", *, assume_http: bool = False) -> ParsedU
         and "\n" not in raw
         and "\r" not in raw
     ):
+        # The scheme and host, up to the first "/", read once per message stream: the
+        # links of a newsletter share a few (trackers, images, the site).
+        if raw.startswith("https://"):
+            slash = raw.find("/", 8)
+        elif raw.startswith("http://"):
+            slash = raw.find("/", 7)
+        else:
+            slash = 0
+        if slash:
+            head = raw if slash < 0 else raw[:slash]
+            if len(head) <= _CACHED_HEAD_CHARS and (read := _plain_head(head)) is not None:
+                return _new_parsed((raw,) + read)  # noqa: RUF005 (a star builds a list)
         simple = _SIMPLE_RE.match(raw)
         if simple is not None:
             host, span = simple.group(1), simple.span(1)
@@ -329,6 +341,22 @@ def parse_url(raw: str, base: str = "", *, assume_http: bool = False) -> ParsedU
 
 
 _new_parsed = functools.partial(tuple.__new__, ParsedUrl)
+_CACHED_HEAD_CHARS = len("https://") + _CACHED_HOST_CHARS
+
+
+@functools.lru_cache(maxsize=8192)
+def _plain_head(
+    head: str,
+) -> tuple[str, str, str, str, frozenset[LinkFlag], tuple[int, int]] | None:
+    """What :func:`parse_url` reads of a URL whose text up to its first ``/`` (or all of
+    it) is ``head``, an ``http(s)://`` and a plain host (the one-match path): every field
+    but the target; None for any other head (with "?", "#", "@", ":", "%", "\\", ...)."""
+    simple = _SIMPLE_RE.fullmatch(head)
+    if simple is None:
+        return None
+    host, span = simple.group(1), simple.span(1)
+    unicode_host, ascii_host, flags = _host_forms_of(host, True)
+    return ("https" if span[0] == 8 else "http", unicode_host, ascii_host, "", flags, span)
 
 
 def _parse_general(raw: str, base: str, assume_http: bool) -> ParsedUrl:
