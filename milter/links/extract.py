@@ -12,7 +12,7 @@ from milter.links._anchors import DOT_ANCHOR_RE, TOKEN_DELIMS, has_url_anchor
 from milter.links._html import scan_html
 from milter.model.budget import checkpoint
 from milter.text.psl import HostParts, registrable_domain, split_host
-from milter.text.url import LinkFlag, ParsedUrl, parse_url
+from milter.text.url import LinkFlag, ParsedUrl, UrlFields, parse_url, read_url
 
 __all__ = ["Link", "LinkFlag", "LinkSet", "LinkSource", "extract_links", "find_text_urls"]
 
@@ -217,10 +217,10 @@ class _Sink:
         self.kept_keys = max_links * 4  # bound of ``seen`` and of ``readings``
         self.links: dict[str, Link] = {}
         self.seen: set[tuple[str, str, str]] = set()
-        # parse_url's reading of each written URL and base, by the URL alone when there
-        # is no base (most): a URL written in both the text/plain and the HTML part (with
-        # an anchor text there) is read once.
-        self.readings: dict[str | tuple[str, str], ParsedUrl] = {}
+        # read_url's reading (parse_url's fields) of each written URL and base, by the URL
+        # alone when there is no base (most): a URL written in both the text/plain and the
+        # HTML part (with an anchor text there) is read once.
+        self.readings: dict[str | tuple[str, str], UrlFields] = {}
         self.budget = max_links * _WORK_FACTOR
         self.truncated = False
 
@@ -228,7 +228,7 @@ class _Sink:
         self, url: str, source: str, base: str = "", anchor: str = "", assume_http: bool = False
     ) -> None:
         """Record the link written ``url``, found in ``source`` with ``anchor`` text, read
-        against ``base`` (:func:`parse_url`, kept in ``readings``; a scheme-less text URL
+        against ``base`` (:func:`read_url`, kept in ``readings``; a scheme-less text URL
         with ``assume_http``, not kept). Nothing when this written URL with this base and
         anchor was already taken. At most ``max_links * _WORK_FACTOR`` URLs are read
         (duplicates included).
@@ -248,12 +248,12 @@ class _Sink:
         if len(seen) < self.kept_keys:
             seen.add(key)
         if assume_http:
-            parsed: ParsedUrl = parse_url(url, assume_http=True)
+            parsed = read_url(url, "", True)
         else:
             readings = self.readings
             reading = readings.get(written := (url, base) if base else url)
             if reading is None:
-                reading = parse_url(url, base)
+                reading = read_url(url, base)
                 if len(readings) < self.kept_keys:
                     readings[written] = reading
             parsed = reading

@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from milter.text.url import _parse_general, _plain_head, parse_url
+from milter.text.url import _parse_general, _plain_head, parse_url, read_url
 
 _SCHEMES = st.sampled_from(["http", "https", "HTTPS", "hTtP", "ftp", "javascript", "mailto", ""])
 _SEPARATORS = st.sampled_from(["://", "://", ":/", ":\\\\", ":///", "//", ":", ":/\\"])
@@ -95,7 +95,9 @@ def _near_simple(draw: st.DrawFn) -> str:
 def test_parse_url_answers_what_the_general_path_answers(
     raw: str, base: str, assume_http: bool
 ) -> None:
-    assert parse_url(raw, base, assume_http=assume_http) == _parse_general(raw, base, assume_http)
+    parsed = parse_url(raw, base, assume_http=assume_http)
+    assert parsed == _parse_general(raw, base, assume_http)
+    assert read_url(raw, base, assume_http) == tuple(parsed)
 
 
 def test_long_and_plain_hosts() -> None:
