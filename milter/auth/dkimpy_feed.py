@@ -64,6 +64,12 @@ __all__ = [
 
 _END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
+# The scans below start with a literal LF, so ``re`` runs from LF to LF at C speed and
+# looks behind only there (``_BARE_LF``'s own search tries every position: ~25x slower).
+_BARE_LF_AT = re.compile(rb"\n(?<!\r\n)")  # an LF without its CR
+_BLANK_BEFORE_CRLF = re.compile(rb"\n(?<=[\t ]\r\n)")  # " \r\n" or "\t\r\n"
+_LINE_END_WORK = re.compile(rb"\n(?<![^\t ]\r\n)")  # either of the two (or a CRLF at 0)
+_TWO_SPACES = re.compile(rb"  ")  # ``re``'s literal search: ~1.6x faster than ``in``
 _TRAILING_BLANKS = re.compile(rb"[\t ]+\r\n")
 _BLANK_RUNS = re.compile(rb"[\t ]{2,}|\t")
 _WSP_RUNS = re.compile(rb"[\t ]+")
@@ -127,7 +133,15 @@ class MemoryBody:
         """The canonical body (RFC 6376 §3.4.3 simple, §3.4.4 relaxed)."""
         form = self._canonical.get(relaxed)
         if form is None:
-            form = _relaxed_body(self.data) if relaxed else _simple_body(self.data)
+            if not relaxed:
+                form = _simple_body(self.data)
+            elif self._crlf is None and _LINE_END_WORK.search(self._data) is None:
+                # One scan for both questions: every LF has its CR (the data is already
+                # what ``data`` would give) and no blank precedes a line end.
+                self._crlf = self._data
+                form = _relaxed_finish(_compress_blanks(self._data))
+            else:
+                form = _relaxed_body(self.data)
             self._canonical[relaxed] = form
         return form
 
@@ -152,8 +166,7 @@ def canonical_chunks(chunks: Iterable[bytes], *, relaxed: bool) -> Iterator[byte
             if relaxed and carry[:1] in (b" ", b"\t"):
                 carry = b" " + carry[-1:] if carry.endswith(b"\r") else b" "
             buf = buf[: cut.start()]
-        if buf.count(b"\n") != buf.count(b"\r\n"):
-            buf = _BARE_LF.sub(b"\r\n", buf)
+        buf = _crlf_line_ends(buf)
         if relaxed:
             buf = FastRelaxed.canonicalize_lines(buf)
         head, ending = _split_empty_lines(buf)
@@ -210,9 +223,9 @@ def _split(message: bytes) -> DkimpyMessage:
 
 
 def _crlf_line_ends(body: bytes) -> bytes:
-    """Bare LFs made CRLF, as ``dkim.rfc822_parse`` does (two counts: the body is
-    copied only when it has one)."""
-    if body.count(b"\n") != body.count(b"\r\n"):
+    """Bare LFs made CRLF, as ``dkim.rfc822_parse`` does (the body is copied only when it
+    has one; the search for one costs ~0.4x the two counts it replaces)."""
+    if _BARE_LF_AT.search(body) is not None:
         return _BARE_LF.sub(b"\r\n", body)
     return body
 
@@ -300,12 +313,9 @@ class FastRelaxed:
     def canonicalize_lines(body: bytes) -> bytes:
         """The line-by-line part of RFC 6376 §3.4.4: no blanks before a line end, one
         space for every other run of blanks."""
-        tab = b"\t" in body  # one byte: a memchr, ~1/70 of the cost of the others
-        if b" \r\n" in body or (tab and b"\t\r\n" in body):
+        if _BLANK_BEFORE_CRLF.search(body) is not None:
             body = _TRAILING_BLANKS.sub(b"\r\n", body)
-        if tab or b"  " in body:
-            body = _BLANK_RUNS.sub(b" ", body)
-        return body
+        return _compress_blanks(body)
 
     @staticmethod
     def canonicalize_body(body: bytes | MemoryBody | SpooledBody) -> bytes | memoryview:
@@ -339,8 +349,21 @@ def _relaxed_value(value: bytes) -> bytes:
     return value.strip() + b"\r\n"
 
 
+def _compress_blanks(body: bytes) -> bytes:
+    """Every run of blanks as one space (with no blank before a line end left, the rest
+    of the line-by-line relaxed body canonicalisation)."""
+    if b"\t" in body or _TWO_SPACES.search(body) is not None:  # "\t": a memchr, ~free
+        return _BLANK_RUNS.sub(b" ", body)
+    return body
+
+
 def _relaxed_body(body: bytes) -> bytes:
-    body = FastRelaxed.canonicalize_lines(body)
+    return _relaxed_finish(FastRelaxed.canonicalize_lines(body))
+
+
+def _relaxed_finish(body: bytes) -> bytes:
+    """The end of RFC 6376 §3.4.4 on a body whose lines are canonical: no empty lines at
+    the end, an empty body for a lone CRLF."""
     return bytes(canon.correct_empty_body(canon.strip_trailing_lines(body)))
 
 

@@ -251,6 +251,28 @@ def test_memory_body_forms_are_dkimpys(body: bytes) -> None:
     assert shared.data == parsed
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\r\n",
+        b"a \r\nb\r\n",  # a blank before a line end
+        b"a\t\r\nb",
+        b"\r\nab  c\r\n",  # a CRLF first, then two spaces
+        b"a\nb \r\n",  # a bare LF
+        b"a\r\r\n \r\r\n",  # a lone CR before a CRLF, after a blank
+        b"x y\r\n\r\n\r\n",
+        b"x\ty\r\n",
+        b"x y \r\n\r\n",
+    ],
+)
+def test_memory_body_edge_cases_are_dkimpys(body: bytes) -> None:
+    """The cases the single line-end scan of a relaxed MemoryBody must tell apart."""
+    _, parsed = dkim.rfc822_parse(b"A: b\r\n\r\n" + body)
+    assert MemoryBody(body).canonical(relaxed=True) == canon.Relaxed.canonicalize_body(parsed)
+    assert MemoryBody(body).canonical(relaxed=False) == canon.Simple.canonicalize_body(parsed)
+
+
 def test_key_record_parsed_once() -> None:
     record = make_key(1024).record()
     evaluate_pk(b"a._domainkey.x.", record)
