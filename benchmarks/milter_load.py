@@ -19,8 +19,14 @@ also go through a private Postfix (none / do-nothing / Tocsin as its milter), an
 through Postfix at C=1 is printed beside the direct p50: a return of the ~40 ms delayed-ACK
 stall (docs/performance.md) shows there; so is the SMTP filter's p10 beside the milter's.
 
+This machine's speed drifts from one minute to the next by more than most changes are
+worth, and one pass of each system is one sample of that drift: ``--rounds N`` measures
+every cached pass N times, the systems in alternating order, and the targets line gives
+the median of the N same-round ratios with their range (uncached passes run in the first
+round only: their domains are cached after it).
+
 Usage (from a clean clone, after ``pip install -e '.[test,bench]'``):
-    .venv/bin/python benchmarks/milter_load.py [--messages 2000] [--levels 1,8,32]
+    .venv/bin/python benchmarks/milter_load.py [--messages 2000] [--levels 1,8,32] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ class Row:
     errors: int
     busy_cores: float
     load1: float
+    round: int = 1
 
 
 @dataclass
@@ -119,8 +126,14 @@ async def _drive(
     return time.perf_counter() - started, latencies, errors
 
 
-def measure(section: str, setup: Setup, messages: Sequence[BenchMessage], concurrency: int) -> Row:
-    """One pass of ``messages`` through ``setup`` at ``concurrency``."""
+def measure(
+    section: str,
+    setup: Setup,
+    messages: Sequence[BenchMessage],
+    concurrency: int,
+    round_: int = 1,
+) -> Row:
+    """One pass of ``messages`` through ``setup`` at ``concurrency`` (in round ``round_``)."""
     cpu_before = setup.server.cpu() if setup.server else 0.0
     machine = MachineSample.now()
     elapsed, latencies, errors = asyncio.run(_drive(setup.front, messages, concurrency))
@@ -140,13 +153,14 @@ def measure(section: str, setup: Setup, messages: Sequence[BenchMessage], concur
         errors,
         machine.busy_cores(after),
         after.load1,
+        round_,
     )
 
 
 HEADER = (
     f"{'conc':>4}  {'system':<16} {'dns':<9} {'msg/s':>7} {'p10 ms':>7} {'p50 ms':>8} "
     f"{'p99 ms':>8} "
-    f"{'cpu ms/msg':>10} {'errors':>6} {'busy cores':>10} {'load1':>6}"
+    f"{'cpu ms/msg':>10} {'errors':>6} {'busy cores':>10} {'load1':>6} {'round':>5}"
 )
 
 
@@ -155,7 +169,7 @@ def show(row: Row) -> None:
     print(
         f"{row.concurrency:>4}  {row.system:<16} {row.dns:<9} {row.rate:>7.1f} "
         f"{row.p10_ms:>7.2f} {row.p50_ms:>8.2f} {row.p99_ms:>8.2f} {cpu} {row.errors:>6} "
-        f"{row.busy_cores:>10.2f} {row.load1:>6.2f}",
+        f"{row.busy_cores:>10.2f} {row.load1:>6.2f} {row.round:>5}",
         flush=True,
     )
 
@@ -223,7 +237,7 @@ def run(args: argparse.Namespace) -> list[Row]:
                 "tocsin-smtp", "cached", SmtpFilterFront("tocsin-smtp", smtp_port), tocsin
             ),
         }
-        rows += _direct(direct, corpus[: args.warmup], corpus, uncached)
+        rows += _direct(direct, corpus[: args.warmup], corpus, uncached, args.rounds)
         reason = _postfix_reason(args.postfix)
         if reason is None:
             rows += _through_postfix(args, work, corpus, {"null": null, "tocsin": tocsin}, rows)
@@ -243,14 +257,18 @@ def _direct(
     warm: Sequence[BenchMessage],
     corpus: Sequence[BenchMessage],
     uncached: dict[int, list[BenchMessage]],
+    rounds: int = 1,
 ) -> list[Row]:
-    """Every system straight (milter or SMTP), cached, then Tocsin uncached, per level."""
+    """Every system straight (milter or SMTP), cached, per level and round (the systems'
+    order reversed every other round), then Tocsin uncached once per level."""
     rows: list[Row] = []
     for level, batch in uncached.items():
-        for setup in direct.values():
-            asyncio.run(_drive(setup.front, warm, min(level, 8)))
-            rows.append(measure("direct", setup, corpus, level))
-            show(rows[-1])
+        for round_ in range(1, rounds + 1):
+            order = list(direct.values())
+            for setup in order if round_ % 2 else reversed(order):
+                asyncio.run(_drive(setup.front, warm, min(level, 8)))
+                rows.append(measure("direct", setup, corpus, level, round_))
+                show(rows[-1])
         setup = Setup("tocsin", "uncached", direct["tocsin"].front, direct["tocsin"].server)
         rows.append(measure("direct", setup, batch, level))
         show(rows[-1])
@@ -269,21 +287,23 @@ def _through_postfix(
     print(f"through Postfix ({len(messages)} messages over SMTP, Postfix relays to smtp-sink):")
     print(HEADER)
     rows: list[Row] = []
-    for name, milter, server in (
+    systems: list[tuple[str, str, Server | None]] = [
         ("postfix", "", None),
         ("postfix+null", servers["null"].spec, servers["null"]),
         ("postfix+tocsin", servers["tocsin"].spec, servers["tocsin"]),
-    ):
-        instance = _start_postfix(work / f"postfix-{name}", milter)
-        try:
-            front = SmtpFront(name, instance.smtpd_port)  # type: ignore[attr-defined]
-            setup = Setup(name, "cached" if "tocsin" in name else "-", front, server)
-            asyncio.run(_drive(front, messages[: args.warmup], 1))
-            for level in (1, 8):
-                rows.append(measure("postfix", setup, messages, level))
-                show(rows[-1])
-        finally:
-            instance.stop()  # type: ignore[attr-defined]
+    ]
+    for round_ in range(1, args.rounds + 1):
+        for name, milter, server in systems if round_ % 2 else reversed(systems):
+            instance = _start_postfix(work / f"postfix-{name}-{round_}", milter)
+            try:
+                front = SmtpFront(name, instance.smtpd_port)  # type: ignore[attr-defined]
+                setup = Setup(name, "cached" if "tocsin" in name else "-", front, server)
+                asyncio.run(_drive(front, messages[: args.warmup], 1))
+                for level in (1, 8):
+                    rows.append(measure("postfix", setup, messages, level, round_))
+                    show(rows[-1])
+            finally:
+                instance.stop()  # type: ignore[attr-defined]
     stall_check(direct, rows)
     return rows
 
@@ -296,32 +316,49 @@ def _summary(rows: Sequence[Row], servers: Sequence[Server]) -> None:
     )
 
 
+def _cached(rows: Sequence[Row], section: str, system: str, conc: int) -> dict[int, Row]:
+    """The cached (or DNS-less) rows of one system at one level, by round."""
+    return {
+        r.round: r
+        for r in rows
+        if (r.section, r.system, r.concurrency) == (section, system, conc)
+        and r.dns in ("cached", "-")
+    }
+
+
+def _spread(values: Sequence[float], unit: str) -> str:
+    """``values``' median, and with more than one their range and count."""
+    digits = 0 if unit == "%" else 2
+    median = f"{statistics.median(values):.{digits}f} {unit}"
+    if len(values) < 2:
+        return median
+    return f"{median} [{min(values):.{digits}f}-{max(values):.{digits}f}, {len(values)} rounds]"
+
+
 def throughput_targets(rows: Sequence[Row]) -> None:
-    """#15's throughput targets: Tocsin's msg/s against the do-nothing milter's, same run."""
-
-    def rate(section: str, system: str, conc: int) -> float | None:
-        row = next(
-            (
-                r
-                for r in rows
-                if (r.section, r.system, r.concurrency) == (section, system, conc)
-                and r.dns in ("cached", "-")
-            ),
-            None,
-        )
-        return row.rate if row else None
-
+    """#15's throughput targets: Tocsin's msg/s against the do-nothing milter's in the same
+    round (the median of the rounds' ratios, and their range), and the servers' CPU per
+    message at C=1."""
     parts = []
     for section, mine, null, levels, goal in (
         ("direct", "tocsin", "null milter", (8, 32), 50),
         ("postfix", "postfix+tocsin", "postfix+null", (1, 8), 80),
     ):
         for conc in levels:
-            a, b = rate(section, mine, conc), rate(section, null, conc)
-            if a is not None and b:
-                parts.append(f"{section} C={conc} {100 * a / b:.0f} % (target {goal} %)")
+            a, b = _cached(rows, section, mine, conc), _cached(rows, section, null, conc)
+            ratios = [100 * a[n].rate / b[n].rate for n in sorted(a) if n in b and b[n].rate]
+            if ratios:
+                parts.append(f"{section} C={conc} {_spread(ratios, '%')} (target {goal} %)")
     if parts:
         print("throughput, tocsin / do-nothing milter msg/s: " + "; ".join(parts))
+    cpu = []
+    for system in ("tocsin", "null milter"):
+        found = _cached(rows, "direct", system, 1).values()
+        values = [r.cpu_ms for r in found if r.cpu_ms is not None]
+        if values:
+            cpu.append(f"{system} {_spread(values, 'ms')}")
+    if cpu:
+        print("cpu per message at C=1 (server processes, cached): " + "; ".join(cpu))
 
 
 STALL_MS = 30.0
@@ -372,11 +409,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=100, help="messages sent before a pass")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--levels", default="1,8,32")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="cached passes per system and level (median ratio)"
+    )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-postfix", dest="postfix", action="store_false")
     parser.add_argument("--workdir", help="keep keys, quarantine and Postfix dirs here")
     parser.add_argument("--json", type=Path, help="also write the rows to this file")
     args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     rows = run(args)
     if args.json:
         args.json.write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n")
