@@ -11,10 +11,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from milter.auth.arc import ArcResult, arc_override, check_arc
+from milter.auth.arc import ArcResult, ArcWork, arc_override, finish_arc, start_arc
 from milter.auth.authres import ParsedAuthres
-from milter.auth.dkim import verify_dkim
-from milter.auth.dkimpy_feed import prepare
+from milter.auth.dkim import DkimWork, finish_dkim, start_dkim
+from milter.auth.dkimpy_feed import DkimpyMessage, prepare
 from milter.auth.dmarc import DmarcResult, check_dmarc
 from milter.auth.spf import check_spf
 from milter.auth.upstream import (
@@ -59,11 +59,7 @@ class AuthCheck:
         env = ctx.envelope
         upstream_spf = spf_from_upstream(block, env.client_ip, env.mail_from)
         for_dkimpy = prepare(ctx.mime.source)  # header block parsed once for DKIM and ARC
-        spf, own_dkim, own_arc = await asyncio.gather(
-            _spf(ctx, resolver, upstream_spf),
-            verify_dkim(for_dkimpy, resolver),
-            check_arc(for_dkimpy, resolver),
-        )
+        spf, own_dkim, own_arc = await _spf_dkim_arc(ctx, resolver, upstream_spf, for_dkimpy)
         dkim, from_dkim = dkim_from_upstream(own_dkim, block)
         arc, from_arc = arc_from_upstream(own_arc, block)
         dmarc = await _dmarc(ctx, resolver, spf[0] if spf else None, dkim)
@@ -79,6 +75,39 @@ class AuthCheck:
         if taken:
             found.append(_upstream_finding(ctx, taken))
         return [*results, *found]
+
+
+async def _spf_dkim_arc(
+    ctx: CheckContext,
+    resolver: Resolver,
+    upstream_spf: Sequence[UpstreamResult],
+    for_dkimpy: DkimpyMessage | bytes,
+) -> tuple[list[AuthResult], tuple[AuthResult, ...], ArcResult]:
+    """SPF, DKIM and ARC, their DNS queries concurrent, as ``asyncio.gather`` ran them, and
+    in the same order: SPF's first, then DKIM's, then ARC's. Only DKIM and ARC with keys
+    to fetch get a task; SPF runs in this one (the tasks and their wake-ups were ~60 us
+    of every message's CPU, and most messages have nothing to fetch for one of them)."""
+    dkim_started, arc_started = start_dkim(for_dkimpy), start_arc(for_dkimpy)
+    dkim: asyncio.Task[tuple[AuthResult, ...]] | tuple[AuthResult, ...] = (
+        asyncio.ensure_future(finish_dkim(dkim_started, resolver))
+        if isinstance(dkim_started, DkimWork)
+        else dkim_started
+    )
+    arc: asyncio.Task[ArcResult] | ArcResult = (
+        asyncio.ensure_future(finish_arc(arc_started, resolver))
+        if isinstance(arc_started, ArcWork)
+        else arc_started
+    )
+    try:
+        spf = await _spf(ctx, resolver, upstream_spf)  # the tasks start when this waits
+        own_dkim = await dkim if isinstance(dkim, asyncio.Task) else dkim
+        own_arc = await arc if isinstance(arc, asyncio.Task) else arc
+    except BaseException:  # cancelled (check timeout, scan gone), or a bug: so are the tasks
+        for task in (dkim, arc):
+            if isinstance(task, asyncio.Task):
+                task.cancel()
+        raise
+    return spf, own_dkim, own_arc
 
 
 def _trusted_block(ctx: CheckContext) -> tuple[ParsedAuthres, ...]:
