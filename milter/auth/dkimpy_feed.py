@@ -67,7 +67,8 @@ __all__ = [
     "split_message",
 ]
 
-_END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")
+_END_OF_HEADERS = re.compile(rb"\r?\n\r?\n")  # what _end_of_headers finds, faster
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 _BARE_LF = re.compile(rb"(?<!\r)\n")
 # The scans below start with a literal LF, so ``re`` runs from LF to LF at C speed and
 # looks behind only there (``_BARE_LF``'s own search tries every position: ~25x slower).
@@ -78,7 +79,7 @@ _TWO_SPACES = re.compile(rb"  ")  # ``re``'s literal search: ~1.6x faster than `
 _TRAILING_BLANKS = re.compile(rb"[\t ]+\r\n")
 _BLANK_RUNS = re.compile(rb"[\t ]{2,}|\t")
 _WSP_RUNS = re.compile(rb"[\t ]+")
-_LINE_END = re.compile(rb"\r?\n")  # dkim.rfc822_parse's, compiled once
+_LINE_END = re.compile(rb"\r?\n")  # dkim.rfc822_parse's: what _header_lines splits at
 _FIELD_NAME = re.compile(rb"([\x21-\x7e]+?):")  # dkim.rfc822_parse's, compiled once
 _HEADER_MEMO_SIZE = 4  # header lists whose relaxed form is remembered (one message: 1-2)
 _HEADER_MEMO: dict[tuple[tuple[bytes, ...], ...], list[tuple[bytes, bytes]]] = {}
@@ -305,10 +306,34 @@ def _split(message: bytes) -> DkimpyMessage:
     """``split_message`` with the body's bare LFs left as they are."""
     if message.startswith((b"\n", b"\r\n")):  # an empty first line: no headers at all
         return [], message[1 if message.startswith(b"\n") else 2 :]
-    if (end := _END_OF_HEADERS.search(message)) is None:  # no body: small, dkimpy's way
+    if (end := _end_of_headers(message)) is None:  # no body: small, dkimpy's way
         return dkim.rfc822_parse(message)  # type: ignore[no-any-return]
     # the leftmost match starts at the last header line's own line end
-    return parse_header_block(message[: end.start()]), message[end.end() :]
+    return parse_header_block(message[: end[0]]), message[end[1] :]
+
+
+def _end_of_headers(data: bytes) -> tuple[int, int] | None:
+    """Start and end of the leftmost ``\r?\n\r?\n`` in ``data`` (``_END_OF_HEADERS``).
+
+    Searched as ``\n\r?\n``, a CR just before it taken in: the same match (a match that
+    starts with CR has its LF next), but ``re`` runs from LF to LF at C speed instead of
+    trying the pattern at every position (~1 us instead of ~35 for a 2 KB header)."""
+    found = _BLANK_LINE.search(data)
+    if found is None:
+        return None
+    start = found.start()
+    return (start - 1 if start and data[start - 1] == 0x0D else start), found.end()
+
+
+def _header_lines(block: bytes) -> list[bytes]:
+    """``_LINE_END.split(block)`` (dkimpy's split at CRLF or LF) with bytes methods: ``re``
+    tried its optional-CR pattern at every position, ~20x slower."""
+    lines = block.split(b"\n")
+    if b"\r" in block:  # a CR just before a split LF belongs to the line end
+        last = lines.pop()
+        lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
+        lines.append(last)
+    return lines
 
 
 def _crlf_line_ends(body: bytes) -> bytes:
@@ -324,7 +349,7 @@ def parse_header_block(block: bytes) -> list[list[bytes]]:
     loop with its two patterns compiled once (dkimpy passes them to ``re`` as text on every
     line, and the pattern cache lookups were most of the parse). Raises what it raises."""
     headers: list[list[bytes]] = []
-    for line in _LINE_END.split(block):
+    for line in _header_lines(block):
         if not line:
             break  # dkimpy: the end of the header block
         if line[0] in (0x09, 0x20):
@@ -357,11 +382,11 @@ def _prepare_spooled(message: RawMessage) -> DkimpyMessage | bytes:
     block = message.header_block
     if block.startswith((b"\n", b"\r\n")):  # an empty first line: no headers at all
         return [], SpooledBody(message, 1 if block.startswith(b"\n") else 2)
-    found = _END_OF_HEADERS.search(block)
+    found = _end_of_headers(block)
     if found is None or message.body_offset >= message.size:  # no body (header block capped)
         return prepare(block)
     try:
-        headers = parse_header_block(block[: found.start()])
+        headers = parse_header_block(block[: found[0]])
     except (dkim.MessageFormatError, IndexError):
         return block  # the verifiers parse it again and report it as they always did
     return headers, SpooledBody(message, message.body_offset)
