@@ -84,7 +84,8 @@ _FIELD_NAME = re.compile(rb"([\x21-\x7e]+?):")  # dkim.rfc822_parse's, compiled 
 _HEADER_MEMO_SIZE = 4  # header lists whose relaxed form is remembered (one message: 1-2)
 _HEADER_MEMO: dict[tuple[tuple[bytes, ...], ...], list[tuple[bytes, bytes]]] = {}
 
-_RELAXED_TAIL = re.compile(rb"[\t ]*\r?\Z")  # may change with the next chunk: carried over
+# What may change with the next chunk, carried over (found by _tail_start, faster)
+_RELAXED_TAIL = re.compile(rb"[\t ]*\r?\Z")
 _SIMPLE_TAIL = re.compile(rb"\r?\Z")
 _CRLF_RUN = 64 * 1024
 
@@ -244,18 +245,16 @@ def canonical_chunks(chunks: Iterable[bytes], *, relaxed: bool) -> Iterator[byte
     What the next chunk may change is carried over: a final CR (it may start a CRLF),
     final blanks (relaxed: dropped before a line end, one space otherwise), and the empty
     lines at the end (dropped at the end of the body), which are only counted."""
-    tail = _RELAXED_TAIL if relaxed else _SIMPLE_TAIL
     carry, held, wrote = b"", 0, False
     for data in chain(chunks, (None,)):
         buf = carry + data if data is not None else carry
         carry = b""
         if data is not None:
-            cut = tail.search(buf)
-            assert cut is not None
-            carry = buf[cut.start() :]
+            cut = _tail_start(buf, relaxed=relaxed)
+            carry = buf[cut:]
             if relaxed and carry[:1] in (b" ", b"\t"):
                 carry = b" " + carry[-1:] if carry.endswith(b"\r") else b" "
-            buf = buf[: cut.start()]
+            buf = buf[:cut]
         buf = _crlf_line_ends(buf)
         if relaxed:
             buf = FastRelaxed.canonicalize_lines(buf)
@@ -268,6 +267,15 @@ def canonical_chunks(chunks: Iterable[bytes], *, relaxed: bool) -> Iterator[byte
             held += ending
     if wrote or not relaxed:
         yield b"\r\n"  # one line end after the last non-empty line (or an empty body)
+
+
+def _tail_start(buf: bytes, *, relaxed: bool) -> int:
+    """Where ``_RELAXED_TAIL`` (relaxed) or ``_SIMPLE_TAIL`` matches in ``buf``: the start of
+    its final CR (simple), or of its final blanks and CR (relaxed). With bytes methods: the
+    patterns, which may match nothing before the end, made ``re`` try every position of
+    the chunk (~4 ms per 64 KB chunk, ~2.6 s of CPU for a spooled 40 MB body)."""
+    end = len(buf) - 1 if buf.endswith(b"\r") else len(buf)
+    return len(buf[:end].rstrip(b" \t")) if relaxed else end
 
 
 def _split_empty_lines(buf: bytes) -> tuple[bytes, int]:
