@@ -215,6 +215,8 @@ class SharedDigestHash(dkim.HashThrough):  # type: ignore[misc]
                 return
         self._catch_up()
         super().update(data)
+        if not self.debug:  # nothing more to decide: straight to hashlib from now on
+            self.update = self.hasher.update  # type: ignore[method-assign]
 
     def _catch_up(self) -> None:
         if self._waiting is not None:
