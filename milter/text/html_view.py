@@ -289,15 +289,44 @@ class _Stopped(Exception):
     """The caller's ``stop`` said to stop reading."""
 
 
+# A run of spaces (after one pass of ``str.replace("  ", " ")``, what is left of the runs
+# of three spaces or more); at most _LONG_RUNS of them are cut one by one.
+_SPACE_RUN = re.compile(" +")
+_LONG_RUNS = 64
+
+
 def collapse_spaces(text: str) -> str:
-    """Each run of spaces, tabs, CR, FF, VT and no-break spaces made one space (by
-    ``str.replace`` in C: a pattern would be tried at every character)."""
+    """Each run of spaces, tabs, CR, FF, VT and no-break spaces made one space, by
+    ``str.replace`` in C (a pattern would be tried at every character). One pass of
+    "  " -> " " leaves only what remains of runs of three spaces or more: the first few
+    of those are cut where ``find`` lands (in a document, a few runs of tags with no text
+    between them: 2-3 whole passes fewer), any others by further whole passes (a flood
+    of long runs costs what it did, not a step each)."""
     for space in _SPACES:
         if space in text:
             text = text.replace(space, " ")
-    while "  " in text:
-        text = text.replace("  ", " ")
-    return text
+    if "  " not in text:
+        return text
+    text = text.replace("  ", " ")
+    at = text.find("  ")
+    if at < 0:
+        return text
+    pieces: list[str] = []
+    start = 0
+    for _ in range(_LONG_RUNS):
+        run = _SPACE_RUN.match(text, at)
+        assert run is not None
+        pieces.append(text[start : at + 1])
+        start = run.end()
+        at = text.find("  ", start)
+        if at < 0:
+            pieces.append(text[start:])
+            return "".join(pieces)
+    rest = text[start:]  # (starts after a run: no run spans the cut)
+    while "  " in rest:
+        rest = rest.replace("  ", " ")
+    pieces.append(rest)
+    return "".join(pieces)
 
 
 def _finish(parts: list[str]) -> str:

@@ -150,6 +150,30 @@ def test_space_runs_become_one_space(text: str) -> None:
     assert collapse_spaces(text) == re.sub(r"[ \t\r\f\v\u00a0]+", " ", text)
 
 
+@_SETTINGS
+@given(
+    st.lists(st.tuples(st.text(alphabet="ab\n", max_size=3), st.integers(0, 9)), max_size=30),
+    st.integers(0, 4),
+)
+def test_long_space_runs_cut_one_by_one_then_by_passes(
+    runs: list[tuple[str, int]], few: int
+) -> None:
+    """Runs of three spaces or more (what one replace pass leaves) are cut one by one up
+    to a bound, the rest by whole passes: both ways, and across the bound, give one space
+    a run (the bound made small here so that generated text crosses it)."""
+    text = "".join(word + " " * count for word, count in runs)
+    expected = re.sub(" +", " ", text)
+    original = html_view._LONG_RUNS
+    try:
+        html_view._LONG_RUNS = few
+        assert collapse_spaces(text) == expected
+    finally:
+        html_view._LONG_RUNS = original
+    assert collapse_spaces(text) == expected
+    flood = "x   \t " * 200 + "y" + " " * 40
+    assert collapse_spaces(flood) == re.sub(r"[ \t]+", " ", flood)
+
+
 def _refused_tags_run_to_the_end(doc: str) -> None:
     tokenizer = _Tokenizer(doc, 0, 0)
     for found in re.finditer(r"</?[A-Za-z]", doc):
