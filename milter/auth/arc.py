@@ -24,13 +24,16 @@ from milter.model.auth import AuthResult, AuthStatus
 __all__ = [
     "MAX_INSTANCES",
     "ArcResult",
+    "ArcWork",
     "KeyAnswer",
     "arc_key_names",
     "arc_override",
     "check_arc",
     "evaluate_chain",
     "fetch_keys",
+    "finish_arc",
     "sealer_domains",
+    "start_arc",
 ]
 
 METHOD = "arc"
@@ -108,6 +111,8 @@ def _norm(raw: bytes) -> str:
 
 async def fetch_keys(resolver: Resolver, names: Sequence[str]) -> dict[str, KeyAnswer]:
     """Look up every key record concurrently; failures are kept, not raised."""
+    if len(names) == 1:  # one sealer signing both fields, the usual case: no task
+        return {names[0]: await _fetch(resolver, names[0])}
     answers = await asyncio.gather(*(_fetch(resolver, name) for name in names))
     return dict(zip(names, answers, strict=True))
 
@@ -154,11 +159,29 @@ def evaluate_chain(
     return ArcResult(status, instances, domains, reason)
 
 
+@dataclass(frozen=True, slots=True)
+class ArcWork:
+    """A sealed message, parsed: what ``finish_arc`` validates once the keys are fetched."""
+
+    verifier: dkim.ARC
+    sealers: tuple[int, tuple[str, ...]]
+
+
 async def check_arc(
     message: bytes | DkimpyMessage, resolver: Resolver, *, min_key_bits: int = 1024
 ) -> ArcResult:
     """Validate the ARC chain of ``message`` (raw, or ``dkimpy_feed.prepare``'s view shared
     with DKIM); DNS failures give temperror."""
+    started = start_arc(message, min_key_bits=min_key_bits)
+    if isinstance(started, ArcWork):
+        return await finish_arc(started, resolver)
+    return started
+
+
+def start_arc(message: bytes | DkimpyMessage, *, min_key_bits: int = 1024) -> ArcResult | ArcWork:
+    """``check_arc`` up to its first DNS query (no I/O): its result when it needs none
+    (no ARC field, unparsable header, too many sets), else the chain to validate. A
+    caller that runs ARC beside other checks creates a task only for the second case."""
     try:
         verifier = load_verifier(dkim.ARC, message, minkey=min_key_bits, logger=DKIMPY_LOG)
     except dkim.DKIMException as exc:
@@ -170,8 +193,13 @@ async def check_arc(
     if sealers[0] > MAX_INSTANCES:
         reason = f"{sealers[0]} ARC sets, more than {MAX_INSTANCES} (RFC 8617 §4.2.1)"
         return ArcResult(AuthStatus.FAIL, sealers[0], sealers[1], reason)
-    keys = await fetch_keys(resolver, arc_key_names(verifier.headers))
-    return evaluate_chain(verifier, keys, sealers)
+    return ArcWork(verifier, sealers)
+
+
+async def finish_arc(work: ArcWork, resolver: Resolver) -> ArcResult:
+    """The rest of ``check_arc``: fetch the keys, validate the chain."""
+    keys = await fetch_keys(resolver, arc_key_names(work.verifier.headers))
+    return evaluate_chain(work.verifier, keys, work.sealers)
 
 
 def arc_override(arc_result: ArcResult, trusted_sealers: Collection[str]) -> bool:

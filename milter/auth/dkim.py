@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
@@ -53,10 +52,13 @@ __all__ = [
     "DEFAULT_MAX_SIGNATURES",
     "DEFAULT_MIN_KEY_BITS",
     "DkimSignature",
+    "DkimWork",
     "KeyRecord",
     "evaluate_signature",
     "fetch_key",
+    "finish_dkim",
     "parse_signatures",
+    "start_dkim",
     "verify_dkim",
 ]
 
@@ -64,7 +66,6 @@ DEFAULT_MAX_SIGNATURES = 5  # bound on the DNS and CPU work one message can caus
 KEY_CACHE_SIZE = 1024  # parsed key records kept across messages (bounded: DNS text)
 DEFAULT_MIN_KEY_BITS = 1024  # RFC 8301 §3.2: verifiers MUST NOT accept RSA keys < 1024 bits
 METHOD = "dkim"
-_WSP = re.compile(r"\s+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,7 @@ def _parse_one(index: int, value: bytes) -> DkimSignature:
         domain=_text(tags.get(b"d", b"")).lower(),
         selector=_text(tags.get(b"s", b"")),
         algorithm=_text(tags.get(b"a", b"")).lower(),
-        b_prefix=_WSP.sub("", _text(tags.get(b"b", b"")))[:8],
+        b_prefix=_no_whitespace(_text(tags.get(b"b", b"")))[:8],
         identity=_text(tags.get(b"i", b"")),
         canonicalization=_text(tags.get(b"c", b"simple/simple")),
     )
@@ -136,6 +137,12 @@ def _parse_one(index: int, value: bytes) -> DkimSignature:
         return replace(sig, error=f"key name {sig.key_name!r} is not a valid DNS name")
     length = tags.get(b"l")
     return replace(sig, body_length=int(length)) if length else sig
+
+
+def _no_whitespace(text: str) -> str:
+    r"""``re.sub(r"\s+", "", text)`` without ``re`` (~6 us for a 350-character b=): str.split
+    and ``\s`` share one definition of whitespace (Py_UNICODE_ISSPACE)."""
+    return "".join(text.split())
 
 
 def _text(raw: bytes) -> str:
@@ -263,6 +270,16 @@ def _serve(text: str) -> Callable[..., bytes]:
     return dnsfunc
 
 
+@dataclass(frozen=True, slots=True)
+class DkimWork:
+    """A signed message, parsed: what ``finish_dkim`` verifies once the keys are fetched."""
+
+    verifier: dkim.DKIM
+    signatures: tuple[DkimSignature, ...]
+    max_signatures: int
+    min_key_bits: int
+
+
 async def verify_dkim(
     message: bytes | DkimpyMessage,
     resolver: Resolver,
@@ -276,6 +293,21 @@ async def verify_dkim(
     An unsigned message gives one ``none`` result. Signatures past ``max_signatures`` are
     reported ``neutral`` with the reason "not evaluated".
     """
+    started = start_dkim(message, max_signatures=max_signatures, min_key_bits=min_key_bits)
+    if isinstance(started, DkimWork):
+        return await finish_dkim(started, resolver)
+    return started
+
+
+def start_dkim(
+    message: bytes | DkimpyMessage,
+    *,
+    max_signatures: int = DEFAULT_MAX_SIGNATURES,
+    min_key_bits: int = DEFAULT_MIN_KEY_BITS,
+) -> tuple[AuthResult, ...] | DkimWork:
+    """``verify_dkim`` up to its first DNS query (no I/O): its results when it needs none
+    (unsigned message, unparsable header), else the signatures to verify. A caller that
+    runs DKIM beside other checks creates a task only for the second case."""
     try:
         # minkey=0: weak keys are judged below, so they report "policy", not a parse error
         verifier = load_verifier(dkim.DKIM, message, minkey=0, logger=DKIMPY_LOG)
@@ -284,11 +316,22 @@ async def verify_dkim(
     signatures = parse_signatures(verifier.headers)
     if not signatures:
         return (AuthResult(METHOD, AuthStatus.NONE, "message not signed"),)
-    checked, skipped = signatures[:max_signatures], signatures[max_signatures:]
-    keys = await asyncio.gather(*(_key_for(resolver, sig) for sig in checked))
+    return DkimWork(verifier, signatures, max_signatures, min_key_bits)
+
+
+async def finish_dkim(work: DkimWork, resolver: Resolver) -> tuple[AuthResult, ...]:
+    """The rest of ``verify_dkim``: fetch the keys (concurrently), verify each signature."""
+    checked, skipped = (
+        work.signatures[: work.max_signatures],
+        work.signatures[work.max_signatures :],
+    )
+    if len(checked) == 1:  # nothing to run beside it: no task
+        keys = [await _key_for(resolver, checked[0])]
+    else:
+        keys = await asyncio.gather(*(_key_for(resolver, sig) for sig in checked))
     pairs = zip(checked, keys, strict=True)
-    results = [evaluate_signature(verifier, s, k, min_key_bits) for s, k in pairs]
-    reason = f"not evaluated: over the limit of {max_signatures} signatures"
+    results = [evaluate_signature(work.verifier, s, k, work.min_key_bits) for s, k in pairs]
+    reason = f"not evaluated: over the limit of {work.max_signatures} signatures"
     results += [AuthResult(METHOD, AuthStatus.NEUTRAL, reason, s.props()) for s in skipped]
     return tuple(results)
 

@@ -9,12 +9,14 @@ signature from the pinned domains when the policy pins them. Anything less is a
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import types
+from collections.abc import Callable, Coroutine, Generator, Sequence
+from typing import Any
 
-from milter.auth.arc import ArcResult, arc_override, check_arc
+from milter.auth.arc import ArcResult, ArcWork, arc_override, finish_arc, start_arc
 from milter.auth.authres import ParsedAuthres
-from milter.auth.dkim import verify_dkim
-from milter.auth.dkimpy_feed import prepare
+from milter.auth.dkim import DkimWork, finish_dkim, start_dkim
+from milter.auth.dkimpy_feed import DkimpyMessage, prepare
 from milter.auth.dmarc import DmarcResult, check_dmarc
 from milter.auth.spf import check_spf
 from milter.auth.upstream import (
@@ -59,11 +61,7 @@ class AuthCheck:
         env = ctx.envelope
         upstream_spf = spf_from_upstream(block, env.client_ip, env.mail_from)
         for_dkimpy = prepare(ctx.mime.source)  # header block parsed once for DKIM and ARC
-        spf, own_dkim, own_arc = await asyncio.gather(
-            _spf(ctx, resolver, upstream_spf),
-            verify_dkim(for_dkimpy, resolver),
-            check_arc(for_dkimpy, resolver),
-        )
+        spf, own_dkim, own_arc = await _spf_dkim_arc(ctx, resolver, upstream_spf, for_dkimpy)
         dkim, from_dkim = dkim_from_upstream(own_dkim, block)
         arc, from_arc = arc_from_upstream(own_arc, block)
         dmarc = await _dmarc(ctx, resolver, spf[0] if spf else None, dkim)
@@ -79,6 +77,88 @@ class AuthCheck:
         if taken:
             found.append(_upstream_finding(ctx, taken))
         return [*results, *found]
+
+
+async def _spf_dkim_arc(
+    ctx: CheckContext,
+    resolver: Resolver,
+    upstream_spf: Sequence[UpstreamResult],
+    for_dkimpy: DkimpyMessage | bytes,
+) -> tuple[list[AuthResult], tuple[AuthResult, ...], ArcResult]:
+    """SPF, DKIM and ARC, their DNS queries concurrent and asked in the order
+    ``asyncio.gather`` asked them (SPF's first, then DKIM's, then ARC's), but with a task
+    only where one has to wait while the next starts (`_in_order`), and no coroutine at all
+    for DKIM or ARC when they need no DNS (no signature, no ARC field): the tasks and
+    their wake-ups were ~60 us of every message's CPU with the cache warm."""
+    dkim_started, arc_started = start_dkim(for_dkimpy), start_arc(for_dkimpy)
+    rest: list[Coroutine[Any, Any, object]] = []
+    if isinstance(dkim_started, DkimWork):
+        rest.append(finish_dkim(dkim_started, resolver))
+    if isinstance(arc_started, ArcWork):
+        rest.append(finish_arc(arc_started, resolver))
+    spf, *done = await _in_order([_spf(ctx, resolver, upstream_spf), *rest])
+    own_dkim = done.pop(0) if isinstance(dkim_started, DkimWork) else dkim_started
+    own_arc = done.pop(0) if isinstance(arc_started, ArcWork) else arc_started
+    assert isinstance(spf, list)
+    assert isinstance(own_dkim, tuple)
+    assert isinstance(own_arc, ArcResult)
+    return spf, own_dkim, own_arc
+
+
+async def _in_order(coros: Sequence[Coroutine[Any, Any, object]]) -> list[object]:
+    """``asyncio.gather(*coros)`` run in this task as far as it can be: each coroutine
+    runs here, in order, until one has to wait; the ones after it then start as tasks
+    (their first steps run while it waits, in order, as gather's tasks did) and are
+    awaited once it is done. A coroutine run here never leaves this task, so a timeout
+    inside it cancels the task that is awaiting it, as in a task of its own. Cancelled
+    (check timeout, scan gone) or failing, it cancels the tasks it started."""
+    results: list[object] = [None] * len(coros)
+    tasks: dict[int, asyncio.Task[object]] = {}
+    index = 0
+
+    def start_the_rest() -> None:
+        for later in range(index + 1, len(coros)):
+            tasks[later] = asyncio.ensure_future(coros[later])
+
+    try:
+        while index < len(coros) and not tasks:
+            results[index] = await _until_it_waits(coros[index], start_the_rest)
+            index += 1
+        for later, task in tasks.items():
+            results[later] = await task
+    except BaseException:
+        for task in tasks.values():
+            task.cancel()
+        for never in coros[index + 1 :] if not tasks else ():
+            never.close()  # not started: no "never awaited" warning
+        raise
+    return results
+
+
+@types.coroutine
+def _until_it_waits(
+    coro: Coroutine[Any, Any, object], on_wait: Callable[[], None]
+) -> Generator[Any, Any, object]:
+    """``await coro``, calling ``on_wait`` once, just before ``coro`` first waits (not at
+    all when it never does). What ``yield from`` does, step by step: what ``coro`` yields
+    goes to the event loop, what the loop sends or throws goes back to ``coro``."""
+    sent: Any = None
+    thrown: BaseException | None = None
+    while True:
+        try:
+            waiting = coro.send(sent) if thrown is None else coro.throw(thrown)
+        except StopIteration as stop:
+            return stop.value
+        if on_wait is not None:
+            on_wait()
+            on_wait = None  # type: ignore[assignment]
+        try:
+            sent, thrown = (yield waiting), None
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # noqa: BLE001 - handed to coro, as yield from does
+            sent, thrown = None, exc
 
 
 def _trusted_block(ctx: CheckContext) -> tuple[ParsedAuthres, ...]:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from itertools import islice
 from typing import Protocol
 
+from milter.links._anchors import DOT_ANCHOR_RE
 from milter.model.budget import checkpoint, spent
 from milter.text.html_view import LinkEvent, events_of
 from milter.text.url import parse_url
@@ -34,8 +35,9 @@ class LinkSink(Protocol):
         anchor was already taken."""
 
     def add_text(self, text: str, source: str) -> None:
-        """Scan visible text for written URLs. The scan leaves out the texts without
-        ``.`` or ``:`` (no URL can be written without one)."""
+        """Scan visible text for written URLs. The scan leaves out the texts without a
+        URL anchor (:func:`~milter.links._anchors.has_url_anchor`: no URL can be written
+        without one)."""
 
 
 def _href(attrs: dict[str, str]) -> str | None:
@@ -65,9 +67,10 @@ class _Collector:
     def flush_text(self) -> None:
         """Scan the visible text read since the last link for written URLs, in one call:
         a space between texts is a URL delimiter, so the URLs found, and their order
-        among the other links, are those of one call per text. Only texts with a ``.``
-        or a ``:`` are kept for it (most texts between links have neither: " · ", line
-        breaks, "Lire la suite"), so that most links find nothing to scan before them."""
+        among the other links, are those of one call per text. Only texts with a URL
+        anchor are kept for it (most texts between links have none: " · ", line breaks,
+        "Lire la suite", paragraphs of sentences), so that most links find nothing to
+        scan before them."""
         pending = self.pending
         if pending:
             text = " ".join(pending)
@@ -148,6 +151,7 @@ def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bo
     scanned for written URLs a run at a time (``batch_text=False``: one text at a time,
     the same links in the same order; what the batching is tested against)."""
     state = _Collector(sink)
+    dot_anchor = DOT_ANCHOR_RE.search
     close_anchor, other_tag = state.close_anchor, state.other_tag
     pending, anchor_parts = state.pending, state.anchor_parts
     open_href: str | None = None  # the open <a>'s href
@@ -162,7 +166,10 @@ def collect_links(events: Iterable[LinkEvent], sink: LinkSink, *, batch_text: bo
         for event in chunk:
             if isinstance(event, str):  # most events: text (in an anchor or between links)
                 if open_href is None:
-                    if not hidden and ("." in event or ":" in event):
+                    if not hidden and (  # has_url_anchor(event), inline
+                        ("." in event and dot_anchor(event) is not None)
+                        or (":" in event and "://" in event)
+                    ):
                         pending.append(event)
                         if not batch_text:
                             state.flush_text()

@@ -8,10 +8,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from milter.links._anchors import DOT_ANCHOR_RE, TOKEN_DELIMS, has_url_anchor
 from milter.links._html import scan_html
 from milter.model.budget import checkpoint
 from milter.text.psl import HostParts, registrable_domain, split_host
-from milter.text.url import LinkFlag, ParsedUrl, parse_url
+from milter.text.url import LinkFlag, ParsedUrl, UrlFields, parse_url, read_url
 
 __all__ = ["Link", "LinkFlag", "LinkSet", "LinkSource", "extract_links", "find_text_urls"]
 
@@ -98,6 +99,7 @@ class _Full(Exception):
 
 
 _MAX_TOKEN = 8192
+_LOOK_BACK = 32
 _CACHED_HOST_CHARS = 255  # longer written hosts are split every time (bounded memory)
 # At most max_links * _WORK_FACTOR written URLs are parsed (duplicates included).
 _WORK_FACTOR = 25
@@ -105,13 +107,10 @@ _WORK_FACTOR = 25
 # "://" or a dot followed by another token character can hold one (a scheme, "www.x" or
 # a dotted host): the scan looks for those anchors (in C) and reads just the tokens
 # around them, so ordinary words never reach Python. Each token is read once forward
-# and once backward (from a reversed copy of the text): linear.
-_TOKEN_DELIMS = "\\s<>\"'`\\x00-\\x1f\\x7f"
-# The two anchors are searched apart: each pattern then starts with a literal, which the
-# regex engine finds with a fast scan (one alternation is tried at every character:
-# ~15x slower over prose).
-_DOT_ANCHOR_RE = re.compile(rf"\.[^{_TOKEN_DELIMS}.]")
-_TOKEN_RUN_RE = re.compile(rf"[^{_TOKEN_DELIMS}]*")
+# and once backward (from a reversed copy of what comes before it, _LOOK_BACK characters
+# or, for a longer token, the whole text once): linear.
+# (The delimiters and the dot anchor: milter/links/_anchors.py.)
+_TOKEN_RUN_RE = re.compile(rf"[^{TOKEN_DELIMS}]*")
 _START_RE = re.compile(r"(?i)(?:(?:https?|ftp|hxxps?)://|\bwww\d{0,3}\.[^.])")
 _BARE_RE = re.compile(r"(?:[\w-]{1,63}\.){1,12}[^\W\d_]{2,63}\.?(?:[:/?#].*)?")
 _LEADING = "([{<«\"'*_|"
@@ -152,23 +151,33 @@ def _bare_domain_ok(candidate: str) -> bool:
 def _candidate_tokens(text: str) -> Iterator[str]:
     """The tokens of ``text`` (at most ``_MAX_TOKEN`` long) holding an anchor, in order."""
     size = len(text)
-    found = _DOT_ANCHOR_RE.search(text)
+    found = DOT_ANCHOR_RE.search(text)
     dot = size if found is None else found.start()
     scheme = text.find("://")
     scheme = size if scheme < 0 else scheme
     if dot == scheme:  # both == size: no anchor
         return
-    reverse, run = text[::-1], _TOKEN_RUN_RE.match
-    while (at := min(dot, scheme)) < size:
-        back = run(reverse, size - at)
+    reverse, run = "", _TOKEN_RUN_RE.match
+    while (at := dot if dot < scheme else scheme) < size:
+        # The token's start: read backward from a reversed copy of the _LOOK_BACK
+        # characters before the anchor (most tokens start within a few: "https", a host's
+        # first label), of the whole text when the token runs further (made once).
+        low = at - _LOOK_BACK if at > _LOOK_BACK else 0
+        back = run(text[low:at][::-1])
         forward = run(text, at)
         assert back is not None  # the pattern matches the empty string
         assert forward is not None
-        start, end = at - (back.end() - (size - at)), forward.end()
+        start, end = at - back.end(), forward.end()
+        if start == low and low:
+            if not reverse:
+                reverse = text[::-1]
+            back = run(reverse, size - at)
+            assert back is not None
+            start = at - (back.end() - (size - at))
         if end - start <= _MAX_TOKEN:
             yield text[start:end]
         if dot < end:  # the next anchor of each kind at or after the token's end
-            found = _DOT_ANCHOR_RE.search(text, end)
+            found = DOT_ANCHOR_RE.search(text, end)
             dot = size if found is None else found.start()
         if scheme < end:
             scheme = text.find("://", end)
@@ -208,10 +217,10 @@ class _Sink:
         self.kept_keys = max_links * 4  # bound of ``seen`` and of ``readings``
         self.links: dict[str, Link] = {}
         self.seen: set[tuple[str, str, str]] = set()
-        # parse_url's reading of each written URL and base, by the URL alone when there
-        # is no base (most): a URL written in both the text/plain and the HTML part (with
-        # an anchor text there) is read once.
-        self.readings: dict[str | tuple[str, str], ParsedUrl] = {}
+        # read_url's reading (parse_url's fields) of each written URL and base, by the URL
+        # alone when there is no base (most): a URL written in both the text/plain and the
+        # HTML part (with an anchor text there) is read once.
+        self.readings: dict[str | tuple[str, str], UrlFields] = {}
         self.budget = max_links * _WORK_FACTOR
         self.truncated = False
 
@@ -219,7 +228,7 @@ class _Sink:
         self, url: str, source: str, base: str = "", anchor: str = "", assume_http: bool = False
     ) -> None:
         """Record the link written ``url``, found in ``source`` with ``anchor`` text, read
-        against ``base`` (:func:`parse_url`, kept in ``readings``; a scheme-less text URL
+        against ``base`` (:func:`read_url`, kept in ``readings``; a scheme-less text URL
         with ``assume_http``, not kept). Nothing when this written URL with this base and
         anchor was already taken. At most ``max_links * _WORK_FACTOR`` URLs are read
         (duplicates included).
@@ -239,12 +248,12 @@ class _Sink:
         if len(seen) < self.kept_keys:
             seen.add(key)
         if assume_http:
-            parsed: ParsedUrl = parse_url(url, assume_http=True)
+            parsed = read_url(url, "", True)
         else:
             readings = self.readings
             reading = readings.get(written := (url, base) if base else url)
             if reading is None:
-                reading = parse_url(url, base)
+                reading = read_url(url, base)
                 if len(readings) < self.kept_keys:
                     readings[written] = reading
             parsed = reading
@@ -283,14 +292,14 @@ class _Sink:
         )
 
     def add_text(self, text: str, source: str) -> None:
-        if "." not in text and ":" not in text:
-            return  # no "://" and no dot: no URL (find_text_urls's anchors)
-        if "://" not in text and _DOT_ANCHOR_RE.search(text) is None:
-            return  # sentences ("Bonjour. A bientot."): a dot, but no anchor either
+        if not has_url_anchor(text):
+            return  # no URL, e.g. sentences ("Bonjour. A bientot."): a dot, no anchor
         checkpoint("text URL scan")
         take = self.take
-        for url, has_scheme in find_text_urls(text):
-            take(url, source, "", "", not has_scheme)
+        for token in _candidate_tokens(text):  # find_text_urls, inline
+            found = _token_url(token)
+            if found is not None:
+                take(found[0], source, "", "", not found[1])
 
 
 # An anchor text that is one written host and maybe a path, such as
@@ -301,7 +310,7 @@ class _Sink:
 # it depends only on the host and whether a path follows (:func:`_written_host`, cached
 # by host). Anchors with "www" take the general path (_START_RE reads them otherwise).
 _HOST_ANCHOR_RE = re.compile(
-    rf"((?:[a-zA-Z0-9-]{{1,63}}\.){{1,12}}[a-zA-Z]{{2,63}})(/[^{_TOKEN_DELIMS}:]*)?"
+    rf"((?:[a-zA-Z0-9-]{{1,63}}\.){{1,12}}[a-zA-Z]{{2,63}})(/[^{TOKEN_DELIMS}:]*)?"
 )
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "defang_url",
     "host_of",
     "parse_url",
+    "read_url",
 ]
 
 
@@ -302,6 +303,25 @@ def parse_url(raw: str, base: str = "", *, assume_http: bool = False) -> ParsedU
     ``assume_http`` prefixes ``http://`` to scheme-less text forms (``www.x.fr/a``).
     Never raises on malformed input.
     """
+    simple = _read_simple(raw, assume_http)
+    return _parse_general(raw, base, assume_http) if simple is None else _new_parsed(simple)
+
+
+UrlFields = tuple[str, str, str, str, str, frozenset[LinkFlag], tuple[int, int]]
+"""The fields of a :class:`ParsedUrl`, in order, as a plain tuple."""
+
+
+def read_url(raw: str, base: str = "", assume_http: bool = False) -> UrlFields:
+    """:func:`parse_url`'s reading, its fields in a plain tuple (a :class:`ParsedUrl` when
+    the general path read it), for a caller that unpacks it at once (the link extractor):
+    the named tuple costs more to build than the one-match reading of a common link."""
+    simple = _read_simple(raw, assume_http)
+    return _parse_general(raw, base, assume_http) if simple is None else simple
+
+
+def _read_simple(raw: str, assume_http: bool) -> UrlFields | None:
+    """The one-match path's reading of ``raw`` (see _SIMPLE_RE), None when the general
+    path must read it."""
     # Nothing for _clean to do on text without hidden characters starting with a host
     # character: no tab or newline, no C0 control or space at the end.
     if (
@@ -311,24 +331,50 @@ def parse_url(raw: str, base: str = "", *, assume_http: bool = False) -> ParsedU
         and "\n" not in raw
         and "\r" not in raw
     ):
+        # The scheme and host, up to the first "/", read once per message stream: the
+        # links of a newsletter share a few (trackers, images, the site).
+        if raw.startswith("https://"):
+            slash = raw.find("/", 8)
+        elif raw.startswith("http://"):
+            slash = raw.find("/", 7)
+        else:
+            slash = 0
+        if slash:
+            head = raw if slash < 0 else raw[:slash]
+            if len(head) <= _CACHED_HEAD_CHARS and (read := _plain_head(head)) is not None:
+                return (raw,) + read  # noqa: RUF005 (a star builds a list)
         simple = _SIMPLE_RE.match(raw)
         if simple is not None:
             host, span = simple.group(1), simple.span(1)
             unicode_host, ascii_host, flags = _host_forms_of(host, True)
             scheme = "https" if span[0] == 8 else "http"
-            return _new_parsed((raw, scheme, unicode_host, ascii_host, "", flags, span))
+            return raw, scheme, unicode_host, ascii_host, "", flags, span
         if assume_http and (simple := _SIMPLE_BARE_RE.match(raw)) is not None:
             host = simple.group(1)  # "www.x.fr/a": read as "http://www.x.fr/a"
             unicode_host, ascii_host, flags = _host_forms_of(host, True)
             span = (7, 7 + len(host))
             target = "http://" + raw
-            return _new_parsed(
-                (target, "http", unicode_host, ascii_host, "", flags | _NO_SCHEME, span)
-            )
-    return _parse_general(raw, base, assume_http)
+            return target, "http", unicode_host, ascii_host, "", flags | _NO_SCHEME, span
+    return None
 
 
 _new_parsed = functools.partial(tuple.__new__, ParsedUrl)
+_CACHED_HEAD_CHARS = len("https://") + _CACHED_HOST_CHARS
+
+
+@functools.lru_cache(maxsize=8192)
+def _plain_head(
+    head: str,
+) -> tuple[str, str, str, str, frozenset[LinkFlag], tuple[int, int]] | None:
+    """What :func:`parse_url` reads of a URL whose text up to its first ``/`` (or all of
+    it) is ``head``, an ``http(s)://`` and a plain host (the one-match path): every field
+    but the target; None for any other head (with "?", "#", "@", ":", "%", "\\", ...)."""
+    simple = _SIMPLE_RE.fullmatch(head)
+    if simple is None:
+        return None
+    host, span = simple.group(1), simple.span(1)
+    unicode_host, ascii_host, flags = _host_forms_of(host, True)
+    return ("https" if span[0] == 8 else "http", unicode_host, ascii_host, "", flags, span)
 
 
 def _parse_general(raw: str, base: str, assume_http: bool) -> ParsedUrl:

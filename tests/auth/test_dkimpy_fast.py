@@ -6,6 +6,7 @@ ARC (one and two instances)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -21,7 +22,13 @@ from hypothesis import strategies as st
 from milter.auth.arc import check_arc
 from milter.auth.dkim import verify_dkim
 from milter.auth.dkimpy_btag import RE_BTAG, original_re_btag
-from milter.auth.dkimpy_feed import FastRelaxed, MemoryBody, prepare
+from milter.auth.dkimpy_feed import (
+    FastRelaxed,
+    MemoryBody,
+    SharedDigestHash,
+    original_hash_through,
+    prepare,
+)
 from milter.auth.dkimpy_keys import evaluate_pk, original_evaluate_pk
 from milter.auth.dkimpy_rsa import original_rsassa_verify, rsassa_pkcs1_v1_5_verify
 from milter.auth.dkimpy_tags import original_parse_tag_value, parse_tag_value, parse_tags
@@ -109,9 +116,11 @@ def plain_dkimpy() -> Iterator[None]:
     dkim.RSASSA_PKCS1_v1_5_verify = original_rsassa_verify
     dkim.RE_BTAG = original_re_btag
     dkim.RelaxedCanonicalization = canon.Relaxed
+    dkim.HashThrough = original_hash_through
     try:
         yield
     finally:
+        dkim.HashThrough = SharedDigestHash
         canon.ALGORITHMS.update(algorithms)
         dkim.evaluate_pk = evaluate_pk
         dkim.parse_tag_value = parse_tag_value
@@ -170,6 +179,74 @@ async def test_dkim_verdicts_are_dkimpys(
     results = await verify_dkim(prepare(message), resolver)
     ours = [r.result in (AuthStatus.PASS, AuthStatus.POLICY) for r in results]
     assert ours == (expected or [False]), [r.reason for r in results]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(header_lists, bodies, st.sampled_from([b"simple", b"relaxed"]), tamperings)
+async def test_signatures_with_other_hashes_of_one_body_are_dkimpys(
+    headers: list[tuple[bytes, bytes]], body: bytes, c_body: bytes, tampering: str
+) -> None:
+    """Two signatures over one canonical body, rsa-sha1 and rsa-sha256: the body digest
+    one computed is not the other's."""
+    signed, record = _sign(_message(headers, body), "rsa-sha256", (b"relaxed", c_body), False)
+    signed, _ = _sign(signed, "rsa-sha1", (b"simple", c_body), False)
+    message = TAMPERINGS[tampering](signed)
+    expected = _dkimpy_verdicts(message, record)
+    resolver = FakeResolver({(f"sel._domainkey.{DOMAIN}", "TXT"): record})
+    results = await verify_dkim(prepare(message), resolver)
+    ours = [r.result in (AuthStatus.PASS, AuthStatus.POLICY) for r in results]
+    assert ours == expected, [r.reason for r in results]
+
+
+class _CountingHash:
+    """A sha256 that counts the octets it is given."""
+
+    def __init__(self) -> None:
+        self.inner = hashlib.sha256()
+        self.name = self.inner.name
+        self.octets = 0
+
+    def update(self, data: bytes) -> None:
+        self.octets += len(data)
+        self.inner.update(data)
+
+    def digest(self) -> bytes:
+        return self.inner.digest()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bodies,
+    st.lists(st.sampled_from([b"", b"x", b"\r\n", b"Corps", None]), max_size=3),
+    st.booleans(),
+)
+def test_shared_digest_hash_is_the_digest_of_all_it_is_given(
+    body: bytes, then: list[bytes | None], digest_between: bool
+) -> None:
+    """Whether the first data is the canonical body just handed to dkimpy (its digest
+    known or not yet), the digest is hashlib's of everything given; a known body digest
+    is not computed again."""
+    shared = MemoryBody(body)
+    form = shared.canonical(relaxed=True)
+    first = _CountingHash()
+    hashing = SharedDigestHash(first)
+    hashing.update(form)
+    assert hashing.digest() == hashlib.sha256(form).digest()
+    assert first.octets == len(form)
+    again = _CountingHash()
+    hashing = SharedDigestHash(again)
+    hashing.update(shared.canonical(relaxed=True))  # handed again, its digest known
+    if digest_between:
+        assert hashing.digest() == hashlib.sha256(form).digest()
+        assert again.octets == 0
+    more = [form if data is None else data for data in then]  # None: the handed body again
+    for data in more:
+        hashing.update(shared.canonical(relaxed=True) if data is form else data)
+    assert hashing.digest() == hashlib.sha256(form + b"".join(more)).digest()
+    assert hashing.hexdigest() == hashlib.sha256(form + b"".join(more)).hexdigest()
+    other = SharedDigestHash(hashlib.sha256())
+    other.update(form + b"x")  # not the handed body: hashed, not looked up
+    assert other.digest() == hashlib.sha256(form + b"x").digest()
 
 
 @cache
@@ -249,6 +326,28 @@ def test_memory_body_forms_are_dkimpys(body: bytes) -> None:
             shared
         ) == canon.Simple.canonicalize_body(parsed)
     assert shared.data == parsed
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\r\n",
+        b"a \r\nb\r\n",  # a blank before a line end
+        b"a\t\r\nb",
+        b"\r\nab  c\r\n",  # a CRLF first, then two spaces
+        b"a\nb \r\n",  # a bare LF
+        b"a\r\r\n \r\r\n",  # a lone CR before a CRLF, after a blank
+        b"x y\r\n\r\n\r\n",
+        b"x\ty\r\n",
+        b"x y \r\n\r\n",
+    ],
+)
+def test_memory_body_edge_cases_are_dkimpys(body: bytes) -> None:
+    """The cases the single line-end scan of a relaxed MemoryBody must tell apart."""
+    _, parsed = dkim.rfc822_parse(b"A: b\r\n\r\n" + body)
+    assert MemoryBody(body).canonical(relaxed=True) == canon.Relaxed.canonicalize_body(parsed)
+    assert MemoryBody(body).canonical(relaxed=False) == canon.Simple.canonicalize_body(parsed)
 
 
 def test_key_record_parsed_once() -> None:

@@ -12,8 +12,15 @@ from hypothesis import strategies as st
 
 from milter.auth.dkim import verify_dkim
 from milter.auth.dkimpy_feed import (
+    _END_OF_HEADERS,
+    _LINE_END,
+    _RELAXED_TAIL,
+    _SIMPLE_TAIL,
     FastRelaxed,
     SpooledBody,
+    _end_of_headers,
+    _header_lines,
+    _tail_start,
     canonical_chunks,
     load_verifier,
     parse_header_block,
@@ -47,6 +54,37 @@ def test_split_message_is_rfc822_parse(message: bytes) -> None:
 @given(messages)
 def test_header_block_parse_is_rfc822_parse(block: bytes) -> None:
     assert _dkimpy(parse_header_block, block) == _dkimpy(lambda m: dkim.rfc822_parse(m)[0], block)
+
+
+line_ends = st.lists(st.sampled_from([b"a", b"\r", b"\n", b"\r\n", b":"]), max_size=20).map(
+    b"".join
+)
+
+
+@settings(max_examples=1000)
+@given(line_ends)
+def test_end_of_headers_is_the_regex_match(data: bytes) -> None:
+    found = _END_OF_HEADERS.search(data)
+    assert _end_of_headers(data) == (found.span() if found else None)
+
+
+@settings(max_examples=1000)
+@given(
+    st.lists(st.sampled_from([b"a", b" ", b"\t", b"\r", b"\n", b"\r\n"]), max_size=20).map(
+        b"".join
+    ),
+    st.booleans(),
+)
+def test_tail_start_is_the_regex_match(buf: bytes, relaxed: bool) -> None:
+    found = (_RELAXED_TAIL if relaxed else _SIMPLE_TAIL).search(buf)
+    assert found is not None
+    assert _tail_start(buf, relaxed=relaxed) == found.start()
+
+
+@settings(max_examples=1000)
+@given(line_ends)
+def test_header_lines_are_the_regex_split(block: bytes) -> None:
+    assert _header_lines(block) == _LINE_END.split(block)
 
 
 @settings(max_examples=1000)

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from milter.links import extract as extract_module
+from milter.links._anchors import TOKEN_DELIMS, has_url_anchor
 from milter.links.extract import extract_links, find_text_urls
 from milter.text.url import parse_url
 
@@ -144,3 +145,45 @@ def test_a_token_starting_with_its_scheme_reads_as_the_pattern_reads_it() -> Non
         assert list(find_text_urls("voir " + text + " ici")) == list(
             _plain("voir " + text + " ici")
         )
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.lists(_PIECES, max_size=30).map("".join), st.text(max_size=60)))
+def test_a_text_without_a_url_anchor_holds_no_url(text: str) -> None:
+    """What the HTML scan leaves out before batching texts (and the sink before the
+    scan): a text without "://" nor a dot followed by a token character."""
+    if not has_url_anchor(text):
+        assert list(_plain(text)) == []
+
+
+def test_url_anchors() -> None:
+    for text in ("https://x", "voir ameli.fr.", "3.14 km", "a.é", "x://", "www.x"):
+        assert has_url_anchor(text), text
+    for text in ("Bonjour. A bientot.", "fin.", "a. b", "a..", "x:y", ":/ /", "a.\u00a0b"):
+        assert not has_url_anchor(text), text
+
+
+def test_a_token_starting_far_before_its_anchor_is_read_whole() -> None:
+    """The scan reads a token's start from the few characters before its anchor, and from
+    the whole text when the token runs further back: the same tokens either way."""
+    for size in (0, 1, 30, 31, 32, 33, 34, 64, 100, 9000):
+        for head in ("", "voir ", "x" * 40 + " ", "a.b "):
+            for anchor in (".fr/page", "://x.fr/a", ".b.fr", "www.x.fr"):
+                text = head + "h" * size + anchor + " puis https://y.fr/b." + " z" * 3
+                assert list(find_text_urls(text)) == list(_plain(text)), (size, head, anchor)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["a", "-", "é", ".", "/", " ", "://", "x" * 31]), max_size=40))
+def test_long_tokens_read_backward(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert list(find_text_urls(text)) == list(_plain(text))
+
+
+def test_the_delimiters_are_white_space_quotes_angles_and_controls() -> None:
+    """TOKEN_DELIMS spells \\s out: the same characters, every code point."""
+    spelled = re.compile(rf"[{TOKEN_DELIMS}]")
+    defined = re.compile(r"[\s<>\"'`\x00-\x1f\x7f]")
+    for code in range(0x110000):
+        char = chr(code)
+        assert bool(spelled.match(char)) == bool(defined.match(char)), hex(code)

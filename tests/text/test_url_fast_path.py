@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from milter.text.url import _parse_general, parse_url
+from milter.text.url import _parse_general, _plain_head, parse_url, read_url
 
 _SCHEMES = st.sampled_from(["http", "https", "HTTPS", "hTtP", "ftp", "javascript", "mailto", ""])
 _SEPARATORS = st.sampled_from(["://", "://", ":/", ":\\\\", ":///", "//", ":", ":/\\"])
@@ -95,7 +95,9 @@ def _near_simple(draw: st.DrawFn) -> str:
 def test_parse_url_answers_what_the_general_path_answers(
     raw: str, base: str, assume_http: bool
 ) -> None:
-    assert parse_url(raw, base, assume_http=assume_http) == _parse_general(raw, base, assume_http)
+    parsed = parse_url(raw, base, assume_http=assume_http)
+    assert parsed == _parse_general(raw, base, assume_http)
+    assert read_url(raw, base, assume_http) == tuple(parsed)
 
 
 def test_long_and_plain_hosts() -> None:
@@ -126,3 +128,16 @@ def test_tabs_and_line_ends_inside_a_link_are_removed() -> None:
         assert parsed.target == target, raw
         assert parsed.host == "a.example"
         assert parsed == _parse_general(raw, "", False)
+
+
+def test_the_head_cache_keeps_short_heads_only() -> None:
+    """The one-match path's reading of ``http(s)://host`` is cached by the text up to the
+    first "/" (bounded memory: at most 8 + 255 characters a key); longer heads, and heads
+    that are no plain host, are read as before."""
+    _plain_head.cache_clear()
+    for raw in ("https://" + "a" * 300 + "/x", "https://" + "a." * 200 + "fr"):
+        assert parse_url(raw) == _parse_general(raw, "", False)
+    assert _plain_head.cache_info().currsize == 0
+    for raw in ("https://x.fr/a", "http://x.fr", "https://x.fr?q=1#f", "https://u@x.fr/"):
+        assert parse_url(raw) == _parse_general(raw, "", False)
+    assert _plain_head.cache_info().currsize == 4
