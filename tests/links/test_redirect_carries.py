@@ -188,3 +188,22 @@ def test_an_urldefense_link_without_colon_nor_percent_may_carry() -> None:
     parsed = parse_url("https://urldefense.com/v3/__www.evil.fr/x__;!!A")
     assert redirect.unwrap_once(parsed.target, parsed) is not None
     assert redirect.may_carry(parsed)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://x.fr/p?a=1#https://evil.fr/",
+        "https://x.fr/p?a=1#u=https%3A%2F%2Fevil.fr",
+        "https://x.fr/p?#www.evil.fr",
+        "http://x.fr/?utm=nl#aHR0cHM6Ly9ldmlsLmZy",
+    ],
+)
+def test_a_url_in_the_fragment_is_not_carried(url: str) -> None:
+    """The fragment is never read as the query (the browser does not send it; unwrapping
+    reads parameters only): a query that carries nothing is "nothing" whatever follows
+    its "#" (review: reading the query through the fragment passed every other test)."""
+    reading = parse_url(url)
+    assert redirect.carries_nothing(reading)
+    assert not redirect.may_carry(reading)
+    assert redirect._unwrap_parsed(reading) is None
