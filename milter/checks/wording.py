@@ -12,10 +12,17 @@ and punctuation do not matter ("n'envoyez" is "n envoyez").
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
-from milter.text.confusables import LINE_MARK, line_key_at, phrase_key_lines, phrase_key_uncached
+from milter.text.confusables import (
+    LINE_MARK,
+    line_key_at,
+    phrase_key_line_bytes,
+    phrase_key_lines,
+    phrase_key_uncached,
+)
 
 # Sentence ends in the raw text; dots inside names (ameli.fr) split harmlessly.
 _SENTENCE_END = re.compile(r"[.!?;\n\r•|]+")
@@ -55,15 +62,63 @@ def asserted(text: str, haystack: str, keys: Iterable[tuple[str, str]]) -> str |
     """The first phrase (as written) whose key occurs in ``text`` outside every denied
     sentence, or None. ``haystack`` is ``phrase_key(text)``, for a cheap first test.
 
-    The sentences are folded in one pass (:func:`phrase_key_lines`, one line per sentence)
-    and only those holding a candidate phrase are judged; the same answer as judging every
-    one of :func:`sentences` (a property test holds it)."""
+    The sentences are folded in one pass, one line per sentence
+    (:func:`phrase_key_line_bytes`), and only the lines holding a candidate phrase are
+    judged; the same answer as judging every one of :func:`sentences` (a property test
+    holds it)."""
     candidates = [(key, phrase) for key, phrase in keys if key in haystack]
     if not candidates:
         return None
     if _BULLET in text:
         text = text.replace(_BULLET, "\n")
-    lines = phrase_key_lines(text, _LATIN1_ENDS)  # each end a line: as _SENTENCE_END splits
+    patterns = [_key_pattern(key) for key, _ in candidates]
+    if None in patterns:  # a key that is not a plain phrase key: the joined lines
+        return _asserted_in_lines(text, candidates)
+    # The lines' words without joining them (a Python object per word of the body): each
+    # key is found by a pattern that reads a run of spaces as the joined form's one space,
+    # and only the line holding a match is collapsed and judged.
+    raw = phrase_key_line_bytes(text, _LATIN1_ENDS)  # each end a line, as _SENTENCE_END
+    for (_, phrase), pattern in zip(candidates, patterns, strict=True):
+        assert pattern is not None  # checked above
+        found = pattern.search(raw)
+        while found is not None:
+            begin = raw.rfind(_MARK, 0, found.start()) + 1
+            end = raw.find(_MARK, found.end())
+            end = len(raw) if end < 0 else end
+            if not is_denied(" " + b" ".join(raw[begin:end].split()).decode("ascii") + " "):
+                return phrase
+            found = pattern.search(raw, end)
+    return None
+
+
+_MARK = LINE_MARK.encode("ascii")
+_KEY_WORD = re.compile(r"[a-z0-9]+")
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_pattern(key: str) -> re.Pattern[bytes] | None:
+    """A pattern finding phrase key ``key`` (" w1 w2 ") within one line of
+    :func:`phrase_key_line_bytes`: its words as whole words (after a space, a line mark or
+    the start; before one or the end) with only spaces between. It starts with the first
+    word's letters, so the regex engine looks for them in C. None when ``key`` is not a
+    padded, single-spaced run of folded words (judged on the joined lines instead)."""
+    found = key.split(" ")
+    if len(found) < 3 or found[0] or found[-1]:
+        return None
+    words = found[1:-1]
+    if not all(_KEY_WORD.fullmatch(word) for word in words):
+        return None
+    first = words[0]
+    return re.compile(
+        f"{first}(?<![^ \x01]{first})".encode("ascii")
+        + b"".join(b" +" + word.encode("ascii") for word in words[1:])
+        + b"(?![^ \x01])"
+    )
+
+
+def _asserted_in_lines(text: str, candidates: list[tuple[str, str]]) -> str | None:
+    """:func:`asserted` on the joined lines (:func:`phrase_key_lines`), for any key."""
+    lines = phrase_key_lines(text, _LATIN1_ENDS)
     for key, phrase in candidates:
         start = lines.find(key)
         while start >= 0:

@@ -284,6 +284,14 @@ def phrase_key_lines(text: str, ends: str = "\n") -> str:
     return " " + b" ".join(folded.split()).decode("ascii") + " "
 
 
+def phrase_key_line_bytes(text: str, ends: str = "\n") -> bytes:
+    """:func:`phrase_key_lines` before its spaces are collapsed: ``text`` folded byte for
+    byte to ASCII letters, digits and spaces, each of ``ends`` a LINE_MARK byte. Its words
+    are the lines' words (runs of letters and digits); it costs no Python object per word,
+    where the joined form makes one (a 40 KB body: ~0.1 against ~1.4 M instructions)."""
+    return _key_bytes(text, _lines_table(ends))
+
+
 def line_key_at(lines: str, index: int) -> str:
     """The phrase key of the line of :func:`phrase_key_lines`'s ``lines`` holding ``index``."""
     begin = lines.rfind(LINE_MARK, 0, index) + 1
