@@ -16,7 +16,7 @@ from types import MappingProxyType
 from milter.links.lookalike import BrandIndex
 from milter.links.registry import policy_brands
 from milter.policy.model import Policy
-from milter.text.confusables import key_words, phrase_key, skeleton, words
+from milter.text.confusables import key_words, phrase_key, phrase_key_words, skeleton, words
 
 KEY = "checks.compiled"
 
@@ -38,11 +38,22 @@ class KeyIndex:
     words: tuple[frozenset[bytes], ...]  # as key_words gives them: UTF-8 bytes
     by_word: Mapping[bytes, tuple[int, ...]]
     filed: frozenset[bytes] = frozenset()  # by_word's words, for a set intersection in C
+    one_word: frozenset[int] = frozenset()  # positions of the keys " w " (one word, padded)
+    last: list[tuple[str, tuple[tuple[str, str], ...]]] = field(
+        default_factory=lambda: [("", ())], compare=False, repr=False
+    )
+    """The last haystack :meth:`found` was asked about, and its answer: the checks of one
+    message ask for the brand names in the same body key two or three times."""
 
     @classmethod
     def build(cls, keys: tuple[tuple[str, str], ...]) -> KeyIndex:
         """Index ``keys`` ((key, payload) pairs, in the order lookups return them)."""
         words = tuple(key_words(key) for key, _ in keys)
+        one_word = frozenset(
+            p
+            for p, (key, _) in enumerate(keys)
+            if key == f" {key.strip()} " and len(key.split()) == 1
+        )
         counts: dict[bytes, int] = {}
         for needed in words:
             for word in needed:
@@ -53,27 +64,43 @@ class KeyIndex:
                 rarest = min(needed, key=lambda w: (counts[w], -len(w), w))
                 filed.setdefault(rarest, []).append(position)
         by_word = MappingProxyType({w: tuple(p) for w, p in filed.items()})
-        return cls(keys, words, by_word, frozenset(by_word))
+        return cls(keys, words, by_word, frozenset(by_word), one_word)
 
-    def positions(self, haystack: str, present: frozenset[bytes]) -> list[int]:
-        """Positions (ascending) of the keys found in ``haystack``, whose words are
-        ``present``."""
+    def positions(self, haystack: str) -> list[int]:
+        """Positions (ascending) of the keys found in ``haystack``."""
+        present = phrase_key_words(haystack)
+        exact = present is not None  # a phrase key's own words: " w " is in it if w is
+        if present is None:
+            present = key_words(haystack)
         by_word = self.by_word
         candidates = [p for w in present & self.filed for p in by_word[w]]
         candidates.sort()
         keys, words = self.keys, self.words
+        if exact and self.one_word:
+            one_word = self.one_word
+            return [
+                p
+                for p in candidates
+                if words[p] <= present and (p in one_word or keys[p][0] in haystack)
+            ]
         return [p for p in candidates if words[p] <= present and keys[p][0] in haystack]
 
     def found(self, haystack: str) -> list[tuple[str, str]]:
         """The (key, payload) pairs found in ``haystack``, in key order."""
+        last = self.last[0]
+        if last[0] == haystack:
+            return list(last[1])
         keys = self.keys
-        return [keys[p] for p in self.positions(haystack, key_words(haystack))]
+        found = tuple(keys[p] for p in self.positions(haystack))
+        self.last[0] = (haystack, found)
+        return list(found)
 
 
 _NO_KEYS = KeyIndex((), (), MappingProxyType({}))
 
 POSSESSIVES = ("votre", "vos", "ton", "ta", "tes", "your")
 _POSSESSIVE_WORDS = frozenset(POSSESSIVES)
+_POSSESSIVE_BYTES = frozenset(word.encode() for word in POSSESSIVES)
 _WORD = re.compile(r"\w+")
 
 
@@ -100,9 +127,11 @@ class PossessiveFinder:
 
     def search(self, haystack: str) -> tuple[str, str] | None:
         """(name, matched phrase) of the first possessive naming a brand, or None."""
+        if key_words(haystack).isdisjoint(_POSSESSIVE_BYTES):
+            return None  # no possessive word, none before a name either
         best: tuple[int, int, int, int] | None = None  # start, words between, order, end
         keys = self.names.keys
-        for order in self.names.positions(haystack, key_words(haystack)):
+        for order in self.names.positions(haystack):
             name = keys[order][0]
             at = haystack.find(name)
             while at >= 0:

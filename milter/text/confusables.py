@@ -326,6 +326,13 @@ def _folded(text: str) -> tuple[str, frozenset[bytes]]:
     return " " + b" ".join(words).decode("ascii") + " ", frozenset(words)
 
 
+def phrase_key_words(key: str) -> frozenset[bytes] | None:
+    """The words of ``key`` when :func:`phrase_key` made it (and still holds it), else
+    None: then ``key`` is known to be a padded, single-spaced run of those words, so a
+    one-word key ``" w "`` occurs in it exactly when ``w`` is one of them."""
+    return _WORDS_OF_KEY.get(key)
+
+
 def key_words(key: str) -> frozenset[bytes]:
     """The words of a phrase key (or of any space-separated key), as a set of UTF-8
     bytes: made with the key when :func:`phrase_key` made it, else now."""

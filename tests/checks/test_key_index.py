@@ -102,3 +102,40 @@ def test_possessive_finder_examples() -> None:
     assert finder.search(" votre a b c d ameli ") is None  # more than three words between
     assert finder.search(" votre mon compte ") == ("mon compte", "votre mon compte")
     assert finder.search(" vos l-x ameli ") is None  # a word that is not \w+ ends the run
+
+
+# Keys padded with one space or more (an unpadded key may match inside a word, which the
+# index, by its words, does not look for: phrase keys are padded).
+padded_keys = st.lists(
+    st.tuples(
+        st.tuples(st.sampled_from([" ", "  "]), word_lists, st.sampled_from([" ", "  "])).map(
+            lambda parts: parts[0] + " ".join(parts[1]) + parts[2]
+        ),
+        st.sampled_from("pqr"),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(keys=padded_keys, texts=st.lists(st.lists(st.sampled_from(WORDS), max_size=12), max_size=3))
+def test_phrase_keys_and_repeated_lookups_find_what_a_full_search_finds(
+    keys: list[tuple[str, str]], texts: list[list[str]]
+) -> None:
+    """A haystack made by phrase_key (its words known: a one-word key needs no search)
+    and the same index asked again, about the same or another haystack."""
+    index = KeyIndex.build(tuple(keys))
+    haystacks = [phrase_key(", ".join(ws)) for ws in texts]
+    for haystack in [*haystacks, *reversed(haystacks), *haystacks]:
+        assert index.found(haystack) == plain_found(keys, haystack)
+        assert index.found("".join(haystack)) == plain_found(keys, haystack)  # a copy
+
+
+def test_one_word_keys_need_their_padding() -> None:
+    keys = ((" ameli ", "a"), ("  ameli  ", "b"), ("ameli", "c"), (" cpf", "d"), (" cpf cpf ", "e"))
+    index = KeyIndex.build(keys)
+    assert index.one_word == frozenset({0})  # " cpf cpf ": one word in the set, twice in the key
+    haystack = phrase_key("Ameli, CPF")
+    assert index.found(haystack) == [keys[0], keys[2], keys[3]]
+    assert index.found(" x ") == []  # not the last answer again
+    assert index.found(haystack) == [keys[0], keys[2], keys[3]]
