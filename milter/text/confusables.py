@@ -344,6 +344,8 @@ def key_words(key: str) -> frozenset[bytes]:
 
 def has_mixed_scripts(text: str) -> bool:
     """True when letters of text come from more than one script (Latin with Greek, …)."""
+    if text.isascii():
+        return False  # every ASCII letter is LATIN
     scripts = {unicodedata.name(c, "").split(" ")[0] for c in text if c.isalpha()}
     scripts.discard("")
     return len(scripts) > 1

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from milter.text import confusables
 from milter.text.confusables import (
     fold,
+    has_mixed_scripts,
     key_words,
     phrase_key,
     phrase_key_uncached,
@@ -80,3 +81,21 @@ LATIN = st.text(
 @given(LATIN)
 def test_phrase_key_of_latin_text_is_the_folded_words(text: str) -> None:
     assert phrase_key_uncached(text) == " " + " ".join(words(text)) + " "
+
+
+def _reference_mixed_scripts(text: str) -> bool:
+    scripts = {unicodedata.name(c, "").split(" ")[0] for c in text if c.isalpha()}
+    scripts.discard("")
+    return len(scripts) > 1
+
+
+@given(st.text(max_size=40) | st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=40))
+def test_mixed_scripts_matches_the_definition(text: str) -> None:
+    assert has_mixed_scripts(text) == _reference_mixed_scripts(text)
+
+
+def test_every_ascii_letter_is_latin() -> None:
+    """What the ASCII shortcut of has_mixed_scripts rests on."""
+    letters = [chr(c) for c in range(0x80) if chr(c).isalpha()]
+    assert {unicodedata.name(c).split(" ")[0] for c in letters} == {"LATIN"}
+    assert has_mixed_scripts("Amazon Аmazon") is True  # Cyrillic А: not ASCII
