@@ -27,7 +27,15 @@ from .commands import (
 from .errors import LocalProtocolError, RemoteProtocolError
 from .flags import ActionFlag, ProtocolFlag
 from .frames import Frame
-from .wire import UINT16, UINT32, exact_cstrings, split_cstrings, to_text
+from .wire import (
+    TEXT_ENCODING,
+    TEXT_ERRORS,
+    UINT16,
+    UINT32,
+    exact_cstrings,
+    split_cstrings,
+    to_text,
+)
 
 OPTNEG_SIZE = 3 * UINT32.size
 NO_MACROS: Mapping[str, str] = MappingProxyType({})
@@ -117,6 +125,17 @@ def _read_empty(kind: type[Command]) -> _Reader:
 
 
 def _read_header(payload: bytes, macros: Mapping[str, str]) -> Header:
+    # the commonest packet, built in place (as `_built` does); anything irregular takes
+    # exact_cstrings, which raises what it always did
+    if payload[-1:] == b"\0":
+        parts = payload[:-1].split(b"\0")
+        if len(parts) == 2:
+            header = object.__new__(Header)
+            fields = header.__dict__
+            fields["name"] = parts[0].decode(TEXT_ENCODING, TEXT_ERRORS)
+            fields["value"] = parts[1].decode(TEXT_ENCODING, TEXT_ERRORS)
+            fields["macros"] = macros
+            return header
     name, value = exact_cstrings(payload, 2)
     return _built(Header, macros, name=name, value=value)
 
