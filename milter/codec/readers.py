@@ -82,7 +82,11 @@ def _read_macro(payload: bytes, macros: Mapping[str, str]) -> Macro:
     values = dict(zip(texts[::2], texts[1::2], strict=True))
     if "" in values:
         raise ValueError("empty macro name")
-    return _built(Macro, NO_MACROS, command=payload[:1], values=MappingProxyType(values))
+    macro = object.__new__(Macro)  # as `_built` does, without its keyword arguments
+    fields = macro.__dict__
+    fields["command"] = payload[:1]
+    fields["values"] = MappingProxyType(values)
+    return macro
 
 
 def _read_connect(payload: bytes, macros: Mapping[str, str]) -> Connect:
@@ -140,6 +144,14 @@ def _read_header(payload: bytes, macros: Mapping[str, str]) -> Header:
     return _built(Header, macros, name=name, value=value)
 
 
+def _read_body(payload: bytes, macros: Mapping[str, str]) -> BodyChunk:
+    chunk = object.__new__(BodyChunk)  # as `_built` does, without its keyword arguments
+    fields = chunk.__dict__
+    fields["data"] = payload
+    fields["macros"] = macros
+    return chunk
+
+
 _READERS: dict[bytes, _Reader] = {
     OptNeg.CODE: _read_optneg,
     Macro.CODE: _read_macro,
@@ -150,7 +162,7 @@ _READERS: dict[bytes, _Reader] = {
     Data.CODE: _read_empty(Data),
     Header.CODE: _read_header,
     EndOfHeaders.CODE: _read_empty(EndOfHeaders),
-    BodyChunk.CODE: lambda p, m: _built(BodyChunk, m, data=p),
+    BodyChunk.CODE: _read_body,
     EndOfMessage.CODE: lambda p, m: _built(EndOfMessage, m, data=p),
     Abort.CODE: _read_empty(Abort),
     Quit.CODE: _read_empty(Quit),

@@ -33,7 +33,7 @@ from .commands import (
     Unknown,
 )
 from .errors import LocalProtocolError, RemoteProtocolError
-from .flags import ActionFlag, ProtocolFlag
+from .flags import ActionFlag, ProtocolFlag, missing_actions
 from .frames import DEFAULT_MAX_FRAME_SIZE, FrameBuffer
 from .macros import MacroStore
 from .negotiation import check_offer
@@ -210,7 +210,7 @@ class MilterConnection:
         if reply.EOM_ONLY and not isinstance(owed, EndOfMessage):
             raise LocalProtocolError(f"{name} is only allowed at end of message, not {owed!r}")
         if reply.REQUIRES:  # (Continue, Accept… require nothing: no flag arithmetic)
-            missing = reply.REQUIRES & ~self.actions
+            missing = missing_actions(reply.REQUIRES, self.actions)
             if missing:
                 raise LocalProtocolError(f"{name} needs {missing!r}, which was not negotiated")
         if isinstance(reply, ReplaceBodyChunk) and self._body_edit is _BodyEdit.DONE:
