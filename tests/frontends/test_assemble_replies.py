@@ -11,6 +11,7 @@ from milter.codec import (
     ChangeHeader,
     Discard,
     InsertHeader,
+    ProtocolFlag,
     Quarantine,
     ReplaceBodyChunk,
     ReplyCode,
@@ -150,3 +151,17 @@ def test_a_plan_cannot_carry_a_permanent_failure_reply() -> None:
         ActionPlan(Disposition.ACCEPT, failure_reply=SmtpReply(550, "5.0.0", "lost"))
     with pytest.raises(ValueError, match="needs its SMTP reply"):
         ActionPlan(Disposition.REJECT)
+
+
+@pytest.mark.parametrize("hides", [True, False])
+@pytest.mark.parametrize(
+    "protocol", [ProtocolFlag.NONE, ProtocolFlag.HDR_LEADSPC | ProtocolFlag.NR_HDR]
+)
+@pytest.mark.parametrize("actions", [ActionFlag.ADDHDRS, ActionFlag(0x1FF)])
+def test_wire_options_follow_what_was_negotiated(
+    actions: ActionFlag, protocol: ProtocolFlag, hides: bool
+) -> None:
+    from milter.frontends.milter.replies import wire_options
+
+    expected = WireOptions(actions, ProtocolFlag.HDR_LEADSPC in protocol, hides)
+    assert wire_options(actions, protocol, hides) == expected
