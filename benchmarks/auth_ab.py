@@ -24,7 +24,6 @@ import pickle
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -34,9 +33,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _child(root: str, corpus: str, dns: str, rounds: int) -> None:
     """Time AuthCheck.run on every message; print the tree's milter path, then a JSON list
-    of (kind, best CPU ms)."""
+    of each message's best CPU ms."""
     sys.path.insert(0, root)
     import milter
+
+    if Path(milter.__file__).resolve().parents[1] != Path(root).resolve():
+        sys.exit(f"auth_ab: {root} has no milter package (imported {milter.__file__})")
     from milter.checks.auth import AuthCheck
     from milter.checks.base import CheckContext
     from milter.checks.claim import find_claim
@@ -56,7 +58,7 @@ def _child(root: str, corpus: str, dns: str, rounds: int) -> None:
     resolver = DnsResolver([dns])
     check = AuthCheck()
     contexts = []
-    for _kind, raw, ip, helo, sender, rcpt in messages:
+    for raw, ip, helo, sender, rcpt in messages:
         mime = parse_message(raw)
         envelope = Envelope(client_ip=ip, helo=helo, mail_from=sender, rcpts=(rcpt,))
         contexts.append(CheckContext(envelope, mime, policy, find_claim(mime, policy), resolver))
@@ -76,15 +78,16 @@ def _child(root: str, corpus: str, dns: str, rounds: int) -> None:
 
     best = asyncio.run(run())
     print(Path(milter.__file__).parent)
-    print(json.dumps([[m[0], ms] for m, ms in zip(messages, best, strict=True)]))
+    print(json.dumps(best))
 
 
-def _one_run(root: Path, corpus: str, dns: str, rounds: int) -> tuple[str, list[list]]:
-    python = root / ".venv" / "bin" / "python"
-    command = [str(python if python.exists() else sys.executable), str(Path(__file__))]
-    command += ["--child", str(root), "--corpus", corpus, "--dns", dns, "--rounds", str(rounds)]
+def _one_run(root: Path, corpus: Path, dns: str, rounds: int) -> tuple[str, list[float]]:
+    from benchmarks.harness.paired import tree_command
+
+    command = tree_command(root, Path(__file__))
+    command += ["--child", str(root), "--corpus", str(corpus), "--dns", dns]
     out = subprocess.run(
-        command,
+        [*command, "--rounds", str(rounds)],
         capture_output=True,
         text=True,
         check=True,
@@ -94,28 +97,18 @@ def _one_run(root: Path, corpus: str, dns: str, rounds: int) -> tuple[str, list[
 
 
 def _run(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT))
-    from benchmarks.harness.corpus import generate, make_keys, zone
-    from tests.support.dnsserver import DnsTestServer
+    from benchmarks.harness.paired import paired_corpus, start_order
 
-    keys = make_keys(Path(args.keys))
-    messages = generate(args.messages, keys=keys)
-    rows = [(m.kind, m.raw, m.client_ip, m.helo, m.mail_from, m.rcpt) for m in messages]
     trees = {"new": ROOT, "base": Path(args.base)}
     best: dict[str, list[float]] = {}
     labels: dict[str, str] = {}
-    with (
-        tempfile.NamedTemporaryFile(suffix=".pickle") as corpus,
-        DnsTestServer(zone(keys, messages), ttl=3600, soa_ttl=3600, soa_minimum=3600) as server,
-    ):
-        pickle.dump(rows, corpus)
-        corpus.flush()
+    with paired_corpus(args.messages, args.keys) as corpus:
         for run in range(args.runs):
-            for name in ("new", "base") if run % 2 == 0 else ("base", "new"):
-                label, timed = _one_run(trees[name], corpus.name, str(server.address), args.rounds)
+            for name in start_order(run):
+                label, ms = _one_run(trees[name], corpus.path, corpus.dns, args.rounds)
                 labels[name] = label
-                ms = [value for _kind, value in timed]
                 best[name] = [min(a, b) for a, b in zip(best.get(name, ms), ms, strict=True)]
+    messages = corpus.messages
     print(f"new: milter from {labels['new']}\nbase: milter from {labels['base']}")
     print(f"AuthCheck.run CPU ms, best of {args.rounds} rounds x {args.runs} runs per message")
     by_kind: dict[str, list[int]] = defaultdict(list)
@@ -144,10 +137,13 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         _child(args.child, args.corpus, args.dns, args.rounds)
-    elif not args.base:
-        parser.error("--base DIR is required")
-    else:
-        _run(args)
+        return
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.harness.paired import is_checkout
+
+    if not is_checkout(args.base):
+        parser.error("--base DIR: a checkout of Tocsin (with its milter package) is required")
+    _run(args)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,6 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -46,10 +45,11 @@ class _Engine:
     """One tree's scanning process, driven over its standard input and output."""
 
     def __init__(self, root: Path, corpus: Path, dns: str, hash_seed: int) -> None:
-        python = root / ".venv" / "bin" / "python"
-        command = [str(python if python.exists() else sys.executable), str(Path(__file__))]
+        from benchmarks.harness.paired import tree_command
+
+        child = ["--child", str(root), "--corpus", str(corpus), "--dns", dns]
         self.process = subprocess.Popen(
-            [*command, "--child", str(root), "--corpus", str(corpus), "--dns", dns],
+            [*tree_command(root, Path(__file__)), *child],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -130,50 +130,42 @@ def _summary(values: list[float]) -> str:
 
 def _run(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))
-    from benchmarks.harness.corpus import generate, make_keys, zone
-    from tests.support.dnsserver import DnsTestServer
+    from benchmarks.harness.paired import TREES, paired_corpus, start_order
 
-    keys = make_keys(Path(args.keys))
-    messages = generate(args.messages, keys=keys)
-    rows = [(m.raw, m.client_ip, m.helo, m.mail_from, m.rcpt) for m in messages]
     times: dict[str, list[tuple[float, int]]] = {"new": [], "base": []}
     ratios: dict[str, list[float]] = defaultdict(list)
     moved: set[tuple[int, str, str]] = set()
     draw = random.Random(args.seed)
-    with tempfile.TemporaryDirectory(prefix="tocsin-ab-") as work:
-        corpus = Path(work) / "corpus.pickle"
-        corpus.write_bytes(pickle.dumps(rows))
-        with DnsTestServer(zone(keys, messages), ttl=3600, soa_ttl=3600, soa_minimum=3600) as dns:
-            address = str(dns.address)
-            roots = {"new": ROOT, "base": Path(args.base).resolve()}
-            for round_number in range(args.rounds):
-                # Fresh processes each round, both with this round's hash seed, started in
-                # turn: a process's own layout (string hashes, addresses) slows it by a few
-                # per cent for its whole life, which one pair of processes would read as a
-                # difference between the trees.
-                starts = ["new", "base"] if round_number % 2 == 0 else ["base", "new"]
-                engines: dict[str, _Engine] = {}
-                try:  # (each process started is closed, even when the other fails to start)
-                    for name in starts:
-                        engines[name] = _Engine(roots[name], corpus, address, round_number)
-                    if round_number == 0:
-                        for name in ("new", "base"):
-                            print(f"{name}: milter from {engines[name].label}")
-                    for index in range(len(rows)):
-                        order = ["new", "base"]
-                        draw.shuffle(order)
-                        got = {name: engines[name].scan(index) for name in order}
-                        for name, (ms, _) in got.items():
-                            times[name].append((ms, index))
-                        kind = messages[index].kind
-                        ratios[kind].append(got["new"][0] / max(got["base"][0], 1e-6))
-                        if got["new"][1] != got["base"][1]:
-                            moved.add((index, got["base"][1], got["new"][1]))
-                finally:
-                    for engine in engines.values():
-                        engine.close()
-    count = len(rows) * args.rounds
-    print(f"{count} scans per tree ({len(rows)} messages x {args.rounds} rounds), CPU ms:")
+    with paired_corpus(args.messages, args.keys) as corpus:
+        messages = corpus.messages
+        roots = {"new": ROOT, "base": Path(args.base).resolve()}
+        for round_number in range(args.rounds):
+            # Fresh processes each round, both with this round's hash seed, started in turn:
+            # a process's own layout (string hashes, addresses) slows it by a few per cent
+            # for its whole life, which one pair of processes would read as a difference
+            # between the trees.
+            engines: dict[str, _Engine] = {}
+            try:  # (each process started is closed, even when the other fails to start)
+                for name in start_order(round_number):
+                    engines[name] = _Engine(roots[name], corpus.path, corpus.dns, round_number)
+                if round_number == 0:
+                    for name in TREES:
+                        print(f"{name}: milter from {engines[name].label}")
+                for index in range(len(messages)):
+                    order = list(TREES)
+                    draw.shuffle(order)
+                    got = {name: engines[name].scan(index) for name in order}
+                    for name, (ms, _) in got.items():
+                        times[name].append((ms, index))
+                    kind = messages[index].kind
+                    ratios[kind].append(got["new"][0] / max(got["base"][0], 1e-6))
+                    if got["new"][1] != got["base"][1]:
+                        moved.add((index, got["base"][1], got["new"][1]))
+            finally:
+                for engine in engines.values():
+                    engine.close()
+    count = len(messages) * args.rounds
+    print(f"{count} scans per tree ({len(messages)} messages x {args.rounds} rounds), CPU ms:")
     for name in ("base", "new"):
         print(f"  {name:4}  {_summary([ms for ms, _ in times[name]])}")
     every = [r for values in ratios.values() for r in values]
@@ -204,7 +196,10 @@ def main() -> int:
     if args.child:
         _child(args.child, args.corpus, args.dns)
         return 0
-    if not args.base or not (Path(args.base) / "milter" / "__init__.py").is_file():
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.harness.paired import is_checkout
+
+    if not is_checkout(args.base):
         parser.error("--base DIR: a checkout of Tocsin (with its milter package) is required")
     return _run(args)
 

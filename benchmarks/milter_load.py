@@ -18,6 +18,10 @@ lookups really go to the DNS server. With Postfix installed and root, the same m
 also go through a private Postfix (none / do-nothing / Tocsin as its milter), and the p50
 through Postfix at C=1 is printed beside the direct p50: a return of the ~40 ms delayed-ACK
 stall (docs/performance.md) shows there; so is the SMTP filter's p10 beside the milter's.
+With Debian's rspamd installed, rspamd (the reference #15's own table measured: SPF, DKIM,
+DMARC, ARC, its phishing, URL and MIME rules, as the package ships them) runs as a milter
+beside Tocsin on the first ``--rspamd-messages`` messages, and a line compares their CPU
+per message.
 
 This machine's speed drifts from one minute to the next by more than most changes are
 worth, and one pass of each system is one sample of that drift: ``--rounds N`` measures
@@ -59,6 +63,8 @@ from benchmarks.harness.servers import (  # noqa: E402
     free_port,
     next_hop_sink,
     null_server,
+    rspamd_server,
+    rspamd_version,
     rss_kib,
     tocsin_server,
 )
@@ -238,6 +244,9 @@ def run(args: argparse.Namespace) -> list[Row]:
             ),
         }
         rows += _direct(direct, corpus[: args.warmup], corpus, uncached, args.rounds)
+        rows += _reference(
+            args, work, corpus, nameserver=dns.address, tocsin=direct["tocsin"], levels=levels
+        )
         reason = _postfix_reason(args.postfix)
         if reason is None:
             rows += _through_postfix(args, work, corpus, {"null": null, "tocsin": tocsin}, rows)
@@ -274,6 +283,78 @@ def _direct(
         show(rows[-1])
     smtp_stall_check([r for r in rows if r.concurrency == 1])
     return rows
+
+
+def _reference(
+    args: argparse.Namespace,
+    work: Path,
+    corpus: Sequence[BenchMessage],
+    *,
+    nameserver: str,
+    tocsin: Setup,
+    levels: Sequence[int],
+) -> list[Row]:
+    """rspamd (Debian's package, as #15's own table measured it) beside Tocsin on the same
+    first ``--rspamd-messages`` messages, per level and round (the two in alternating
+    order), then the line comparing their CPU per message. rspamd has no DNS cache of its
+    own (it expects a caching resolver beside it): its lookups all reach the DNS server,
+    which answers from this process (its CPU is not counted as rspamd's)."""
+    version = rspamd_version() if args.rspamd_messages > 0 else None
+    if version is None:
+        why = "--rspamd-messages 0" if args.rspamd_messages <= 0 else "rspamd not installed"
+        print(f"reference, rspamd: skipped ({why})")
+        return []
+    messages = list(corpus[: args.rspamd_messages])
+    server = rspamd_server(
+        args.workers, nameserver, work / "rspamd", hyperscan=not args.rspamd_pcre
+    )
+    print(
+        f"reference ({version}, {args.workers} normal worker(s) behind its milter proxy, "
+        f"{len(messages)} messages): starting",
+        flush=True,
+    )
+    rows: list[Row] = []
+    try:
+        server.start()
+        rspamd = Setup("rspamd", "uncached", MilterFront("rspamd", server.port), server)
+        for level in levels:
+            for round_ in range(1, args.rounds + 1):
+                pair = [tocsin, rspamd] if round_ % 2 else [rspamd, tocsin]
+                for setup in pair:
+                    asyncio.run(_drive(setup.front, messages[: args.warmup], min(level, 8)))
+                    rows.append(measure("reference", setup, messages, level, round_))
+                    show(rows[-1])
+    finally:
+        server.stop()
+    reference_line(rows, version)
+    return rows
+
+
+def reference_line(rows: Sequence[Row], version: str) -> None:
+    """Tocsin's CPU per message and msg/s against rspamd's on the same messages, per level:
+    the median over the rounds, and Tocsin's share of rspamd's CPU."""
+    parts = []
+    levels = sorted({r.concurrency for r in rows if r.section == "reference"})
+    for conc in levels:
+        mine = [
+            r for r in rows if (r.section, r.system, r.concurrency) == ("reference", "tocsin", conc)
+        ]
+        theirs = [
+            r for r in rows if (r.section, r.system, r.concurrency) == ("reference", "rspamd", conc)
+        ]
+        a = [r.cpu_ms for r in mine if r.cpu_ms is not None]
+        b = [r.cpu_ms for r in theirs if r.cpu_ms is not None]
+        if not a or not b:
+            continue
+        cpu_a, cpu_b = statistics.median(a), statistics.median(b)
+        rate_a = statistics.median(r.rate for r in mine)
+        rate_b = statistics.median(r.rate for r in theirs)
+        parts.append(
+            f"C={conc} CPU ms/msg tocsin {cpu_a:.2f}, rspamd {cpu_b:.2f} "
+            f"({100 * cpu_a / cpu_b:.0f} %), msg/s {rate_a:.1f} against {rate_b:.1f}"
+        )
+    if parts:
+        print(f"reference, tocsin against {version} on the same messages: " + "; ".join(parts))
 
 
 def _through_postfix(
@@ -411,6 +492,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--levels", default="1,8,32")
     parser.add_argument(
         "--rounds", type=int, default=1, help="cached passes per system and level (median ratio)"
+    )
+    parser.add_argument(
+        "--rspamd-messages",
+        type=int,
+        default=100,
+        help="messages for the rspamd reference passes (0: none; skipped without rspamd)",
+    )
+    parser.add_argument(
+        "--rspamd-pcre",
+        action="store_true",
+        help="rspamd without hyperscan: starts in seconds, scans slower (smoke tests only)",
     )
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--no-postfix", dest="postfix", action="store_false")

@@ -28,6 +28,7 @@ from milter.text.idna import to_ascii as host_to_ascii
 NAME = "links"
 TRICKS = (LinkFlag.USERINFO, LinkFlag.BIDI, LinkFlag.DATA_URI, LinkFlag.IP_OBFUSCATED)
 MAX_FINDINGS = 10  # per code: enough to explain, bounded for hostile messages
+LINK_CODES = (Code.LINK_LOOKALIKE, Code.LINK_TEXT_MISMATCH, Code.LINK_TRICK)  # of one link
 BULK_PRECEDENCE = ("bulk", "list", "junk")
 
 
@@ -112,13 +113,17 @@ class _Judge:
         return Context.BULK if is_bulk(self.ctx.mime) else Context.PLAIN
 
     def links(self, links: Iterable[Link]) -> list[Finding]:
-        """:meth:`link`'s findings for each link, in order. A link with no flag whose
-        host is no lookalike and which carries no other URL (most links) has none: it
-        is passed over here, with the look-ups :meth:`link` begins with (the lookalike
-        answer once per host of the message: a newsletter's links share a few hosts)."""
+        """:meth:`link`'s findings for each link, in order, the first
+        :data:`MAX_FINDINGS` of each code (what :meth:`LinksCheck.run` keeps: those past
+        them are not made, and once every code has them the remaining links are not
+        judged). A link with no flag whose host is no lookalike and which carries no
+        other URL (most links) has none: it is passed over here, with the look-ups
+        :meth:`link` begins with (the lookalike answer once per host of the message: a
+        newsletter's links share a few hosts)."""
         found: list[Finding] = []
         classify, judge = self.index.classify, self.link
         plain: dict[str, bool] = {}  # host -> no lookalike (as many as the links, at most)
+        room = dict.fromkeys(LINK_CODES, MAX_FINDINGS)  # findings of each code still kept
         for link in links:
             if not link.flags:
                 host = link.host
@@ -130,14 +135,21 @@ class _Judge:
                     plain[host] = no_lookalike = hit is None or not hit.is_lookalike
                 if no_lookalike and not may_carry(link):
                     continue
-            found += judge(link)
+            made = judge(link, room)
+            if made:
+                found += made
+                if not any(room.values()):
+                    break  # every code has its findings: the rest would make none
         return found
 
-    def link(self, link: Link) -> Sequence[Finding]:
+    def link(self, link: Link, room: dict[Code, int] | None = None) -> Sequence[Finding]:
         """Findings for one link: lookalike hosts (as written and unwrapped), text
         showing a brand domain while going elsewhere, and link tricks. Most links have
         none: a host that is no lookalike, no URL inside, no flag; they cost a cached
-        look-up and :func:`~milter.links.redirect.may_carry` (no reading is built)."""
+        look-up and :func:`~milter.links.redirect.may_carry` (no reading is built).
+        ``room``: how many more findings of each code are wanted (counted down here);
+        a finding of a code with none left is not made (a lookalike newsletter's every
+        link would make one, ten are kept)."""
         host, flags = link.host, link.flags
         final_host = ""
         if host:
@@ -154,18 +166,23 @@ class _Judge:
                 return ()
             hit = None
         found: list[Finding] = []
-        if hit is not None and hit.is_lookalike:
+        if hit is not None and hit.is_lookalike and _wanted(room, Code.LINK_LOOKALIKE):
             found.append(self._lookalike(link, hit, ""))
         hit = self.index.classify(final_host) if final_host else None
-        if hit is not None and hit.is_lookalike:
+        if hit is not None and hit.is_lookalike and _wanted(room, Code.LINK_LOOKALIKE):
             found.append(self._lookalike(link, hit, " (behind a redirector)"))
         if flags and LinkFlag.ANCHOR_MISMATCH in flags:  # most links: no flag
             shown = self.index.classify(link.anchor_host) if link.anchor_host else None
             real = final_host or host
-            if shown is not None and not shown.is_lookalike and _not_brand(self.index, real, shown):
+            if (
+                shown is not None
+                and not shown.is_lookalike
+                and _not_brand(self.index, real, shown)
+                and _wanted(room, Code.LINK_TEXT_MISMATCH)
+            ):
                 found.append(self._mismatch(link, shown, real))
         tricks = sorted(str(f) for f in flags if f in TRICKS) if flags else None
-        if tricks:
+        if tricks and _wanted(room, Code.LINK_TRICK):
             found.append(self._trick(link, tricks))
         return found
 
@@ -221,6 +238,17 @@ class _Judge:
             {"url": link.url[:300], "tricks": ", ".join(tricks)},
             LinkRef(link.url, link.host, host_to_ascii(link.host), LinkScope.URL),
         )
+
+
+def _wanted(room: dict[Code, int] | None, code: Code) -> bool:
+    """One more finding of ``code`` is wanted (``room`` counted down; None: always)."""
+    if room is None:
+        return True
+    left = room[code]
+    if not left:
+        return False
+    room[code] = left - 1
+    return True
 
 
 def _both(host: str, host_ascii: str) -> str:

@@ -33,6 +33,7 @@ from .flags import (
     ActionFlag,
     MacroStage,
     ProtocolFlag,
+    missing_actions,
     protocol_mask,
 )
 from .frames import DEFAULT_MAX_FRAME_SIZE
@@ -121,6 +122,7 @@ __all__ = [
     "Unknown",
     "expects_reply",
     "lookup_macro",
+    "missing_actions",
     "negotiate",
     "protocol_mask",
     "replace_body",

@@ -1,6 +1,7 @@
 """Wire constants for option negotiation: SMFIF_* actions, SMFIP_* protocol bits, macro stages."""
 
 import enum
+import functools
 
 PROTOCOL_VERSION = 6
 """The milter protocol version this codec speaks (Sendmail 8.14+, Postfix 2.6+)."""
@@ -83,3 +84,10 @@ class MacroStage(enum.IntEnum):
     DATA = 4  # SMFIM_DATA
     EOM = 5  # SMFIM_EOM
     EOH = 6  # SMFIM_EOH
+
+
+@functools.lru_cache(maxsize=256)
+def missing_actions(needed: ActionFlag, granted: ActionFlag) -> ActionFlag:
+    """``needed & ~granted``: the actions a reply needs and the MTA did not grant, worked
+    out once per pair (enum's flag operators are Python calls, and every edit asks)."""
+    return needed & ~granted

@@ -47,27 +47,23 @@ class FrameBuffer:
         self._buffer: bytes | bytearray = b""
         self._start = 0  # bytes of _buffer already handed out as frames
         self._max_frame_size = max_frame_size
-        self._eof = False
+        self.eof = False
+        """True once the peer has closed its side (read-only outside this class)."""
 
     @property
     def max_frame_size(self) -> int:
         """The largest ``len`` field accepted."""
         return self._max_frame_size
 
-    @property
-    def eof(self) -> bool:
-        """True once the peer has closed its side."""
-        return self._eof
-
     def __len__(self) -> int:
         return len(self._buffer) - self._start
 
     def feed(self, data: bytes) -> None:
         """Append bytes from the peer; ``b""`` marks end of stream."""
-        if self._eof:
+        if self.eof:
             raise LocalProtocolError("data received after end of stream")
         if not data:
-            self._eof = True
+            self.eof = True
         elif self._start == len(self._buffer):  # nothing pending: keep the bytes as they are
             self._buffer, self._start = bytes(data), 0
         else:
@@ -101,7 +97,7 @@ class FrameBuffer:
                 if isinstance(buffer, bytes):
                     return buffer[body : body + 1], buffer[body + 1 : end]
                 return bytes(buffer[body : body + 1]), bytes(buffer[body + 1 : end])
-        if self._eof and available:
+        if self.eof and available:
             raise RemoteProtocolError(
                 f"connection closed inside a packet ({available} bytes pending)"
             )

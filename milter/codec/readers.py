@@ -27,7 +27,15 @@ from .commands import (
 from .errors import LocalProtocolError, RemoteProtocolError
 from .flags import ActionFlag, ProtocolFlag
 from .frames import Frame
-from .wire import UINT16, UINT32, exact_cstrings, split_cstrings, to_text
+from .wire import (
+    TEXT_ENCODING,
+    TEXT_ERRORS,
+    UINT16,
+    UINT32,
+    exact_cstrings,
+    split_cstrings,
+    to_text,
+)
 
 OPTNEG_SIZE = 3 * UINT32.size
 NO_MACROS: Mapping[str, str] = MappingProxyType({})
@@ -74,7 +82,11 @@ def _read_macro(payload: bytes, macros: Mapping[str, str]) -> Macro:
     values = dict(zip(texts[::2], texts[1::2], strict=True))
     if "" in values:
         raise ValueError("empty macro name")
-    return _built(Macro, NO_MACROS, command=payload[:1], values=MappingProxyType(values))
+    macro = object.__new__(Macro)  # as `_built` does, without its keyword arguments
+    fields = macro.__dict__
+    fields["command"] = payload[:1]
+    fields["values"] = MappingProxyType(values)
+    return macro
 
 
 def _read_connect(payload: bytes, macros: Mapping[str, str]) -> Connect:
@@ -117,8 +129,27 @@ def _read_empty(kind: type[Command]) -> _Reader:
 
 
 def _read_header(payload: bytes, macros: Mapping[str, str]) -> Header:
+    # the commonest packet, built in place (as `_built` does); anything irregular takes
+    # exact_cstrings, which raises what it always did
+    if payload[-1:] == b"\0":
+        parts = payload[:-1].split(b"\0")
+        if len(parts) == 2:
+            header = object.__new__(Header)
+            fields = header.__dict__
+            fields["name"] = parts[0].decode(TEXT_ENCODING, TEXT_ERRORS)
+            fields["value"] = parts[1].decode(TEXT_ENCODING, TEXT_ERRORS)
+            fields["macros"] = macros
+            return header
     name, value = exact_cstrings(payload, 2)
     return _built(Header, macros, name=name, value=value)
+
+
+def _read_body(payload: bytes, macros: Mapping[str, str]) -> BodyChunk:
+    chunk = object.__new__(BodyChunk)  # as `_built` does, without its keyword arguments
+    fields = chunk.__dict__
+    fields["data"] = payload
+    fields["macros"] = macros
+    return chunk
 
 
 _READERS: dict[bytes, _Reader] = {
@@ -131,7 +162,7 @@ _READERS: dict[bytes, _Reader] = {
     Data.CODE: _read_empty(Data),
     Header.CODE: _read_header,
     EndOfHeaders.CODE: _read_empty(EndOfHeaders),
-    BodyChunk.CODE: lambda p, m: _built(BodyChunk, m, data=p),
+    BodyChunk.CODE: _read_body,
     EndOfMessage.CODE: lambda p, m: _built(EndOfMessage, m, data=p),
     Abort.CODE: _read_empty(Abort),
     Quit.CODE: _read_empty(Quit),

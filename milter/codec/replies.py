@@ -22,6 +22,7 @@ MAX_BODY_CHUNK = 65535
 _ENHANCED_STATUS = re.compile(r"([245])\.\d{1,3}\.\d{1,3}(?= |$)")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")  # printable ASCII except ':' (RFC 5322 ftext)
 _MACRO_NAME = re.compile(r"[^\s\0]+")
+_UNFOLDED_NEWLINE = re.compile(r"\n(?![ \t])")
 
 
 def _fail(message: str) -> LocalProtocolError:
@@ -43,7 +44,7 @@ def _header(name: str, value: str) -> None:
     _text("header value", value, single_line=False)
     if "\r" in value:
         raise _fail("header values fold with \\n + WSP, never CR")
-    if re.search(r"\n(?![ \t])", value):
+    if _UNFOLDED_NEWLINE.search(value):
         raise _fail(f"each newline in a header value must start a folded line: {value!r}")
 
 

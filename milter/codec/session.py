@@ -12,6 +12,7 @@ connection unchanged; a `RemoteProtocolError` moves it to `Stage.ERROR` for good
 """
 
 import enum
+import functools
 
 from .commands import (
     Abort,
@@ -32,13 +33,13 @@ from .commands import (
     Unknown,
 )
 from .errors import LocalProtocolError, RemoteProtocolError
-from .flags import ActionFlag, ProtocolFlag
+from .flags import ActionFlag, ProtocolFlag, missing_actions
 from .frames import DEFAULT_MAX_FRAME_SIZE, FrameBuffer
 from .macros import MacroStore
 from .negotiation import check_offer
 from .readers import decode_packet
 from .replies import Discard, OptNegReply, ReplaceBodyChunk, Reply, Skip
-from .stages import MESSAGE_STAGES, Stage, advance, after_final_reply
+from .stages import MESSAGE_STAGES, Stage, after_final_reply, step
 
 
 class NeedData(enum.Enum):
@@ -65,6 +66,11 @@ _NO_REPLY_FLAGS = {
 }
 
 
+_SPECIAL = frozenset({OptNeg, Abort, EndOfMessage, QuitNewConnection})
+"""Commands whose receipt changes more than the stage and the reply owed."""
+
+
+@functools.lru_cache(maxsize=64)
 def silent_codes(protocol: ProtocolFlag) -> frozenset[bytes]:
     """Codes of the commands that get no reply under ``protocol`` (their NR_* bit is in
     it): `expects_reply` worked out once per connection instead of once per command."""
@@ -83,6 +89,7 @@ class MilterConnection:
         self._macros = MacroStore()
         self._body_edit = _BodyEdit.NONE
         self._silent: frozenset[bytes] = frozenset()  # codes whose NR_* bit was agreed
+        self._protocol = ProtocolFlag.NONE  # `protocol`, read for every command
 
     @property
     def stage(self) -> Stage:
@@ -107,7 +114,7 @@ class MilterConnection:
     @property
     def protocol(self) -> ProtocolFlag:
         """Negotiated protocol bits (none before negotiation)."""
-        return self._agreed.protocol if self._agreed else ProtocolFlag.NONE
+        return self._protocol
 
     @property
     def pending_reply(self) -> Command | None:
@@ -130,8 +137,20 @@ class MilterConnection:
         """
         if self._stage is Stage.ERROR:
             raise RemoteProtocolError("the connection already failed")
+        frames, macros = self._frames, self._macros
         try:
-            return self._next_event()
+            while True:
+                packet = frames.next_packet()
+                if packet is None:
+                    return self._closed() if frames.eof else NEED_DATA
+                code, payload = packet
+                event = decode_packet(code, payload, macros.pending(code))
+                if self._owed is not None:
+                    name = type(event).__name__
+                    raise RemoteProtocolError(f"{name} received before our reply to {self._owed!r}")
+                if not isinstance(event, Macro):
+                    return self._receive_command(event)
+                self._receive_macro(event)
         except RemoteProtocolError:
             self._stage = Stage.ERROR
             raise
@@ -141,21 +160,6 @@ class MilterConnection:
         self._check_reply(reply)
         self._apply_reply(reply)
         return reply.encode()
-
-    def _next_event(self) -> Event | NeedData:
-        frames, macros = self._frames, self._macros
-        while True:
-            packet = frames.next_packet()
-            if packet is None:
-                return self._closed() if frames.eof else NEED_DATA
-            code, payload = packet
-            event = decode_packet(code, payload, macros.pending(code))
-            if self._owed is not None:
-                name = type(event).__name__
-                raise RemoteProtocolError(f"{name} received before our reply to {self._owed!r}")
-            if not isinstance(event, Macro):
-                return self._receive_command(event)
-            self._receive_macro(event)
 
     def _closed(self) -> ConnectionClosed:
         self._stage = Stage.CLOSED
@@ -168,11 +172,22 @@ class MilterConnection:
         self._macros.store(macro)
 
     def _receive_command(self, command: Command) -> Command:
-        stage = advance(self._stage, command, self.protocol)
+        kind = type(command)
+        stage = step(self._stage, kind, self._protocol)
+        if kind in _SPECIAL:  # decoded commands are of these very classes, never subclasses
+            return self._receive_special(command, stage)
+        self._macros.take(command.CODE)  # decode_packet attached them already
+        self._stage = stage
+        if command.EXPECTS_REPLY and command.CODE not in self._silent:
+            self._owed = command
+        return command
+
+    def _receive_special(self, command: Command, stage: Stage) -> Command:
+        """`_receive_command` for OPTNEG, ABORT, QUIT_NC and the end of message."""
         if isinstance(command, OptNeg):
             check_offer(command)
             self._offer = command
-        self._macros.take(command.CODE)  # decode_packet attached them already
+        self._macros.take(command.CODE)
         self._stage = stage
         if isinstance(command, (Abort, EndOfMessage)):
             self._body_edit = _BodyEdit.NONE
@@ -195,7 +210,7 @@ class MilterConnection:
         if reply.EOM_ONLY and not isinstance(owed, EndOfMessage):
             raise LocalProtocolError(f"{name} is only allowed at end of message, not {owed!r}")
         if reply.REQUIRES:  # (Continue, Accept… require nothing: no flag arithmetic)
-            missing = reply.REQUIRES & ~self.actions
+            missing = missing_actions(reply.REQUIRES, self.actions)
             if missing:
                 raise LocalProtocolError(f"{name} needs {missing!r}, which was not negotiated")
         if isinstance(reply, ReplaceBodyChunk) and self._body_edit is _BodyEdit.DONE:
@@ -228,6 +243,7 @@ class MilterConnection:
         owed = self._owed
         if isinstance(reply, OptNegReply):
             self._agreed = reply
+            self._protocol = reply.protocol
             self._silent = silent_codes(reply.protocol)
             self._stage = Stage.CONNECT
             self._owed = None

@@ -8,6 +8,8 @@ any negotiated stage.
 
 import enum
 import functools
+from collections.abc import Callable
+from typing import cast
 
 from .commands import (
     Abort,
@@ -47,6 +49,10 @@ class Stage(enum.Enum):
     CLOSED = "closed"  # QUIT received or the stream ended
     ERROR = "error"  # the peer broke the protocol; the connection is unusable
 
+    # Members are singletons compared by identity: hash them by identity too, in C
+    # (Enum's own __hash__ is a Python call, and `step` hashes a stage for every command).
+    __hash__ = object.__hash__
+
 
 MESSAGE_STAGES = (
     Stage.MAIL,
@@ -83,8 +89,8 @@ def _skippable(stage: Stage, protocol: ProtocolFlag) -> bool:
     return flag is not None and flag in protocol
 
 
-def _out_of_order(command: Command, stage: Stage) -> RemoteProtocolError:
-    return RemoteProtocolError(f"{type(command).__name__} is not allowed in stage {stage.name}")
+def _out_of_order(kind: type[Command], stage: Stage) -> RemoteProtocolError:
+    return RemoteProtocolError(f"{kind.__name__} is not allowed in stage {stage.name}")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -106,35 +112,48 @@ def _message_step(current: Stage, target: Stage, protocol: ProtocolFlag) -> bool
 
 def advance(current: Stage, command: Command, protocol: ProtocolFlag) -> Stage:
     """Return the stage after receiving `command`, or raise `RemoteProtocolError`."""
+    return step(current, type(command), protocol)
+
+
+def _step(current: Stage, kind: type[Command], protocol: ProtocolFlag) -> Stage:
     if current in (Stage.CLOSED, Stage.ERROR):
-        raise _out_of_order(command, current)
-    if isinstance(command, Quit):
+        raise _out_of_order(kind, current)
+    if issubclass(kind, Quit):
         return Stage.CLOSED
     if current is Stage.NEGOTIATE:
-        if isinstance(command, OptNeg):
+        if issubclass(kind, OptNeg):
             return Stage.NEGOTIATE
-        raise _out_of_order(command, current)
-    return _advance_negotiated(current, command, protocol)
+        raise _out_of_order(kind, current)
+    return _advance_negotiated(current, kind, protocol)
 
 
-def _advance_negotiated(current: Stage, command: Command, protocol: ProtocolFlag) -> Stage:
-    if isinstance(command, Abort):
+# (a class is hashable, which typeshed's Hashable protocol does not see in type[Command])
+step = cast(
+    Callable[[Stage, type[Command], ProtocolFlag], Stage], functools.lru_cache(maxsize=4096)(_step)
+)
+"""`advance` for a command of class ``kind``: the answer depends on nothing else, so it is
+worked out once per (stage, class, protocol) and then looked up (a refusal raises every
+time: exceptions are not cached)."""
+
+
+def _advance_negotiated(current: Stage, kind: type[Command], protocol: ProtocolFlag) -> Stage:
+    if issubclass(kind, Abort):
         return Stage.CONNECTED if current in MESSAGE_STAGES else current
-    if isinstance(command, QuitNewConnection):
+    if issubclass(kind, QuitNewConnection):
         return Stage.CONNECT
-    if isinstance(command, Connect) and current is Stage.CONNECT:
+    if issubclass(kind, Connect) and current is Stage.CONNECT:
         return Stage.CONNECTED
-    if isinstance(command, Helo) and (
+    if issubclass(kind, Helo) and (
         current is Stage.CONNECTED
         or (current is Stage.CONNECT and _skippable(Stage.CONNECT, protocol))
     ):
         return Stage.CONNECTED
-    if isinstance(command, Unknown) and current in _UNKNOWN_OK:
+    if issubclass(kind, Unknown) and current in _UNKNOWN_OK:
         return current
-    target = _STAGE_OF.get(type(command))
+    target = _STAGE_OF.get(kind)
     if target is not None and _message_step(current, target, protocol):
         return target
-    raise _out_of_order(command, current)
+    raise _out_of_order(kind, current)
 
 
 def after_final_reply(stage: Stage, command: Command, reply: Reply) -> Stage:

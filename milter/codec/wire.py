@@ -47,7 +47,7 @@ def split_cstrings(payload: bytes) -> list[str]:
         return []
     if not payload.endswith(b"\0"):
         raise ValueError("string array is not NUL-terminated")
-    return [to_text(part) for part in payload[:-1].split(b"\0")]
+    return [part.decode(TEXT_ENCODING, TEXT_ERRORS) for part in payload[:-1].split(b"\0")]
 
 
 def exact_cstrings(payload: bytes, count: int) -> list[str]:

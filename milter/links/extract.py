@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from milter.links._anchors import DOT_ANCHOR_RE, TOKEN_DELIMS, has_url_anchor
+from milter.links._anchors import DOT_ANCHOR_RE, has_url_anchor, token_chars
 from milter.links._html import scan_html
 from milter.model.budget import checkpoint
 from milter.text.psl import HostParts, registrable_domain, split_host
@@ -110,7 +110,7 @@ _WORK_FACTOR = 25
 # and once backward (from a reversed copy of what comes before it, _LOOK_BACK characters
 # or, for a longer token, the whole text once): linear.
 # (The delimiters and the dot anchor: milter/links/_anchors.py.)
-_TOKEN_RUN_RE = re.compile(rf"[^{TOKEN_DELIMS}]*")
+_TOKEN_RUN_RE = re.compile(rf"[{token_chars()}]*")  # [^{TOKEN_DELIMS}]*
 _START_RE = re.compile(r"(?i)(?:(?:https?|ftp|hxxps?)://|\bwww\d{0,3}\.[^.])")
 _BARE_RE = re.compile(r"(?:[\w-]{1,63}\.){1,12}[^\W\d_]{2,63}\.?(?:[:/?#].*)?")
 _LEADING = "([{<«\"'*_|"
@@ -310,7 +310,7 @@ class _Sink:
 # it depends only on the host and whether a path follows (:func:`_written_host`, cached
 # by host). Anchors with "www" take the general path (_START_RE reads them otherwise).
 _HOST_ANCHOR_RE = re.compile(
-    rf"((?:[a-zA-Z0-9-]{{1,63}}\.){{1,12}}[a-zA-Z]{{2,63}})(/[^{TOKEN_DELIMS}:]*)?"
+    rf"((?:[a-zA-Z0-9-]{{1,63}}\.){{1,12}}[a-zA-Z]{{2,63}})(/[{token_chars(':')}]*)?"
 )
 
 

@@ -144,7 +144,7 @@ def record_message(
     m = _metrics()
     _message_counter(action, verdict or NONE, would or NONE, brand or NONE).inc()
     for code in set(codes):
-        m.findings.labels(code).inc()
+        _finding_counter(code).inc()
     for limit in set(limits):
         m.limit_hits.labels(limit).inc()
     m.scan_seconds.observe(seconds)
@@ -193,6 +193,11 @@ def record_policy(digest: str, *, reloaded: bool | None = None) -> None:
 @functools.lru_cache(maxsize=4096)
 def _message_counter(action: str, verdict: str, would: str, brand: str) -> Any:
     return _metrics().messages.labels(action, verdict, would, brand)
+
+
+@functools.lru_cache(maxsize=4096)
+def _finding_counter(code: str) -> Any:
+    return _metrics().findings.labels(code)
 
 
 @functools.cache

@@ -216,15 +216,16 @@ _CHECK_EVERY = 32 * 1024
 # (:meth:`_Reader.region`) instead of one ``_STEP`` a tag. A region starts where a text
 # token starts and runs to the first markup that is no such tag (``_STOP``: "<!", "<?",
 # "</" and no letter, a careful start tag, a careful end tag that changes a state, names
-# in any case), at most _REGION_CHARS further. ``_SPLIT`` splits it into text and tags
-# (``_FAST_TAG``'s groups: the text, then per tag its end-tag slash, name, attribute list
-# and tail, and the text after it). A tag it does not read whole is one that runs to the
-# end of the region (cut by the region's end, by a stop inside one of its attribute
-# values, or refused): the split's other alternative takes all of it at once (no group
-# set) and the region ends before it. A region with fewer than _REGION_MIN_TAGS "<" is
-# left to the step path (one step a tag costs less for a few tags), and the next region
-# is tried further and further on while they miss (_REGION_BACKOFF: a stop inside every
-# tag's attributes costs a few tries, not one a tag).
+# in any case), at most _REGION_CHARS further. ``_SPLIT`` splits it into text and tags:
+# ``_FAST_TAG``'s reading in two groups, not four (each group split out costs a string
+# and a list slot a tag): the text, then per tag its name after its end-tag slash and its
+# attribute list with its tail, and the text after the last tag. A tag it does not read
+# whole is one that runs to the end of the region (cut by the region's end, by a stop
+# inside one of its attribute values, or refused): the split's other alternative takes
+# all of it at once (no group set) and the region ends before it. A region with fewer
+# than _REGION_MIN_TAGS "<" is left to the step path (one step a tag costs less for a
+# few tags), and the next region is tried further and further on while they miss
+# (_REGION_BACKOFF: a stop inside every tag's attributes costs a few tries, not one a tag).
 _REGION_CHARS = _CHECK_EVERY
 _REGION_MIN_TAGS = 4
 _REGION_BACKOFF = 8
@@ -265,10 +266,14 @@ _STOP = re.compile(
     r"<(?:[!?]|/(?![A-Za-z])|/" + _any_case(_CAREFUL_END) + "|" + _any_case(_CAREFUL) + ")"
 )
 _SPLIT = re.compile(
-    r"<(/?)(" + _FAST_NAME + r")(" + _FAST_ATTRIBUTES + r")(" + _FAST_TAIL + r")>"
+    r"<(/?" + _FAST_NAME + r")(" + _FAST_ATTRIBUTES + _FAST_TAIL + r")>"
     r"|<(?=/?[A-Za-z])(?s:.)*+"
 )
-_SEPARATOR = dict.fromkeys(_BLOCK_TAGS, "\n")
+# A region's tag by its lower-case name, end tags with their "/": its separator.
+_SEPARATOR = {**dict.fromkeys(_BLOCK_TAGS, "\n"), **{"/" + name: "\n" for name in _BLOCK_TAGS}}
+# What _FAST_TAIL reads: a tag's attribute list and tail hold an attribute when they hold
+# any other character.
+_TAIL_CHARS = "\t\n\f\r /"
 
 
 _A_END = Element("a", True, {})
@@ -378,8 +383,9 @@ def link_events(stream: Iterable[Token]) -> Iterator[LinkEvent]:
 
 
 def _attributes(raw: str) -> dict[str, str]:
-    """The attributes of a well-formed tag, from its attribute list, as the tokenizer
-    reads them (``_Tokenizer._attrs``): names lower-cased, first one kept."""
+    """The attributes of a well-formed tag, from its attribute list (with or without its
+    tail: no attribute starts there), as the tokenizer reads them (``_Tokenizer._attrs``):
+    names lower-cased, first one kept."""
     attrs: dict[str, str] = {}
     for name, dq, sq, bare in _ATTRIBUTE.findall(raw):
         key = name.lower()
@@ -484,19 +490,24 @@ class _Reader:
             at = doc.find("<", at + 1, end)
             if at < 0:  # fewer than _REGION_MIN_TAGS "<" in it
                 return start, self.missed(lt, end)
+        # Three pieces a tag: the text before it, its name (after "/" in an end tag), its
+        # attributes and tail; then the text after the last tag.
         pieces = _SPLIT.split(doc[start:end])
         if len(pieces) > 1 and pieces[-3] is None:  # a tag that runs to the region's end
-            del pieces[-5:]
-            end = start + sum(map(len, pieces)) + 2 * (len(pieces) // 5)
+            del pieces[-3:]
+            end = start + sum(map(len, pieces)) + 2 * (len(pieces) // 3)
         elif stop is None and end < size:  # cut: the text after its last tag may go on
             end -= len(pieces[-1])
             pieces[-1] = ""
-        count = len(pieces) // 5
+        count = len(pieces) // 3
         if not count:  # (the tag at lt runs to the region's end: a stop inside it…)
             return start, self.missed(lt, end)
         self.misses = 0
-        texts = pieces[0::5]
-        names = list(map(str.lower, pieces[2::5]))
+        texts = pieces[0::3]
+        names = pieces[1::3]
+        written = "".join(names)  # (most documents write every name in lower case; a
+        if written != written.lower():  # name that lower-casing changes changes them all)
+            names = list(map(str.lower, names))
         separators = list(map(_SEPARATOR.get, names, repeat(" ")))
         if self.hidden:
             self.parts.append("".join(separators))
@@ -516,20 +527,23 @@ class _Reader:
             return end, end
         # Each tag's event (None for a tag the link scan passes over), by the rule of the
         # step path: <a> and </a>; a start tag with attributes that is an img/meta or
-        # has a URL word in its attribute list (ASCII lists searched in lower case).
+        # has a URL word in its attribute list (ASCII lists searched in lower case). A
+        # tail alone ("<img/>") is no attribute; it holds no URL word (no letter).
         lower_search, search = _URL_WORD.search, _URL_ATTRIBUTE.search
         slots = [
-            (_A_END if slash else _new(Element, ("a", False, _attributes(raw) if raw else {})))
+            _new(Element, ("a", False, _attributes(raw) if raw else {}))
             if name == "a"
+            else _A_END
+            if name == "/a"
             else _new(Element, (name, False, _attributes(raw)))
             if raw
-            and not slash
+            and name[0] != "/"
             and (
-                name in _LINK_ATTR_TAGS
+                (name in _LINK_ATTR_TAGS and raw.strip(_TAIL_CHARS))
                 or (lower_search(raw.lower()) if raw.isascii() else search(raw)) is not None
             )
             else None
-            for name, slash, raw in zip(names, pieces[1::5], pieces[3::5], strict=True)
+            for name, raw in zip(names, pieces[2::3], strict=True)
         ]
         # The events in document order: the text tokens (none empty), decoded (a token
         # may decode to nothing: it is still an event), and those tags.

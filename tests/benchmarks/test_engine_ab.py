@@ -6,8 +6,6 @@ asserted)."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.support.scripts import ROOT, run_script
@@ -31,19 +29,3 @@ def test_engine_ab_pairs_every_scan(tmp_path: Path) -> None:
     kinds = [re.match(r"\s+(\w+)\s+n=\s*(\d+)\s+base", line) for line in lines]
     assert sum(int(m.group(2)) for m in kinds if m is not None) == 28
     assert not [line for line in lines if "disposition moved" in line]
-
-
-def test_a_base_without_the_package_is_refused(tmp_path: Path) -> None:
-    """A --base that is no checkout is an error at once, not a run that quietly imports
-    this tree's package twice."""
-    result = subprocess.run(
-        [sys.executable, "benchmarks/engine_ab.py", "--base", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert "a checkout of Tocsin" in result.stderr
-    assert "Traceback" not in result.stderr

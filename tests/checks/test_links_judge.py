@@ -1,6 +1,7 @@
 """The links check judges most links without unwrapping them (``may_carry`` says they
 carry no other URL, no reading is built, no finding list): its findings are those of
-judging every link in full, link by link and in the same order."""
+judging every link in full, link by link and in the same order (the first MAX_FINDINGS
+of each code, the ones the check keeps)."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def _same(raw: bytes, policy: Policy) -> int:
         assert list(found) == _in_full(judge, link), link
         count += len(found)
         in_full += found
-    assert judge.links(links) == in_full  # the links passed over have nothing to say
+    # the links passed over have nothing to say; of each code, the first MAX_FINDINGS
+    assert judge.links(links) == links_check._bounded(in_full)
     return count
 
 
@@ -166,3 +168,33 @@ async def test_a_policy_change_changes_the_judgement(policy: Policy, tmp_path: P
     for _ in range(2):  # each judged again after the other
         assert await lookalikes(policy) == ["x.ameli-news.example.fr"]
         assert await lookalikes(extended) == []
+
+
+def test_past_the_kept_findings_none_are_made_and_the_kept_ones_are_the_first(
+    policy: Policy,
+) -> None:
+    """Of each code only the first MAX_FINDINGS findings are made (the check keeps no
+    more), counted per code: a code that has its findings does not stop the others'
+    (here the lookalikes have theirs long before the mismatches and tricks), and the
+    findings kept are those of judging every link in full, then bounding."""
+    cap = links_check.MAX_FINDINGS
+    anchors = [f'<a href="https://ameli-remboursement.fr/{i}">ici</a>' for i in range(cap + 5)]
+    for i in range(cap + 3):  # a mismatch, then a trick, then both in one link
+        anchors.append(f'<a href="https://evil{i}.example/a">ameli.fr</a>')
+        anchors.append(f'<a href="https://ameli.fr@evil{i}.example/b">ici</a>')
+        anchors.append(f'<a href="https://x@evil{i}.example/c">impots.gouv.fr</a>')
+    anchors.append('<a href="https://ameli-remboursement.fr/last">ici</a>')
+    raw = (
+        "From: Jean <jean@example.org>\r\nSubject: x\r\nContent-Type: text/html\r\n\r\n"
+        + " ".join(anchors)
+    ).encode()
+    mime = parse_message(raw)
+    ctx = CheckContext(Envelope(), mime, policy, find_claim(mime, policy), None)
+    judge = links_check._Judge(ctx, ctx.compiled.brand_index)
+    links = extract_links(mime.texts, mime.htmls)
+    in_full = [finding for link in links for finding in _in_full(judge, link)]
+    found = judge.links(links)
+    assert found == links_check._bounded(in_full)
+    codes = [finding.code for finding in found]
+    assert {code: codes.count(code) for code in codes} == dict.fromkeys(links_check.LINK_CODES, cap)
+    assert len(in_full) > len(found)  # some were past the kept ones

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from milter.codec import (
     DEFAULT_ACTIONS,
@@ -174,3 +176,13 @@ def test_actions_not_granted_make_modifications_local_errors() -> None:
     with pytest.raises(LocalProtocolError, match="CHGHDRS"):
         conn.send(ChangeHeader(1, "Subject", "x"))
     assert conn.actions == ActionFlag.ADDHDRS | ActionFlag.QUARANTINE
+
+
+@given(st.integers(0, 0x1FF), st.integers(0, 0x1FF))
+def test_missing_actions_is_needed_and_not_granted(needed: int, granted: int) -> None:
+    from milter.codec import missing_actions
+
+    for _ in range(2):  # the second answer comes from the cache
+        missing = missing_actions(ActionFlag(needed), ActionFlag(granted))
+        assert missing == ActionFlag(needed) & ~ActionFlag(granted)
+        assert isinstance(missing, ActionFlag)

@@ -215,6 +215,20 @@ def test_body_replacement_must_be_contiguous() -> None:
     conn.send(ReplaceBodyChunk(b"b"))
 
 
+def test_body_replacement_rule_starts_again_at_the_next_end_of_message() -> None:
+    conn = at_eom()
+    conn.send(ReplaceBodyChunk(b"a"))
+    conn.send(AddHeader("X", "1"))
+    conn.send(Accept())
+    for command in (MailFrom("<a@b>"), Rcpt("<c@d>"), EndOfMessage()):
+        feed(conn, command)
+        if conn.pending_reply is not None and command.CODE != b"E":
+            conn.send(Continue())
+    assert conn.stage is Stage.EOM
+    conn.send(ReplaceBodyChunk(b"b"))  # the same connection, the next message
+    conn.send(Accept())
+
+
 def test_eom_with_trailing_body_data() -> None:
     conn = setup(through("eoh"))()
     assert feed(conn, EndOfMessage(b"tail\r\n")) == [EndOfMessage(b"tail\r\n")]

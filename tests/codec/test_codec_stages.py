@@ -164,3 +164,22 @@ def test_abort_before_connect_keeps_stage() -> None:
 def test_optneg_twice_is_an_error() -> None:
     conn = setup()()
     assert not _try(conn, OptNeg(6, POSTFIX_OFFER.actions, POSTFIX_OFFER.protocol))
+
+
+def test_a_refusal_is_not_remembered_for_an_other_protocol() -> None:
+    """Transitions are cached per (stage, class, protocol): HELO first is refused without
+    NOCONNECT and allowed with it, in either order on the same process."""
+    plain = setup()()
+    assert not _try(plain, Helo("h"))
+    skipping = setup(request=NegotiationRequest(protocol=ProtocolFlag.NOCONNECT))()
+    assert _try(skipping, Helo("h"))
+    assert skipping.stage is Stage.CONNECTED
+    again = setup()()
+    assert not _try(again, Helo("h"))
+    assert not _try(setup()(), Helo("h"))
+
+
+def test_a_refusal_is_raised_every_time() -> None:
+    for _ in range(3):
+        conn = setup(through("mail"))()
+        assert not _try(conn, Data())

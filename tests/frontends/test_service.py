@@ -173,3 +173,14 @@ async def test_a_message_the_front_end_could_not_keep_is_tempfailed(tmp_path: Pa
     outcome = await _service(tmp_path).process(request, deadline_seconds=30)
     assert outcome.action is Action.TEMPFAIL
     assert outcome.failure == "spool: No space left on device"
+
+
+def test_with_elapsed_carries_every_field_over() -> None:
+    from dataclasses import fields
+
+    from milter.frontends.service import with_elapsed
+
+    values = {f.name: object() for f in fields(Outcome)}
+    outcome = Outcome(**values)  # type: ignore[arg-type]
+    assert with_elapsed(outcome, 12.5) == replace(outcome, elapsed_ms=12.5)
+    assert with_elapsed(outcome, 12.5).elapsed_ms == 12.5

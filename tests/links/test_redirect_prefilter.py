@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,3 +48,14 @@ def test_a_base64_target_is_still_unwrapped() -> None:
     token = base64.urlsafe_b64encode(inner.encode()).decode().rstrip("=")
     found = redirect.unwrap_once(f"https://t.lettre.fr/c?u={token}&utm_source=x")
     assert found == (inner, "query-param")
+
+
+def test_the_path_stop_class_is_every_character_but_the_four() -> None:
+    """_PATH_STOP_RE's class, spelled as ranges, is [^#?:%]: the same characters, every
+    code point (a run stops at the first of those four and nowhere else)."""
+    spelled = re.compile(redirect._PATH_STOP_RE.pattern.removesuffix("*+"))
+    negated = re.compile(r"[^#?:%]")
+    for code in range(0x110000):
+        char = chr(code)
+        assert bool(spelled.match(char)) == bool(negated.match(char)), hex(code)
+    assert redirect._PATH_STOP_RE.pattern.endswith("]*+")

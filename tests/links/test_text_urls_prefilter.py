@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from milter.links import extract as extract_module
-from milter.links._anchors import TOKEN_DELIMS, has_url_anchor
+from milter.links._anchors import TOKEN_DELIMS, has_url_anchor, token_chars
 from milter.links.extract import extract_links, find_text_urls
 from milter.text.url import parse_url
 
@@ -187,3 +187,19 @@ def test_the_delimiters_are_white_space_quotes_angles_and_controls() -> None:
     for code in range(0x110000):
         char = chr(code)
         assert bool(spelled.match(char)) == bool(defined.match(char)), hex(code)
+
+
+def test_the_token_classes_are_the_negated_delimiters() -> None:
+    """token_chars() spells [^TOKEN_DELIMS] (and with ``but``, [^TOKEN_DELIMS...]) as a
+    positive class: the same characters, every code point; and the patterns built on it
+    are the ones the scan uses."""
+    pairs = [
+        (re.compile(f"[{token_chars(but)}]"), re.compile(f"[^{TOKEN_DELIMS}{but}]"))
+        for but in ("", ":", ".", "a:", "\x10<")  # (the last two already delimiters)
+    ]
+    for code in range(0x110000):
+        char = chr(code)
+        for positive, negated in pairs:
+            assert bool(positive.match(char)) == bool(negated.match(char)), hex(code)
+    assert extract_module._TOKEN_RUN_RE.pattern == f"[{token_chars()}]*"
+    assert f"(/[{token_chars(':')}]*)?" in extract_module._HOST_ANCHOR_RE.pattern

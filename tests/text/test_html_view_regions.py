@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from milter.text import html_view
+from milter.text.html import _FAST_TAG
 from tests.text.test_html_view import _corpus_htmls, _same
 
 _SETTINGS = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -78,6 +79,12 @@ _PIECES = (
     "<img src=https://i.fr/i.png alt='Alt'>",
     "<IMG SRC=x>",
     "<img>",
+    "<img/>",
+    "<IMG />",
+    "<meta\t/>",
+    "</img src=x>",
+    "</span data-src=https://d.fr/ />",
+    "<A/HREF=x>",
     "<meta http-equiv=refresh content='0;url=https://m.fr/'>",
     "<td background=https://b.fr/>",
     "<td bac\u212aground=https://k.fr/>",
@@ -190,6 +197,32 @@ def test_regions_cut_anywhere_read_what_one_step_a_tag_reads(
         _same(doc)
 
 
+@_SETTINGS
+@given(st.one_of(MARKUP, RUNS))
+def test_the_split_reads_the_tags_of_the_fast_pattern(doc: str) -> None:
+    """``_SPLIT`` reads the well-formed tags ``_FAST_TAG`` reads, in two groups (the name
+    after its end-tag slash, the attribute list with its tail), and the attribute reading
+    is the same with the tail."""
+    pieces = html_view._SPLIT.split(doc)
+    at = 0
+    for index in range(0, len(pieces) - 1, 3):
+        assert _FAST_TAG.search(pieces[index]) is None, doc  # (no tag read as text)
+        at += len(pieces[index])
+        name, raw = pieces[index + 1], pieces[index + 2]
+        fast = _FAST_TAG.match(doc, at)
+        if name is None:  # a tag that runs to the end: all the rest, not read here
+            assert fast is None, doc
+            assert pieces[index + 3] == "", doc
+            assert doc[at + 1 : at + 3].lstrip("/")[:1].isalpha()
+            return
+        assert fast is not None, doc
+        assert fast.end() == at + len(name) + len(raw) + 2, doc
+        slash, fast_name, attrs, tail = fast.groups()
+        assert (name, raw) == (slash + fast_name, attrs + tail), doc
+        assert html_view._attributes(raw) == html_view._attributes(attrs), doc
+        at = fast.end()
+
+
 def test_regions_read_the_benchmark_corpus_in_bulk() -> None:
     """Equal to one step a tag on every corpus part, and most tags read in regions."""
     htmls = _corpus_htmls()
@@ -240,13 +273,28 @@ _MUTANTS = {
         "or (lower_search(raw.lower()) if raw.isascii() else search(raw)) is not None",
         "or False",
     ),
-    "every start tag with attributes an event": ("name in _LINK_ATTR_TAGS\n", "True\n"),
+    "every start tag with attributes an event": (
+        "(name in _LINK_ATTR_TAGS and raw.strip(_TAIL_CHARS))",
+        "True",
+    ),
+    "a tail alone read as an attribute": (
+        "(name in _LINK_ATTR_TAGS and raw.strip(_TAIL_CHARS))",
+        "name in _LINK_ATTR_TAGS",
+    ),
+    "end tags with a URL word read as start tags": ('and name[0] != "/"', ""),
+    "names written in upper case not lower-cased": (
+        "names = list(map(str.lower, names))",
+        "pass",
+    ),
     "non-ASCII attributes searched in lower case": (
         "if raw.isascii() else search(raw)",
         "if True else search(raw)",
     ),
-    "img and meta not link tags without a URL word": ("name in _LINK_ATTR_TAGS\n", "False\n"),
-    "end tags of anchors not events": ("(_A_END if slash else", "(None if slash else"),
+    "img and meta not link tags without a URL word": (
+        "(name in _LINK_ATTR_TAGS and raw.strip(_TAIL_CHARS))",
+        "False",
+    ),
+    "end tags of anchors not events": ("else _A_END\n", "else None\n"),
     "hidden text shown": ("if self.hidden:", "if False:"),
 }
 _MUTANT_DOCS = [
@@ -257,6 +305,9 @@ _MUTANT_DOCS = [
     "<b>x</b><i>y</i><td \u017frc=x><u>w</u>",
     "<b>x</b><i>y</i><img alt=Alt><u>w</u><a href=https://e.fr/><img alt=Logo></a>",
     "<b>x</b><i>y</i><a href=https://e.fr/>un</a> deux <a href=https://f.fr/>trois</a>",
+    "<b>x</b><i>y</i><img/><u>w</u><meta /><img alt=A/>",
+    "<b>x</b><i>y</i></span data-src=https://d.fr/><u>w</u></img src=x>",
+    "<B>x</B><I>y</I><P>z</P><A HREF=https://e.fr/>w</A><IMG SRC=https://i.fr/>",
     "<head><b>x</b><i>y</i><u>z</u><s>w</s></head><body>vu",
     "<b>x</b><i>y</i><u>z</u><s>w</s> https://t.fr/un-lien-assez-long-pour-la-fenetre",
     "<b>x</b><i>y</i><u>z</u><s>w</s><a href=https://e.fr/un-lien-assez-long>lien</a>",

@@ -15,25 +15,38 @@ when it fires instead of being re-armed for every read.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from milter.codec import (
     NEED_DATA,
+    Abort,
+    BodyChunk,
     Connect,
     ConnectionClosed,
     Continue,
+    Data,
+    EndOfHeaders,
     EndOfMessage,
+    Header,
+    Helo,
+    MailFrom,
     MilterConnection,
     OptNeg,
     Progress,
     ProtocolError,
     Quit,
+    QuitNewConnection,
+    Rcpt,
     Reply,
+    Unknown,
 )
 from milter.frontends.listen import no_delay
+from milter.frontends.milter.assemble import AssemblyLimits
 from milter.frontends.milter.replies import final_reply
 from milter.frontends.milter.session import (
     NO_REPLY_PROTOCOL,
@@ -54,6 +67,27 @@ log = logging.getLogger("tocsin.milter")
 # (Nagle on its side). Set again after every read: the kernel leaves quick-ack mode by
 # itself. Elsewhere the NR_* bits that invite that pattern are not requested.
 QUICKACK: int | None = getattr(socket, "TCP_QUICKACK", None)
+# The events `_pump` only records and maybe answers "continue" (the codec decodes commands
+# of these very classes): looked up first, before the few that need more.
+_RECORDED = frozenset(
+    {
+        Connect,
+        Helo,
+        MailFrom,
+        Rcpt,
+        Data,
+        Header,
+        EndOfHeaders,
+        BodyChunk,
+        Abort,
+        QuitNewConnection,
+        Unknown,
+    }
+)
+
+
+# The session of a connection not made yet, or refused: never fed, so shared.
+_NOT_CONNECTED = MilterSession(AssemblyLimits())
 
 
 class MilterProtocol(asyncio.Protocol):
@@ -67,7 +101,7 @@ class MilterProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self.peer = "unix"
         self.conn = MilterConnection(max_frame_size=settings.max_frame_bytes)
-        self.session = MilterSession(server.assembly_limits())  # replaced once connected
+        self.session = _NOT_CONNECTED  # replaced once connected (and admitted)
         self._pace = Pace(
             settings.message_seconds, settings.min_bytes_per_second, settings.slow_grace_seconds
         )
@@ -81,7 +115,14 @@ class MilterProtocol(asyncio.Protocol):
         self._progress: asyncio.TimerHandle | None = None
         self._discard_left: int | None = None  # set after a protocol error mid-message
         self._counted = False  # accepted and counted in the server's connections
-        self._quickack: socket.socket | None = None  # a TCP socket to keep in quick-ack mode
+        # sets TCP_QUICKACK again on a TCP socket (a C call: no TransportSocket method)
+        self._quickack: Callable[[], None] | None = None
+        # the loop's clock, as a C call when it is the default loop's (time.monotonic)
+        self._clock: Callable[[], float] = (
+            time.monotonic
+            if type(self._loop).time is asyncio.BaseEventLoop.time
+            else self._loop.time
+        )
 
     @property
     def idle(self) -> bool:
@@ -106,7 +147,8 @@ class MilterProtocol(asyncio.Protocol):
                 requested = REQUESTED_PROTOCOL
             else:
                 sock.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
-                self._quickack = sock
+                raw = getattr(sock, "_sock", sock)  # asyncio's TransportSocket wraps it
+                self._quickack = functools.partial(raw.setsockopt, socket.IPPROTO_TCP, QUICKACK, 1)
         self.session = MilterSession(self.server.assembly_limits(), requested)
         connection_opened("milter")
         self._arm_timer(self._last_data + self._idle)
@@ -117,10 +159,10 @@ class MilterProtocol(asyncio.Protocol):
             if self._discard_left <= 0:
                 self.close()
             return
-        if self._quickack is not None and QUICKACK is not None:
-            self._quickack.setsockopt(socket.IPPROTO_TCP, QUICKACK, 1)
-        self._last_data = self._loop.time()
-        self._pace.received(len(data))
+        if self._quickack is not None:
+            self._quickack()
+        self._last_data = self._clock()
+        self._pace.bytes += len(data)  # Pace.received, inline
         self.conn.receive_data(data)
         if self.busy:  # nothing is due before our reply: read no further meanwhile
             if self._transport is not None:
@@ -160,35 +202,41 @@ class MilterProtocol(asyncio.Protocol):
     def _pump(self) -> None:
         """Answer every complete command buffered; start the scan at end of message."""
         out: list[bytes] = []
-        conn, session = self.conn, self.session
+        conn, session, pace = self.conn, self.session, self._pace
         try:
             while not (self.closing and self.idle):
                 event = conn.next_event()
                 if event is NEED_DATA:
                     if session.in_message:
-                        self._pace.read_timeout(self._idle, time.monotonic())  # may raise
+                        # Pace.read_timeout raises only past the budget or the grace
+                        # period: before both, it is not called
+                        now = time.monotonic()
+                        elapsed = now - pace.started
+                        if elapsed >= pace.budget or elapsed > pace.grace:
+                            pace.read_timeout(self._idle, now)  # may raise
                     break
                 if not session.in_message:
-                    self._pace.start(time.monotonic())  # the clock runs from MAIL FROM to EOM
-                if isinstance(event, (ConnectionClosed, Quit)):
-                    self._write(out)
-                    self.close()
-                    return
-                if isinstance(event, OptNeg):
-                    out.append(conn.send(session.negotiate(event)))
-                elif isinstance(event, EndOfMessage):
-                    self._write(out)
-                    self._start_scan(event)
-                    return
-                else:
-                    session.observe(event)
-                    if conn.pending_reply is not None:
-                        reply: Reply = Continue()
-                        if isinstance(event, Connect) and not self.server.claim(
-                            self, session.client_ip
-                        ):
-                            reply = self.server.too_many_from_client
-                        out.append(conn.send(reply))
+                    pace.start(time.monotonic())  # the clock runs from MAIL FROM to EOM
+                if type(event) not in _RECORDED:
+                    if isinstance(event, (ConnectionClosed, Quit)):
+                        self._write(out)
+                        self.close()
+                        return
+                    if isinstance(event, OptNeg):
+                        out.append(conn.send(session.negotiate(event)))
+                        continue
+                    if isinstance(event, EndOfMessage):
+                        self._write(out)
+                        self._start_scan(event)
+                        return
+                session.observe(event)  # type: ignore[arg-type]  # (not ConnectionClosed)
+                if conn.pending_reply is not None:
+                    reply: Reply = Continue()
+                    if isinstance(event, Connect) and not self.server.claim(
+                        self, session.client_ip
+                    ):
+                        reply = self.server.too_many_from_client
+                    out.append(conn.send(reply))
             else:
                 self._write(out)
                 self.close()  # the server is stopping and this connection is idle

@@ -7,6 +7,7 @@ quarantine (hold) request, then exactly one final reply.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from milter.codec import (
@@ -16,10 +17,12 @@ from milter.codec import (
     ChangeHeader,
     Discard,
     InsertHeader,
+    ProtocolFlag,
     Quarantine,
     Reply,
     ReplyCode,
     TempFail,
+    missing_actions,
     replace_body,
 )
 from milter.frontends.service import Action, Outcome
@@ -37,6 +40,13 @@ class WireOptions:
     hides_received: bool = True  # INSHEADER indexes count the MTA's hidden Received
 
 
+@functools.lru_cache(maxsize=64)
+def wire_options(actions: ActionFlag, protocol: ProtocolFlag, hides_received: bool) -> WireOptions:
+    """The `WireOptions` of a connection that negotiated ``actions`` and ``protocol``: the
+    same for every connection of an MTA, so made once (it is immutable)."""
+    return WireOptions(actions, ProtocolFlag.HDR_LEADSPC in protocol, hides_received)
+
+
 def outcome_replies(outcome: Outcome, wire: WireOptions) -> tuple[list[Reply], list[str]]:
     """The replies for ``outcome`` and a list of edits the MTA did not allow us (to log)."""
     skipped: list[str] = []
@@ -48,7 +58,7 @@ def outcome_replies(outcome: Outcome, wire: WireOptions) -> tuple[list[Reply], l
     replies: list[Reply] = []
     for edit in plan.header_edits:
         reply = header_reply(edit, wire)
-        if reply.REQUIRES & ~wire.actions:
+        if missing_actions(reply.REQUIRES, wire.actions):
             skipped.append(f"{edit.op} {edit.name}")
         else:
             replies.append(reply)

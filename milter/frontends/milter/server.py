@@ -19,14 +19,13 @@ from milter.codec import (
     EndOfMessage,
     LocalProtocolError,
     MilterConnection,
-    ProtocolFlag,
     Reply,
     ReplyCode,
 )
 from milter.frontends.caps import PerClient
 from milter.frontends.milter.assemble import AssemblyLimits
 from milter.frontends.milter.connection import MilterProtocol
-from milter.frontends.milter.replies import WireOptions, final_reply, outcome_replies
+from milter.frontends.milter.replies import final_reply, outcome_replies, wire_options
 from milter.frontends.milter.session import MilterSession
 from milter.frontends.service import Action, MessageRequest, MessageService
 from milter.frontends.settings import MilterSettings
@@ -171,11 +170,7 @@ class MilterServer:
             deadline_seconds=self.settings.eom_deadline_seconds,
             on_failure=self.settings.on_failure,
         )
-        wire = WireOptions(
-            conn.actions,
-            leading_space=ProtocolFlag.HDR_LEADSPC in conn.protocol,
-            hides_received=self.settings.mta_hides_received,
-        )
+        wire = wire_options(conn.actions, conn.protocol, self.settings.mta_hides_received)
         qid = request.envelope.queue_id or "NOQUEUE"
         try:
             replies, skipped = outcome_replies(outcome, wire)

@@ -7,6 +7,8 @@ hands over a `MessageRequest` for the engine. The server does the I/O around it.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 from milter.codec import (
     Abort,
@@ -76,6 +78,9 @@ class MilterSession:
 
     def _reset_message(self) -> None:
         self._mail_from: str | None = None
+        # True between MAIL FROM and the end of that message (or its abort): a plain
+        # attribute, as `_mail_from is not None`, read twice for every command
+        self.in_message = False
         self._rcpts: list[str] = []
         if self._assembler is not None:
             self._assembler.discard()  # an unfinished message's spool file goes now
@@ -105,33 +110,47 @@ class MilterSession:
         """The SMTP client's address from the last CONNECT (None for local submissions)."""
         return self._client_ip
 
-    @property
-    def in_message(self) -> bool:
-        """True between MAIL FROM and the end of that message (or its abort)."""
-        return self._mail_from is not None
-
     def observe(self, command: Command) -> None:
         """Record what ``command`` tells about the connection or the message."""
         if command.macros:
             self._macros.update({k: v for k, v in command.macros.items() if k in LOGGED_MACROS})
-        if isinstance(command, Connect):
-            self._client_name = command.hostname
-            self._client_ip = _client_ip(command)
-        elif isinstance(command, Helo):
-            self._helo = command.helo
-        elif isinstance(command, MailFrom):
-            self._reset_message()
-            self._mail_from = command.mailbox
-        elif isinstance(command, Rcpt):
-            self._rcpts.append(command.mailbox)
-        elif isinstance(command, Header):
-            self._message().add_header(command.name, command.value)
-        elif isinstance(command, BodyChunk):
-            self._message().add_body(command.data)
-        elif isinstance(command, Abort):
-            self._reset_message()
-        elif isinstance(command, QuitNewConnection):
-            self._reset_connection()
+        record = _RECORD.get(type(command))
+        if record is not None:
+            record(self, command)
+        elif not isinstance(command, _RECORD_KINDS):  # (the codec makes no subclasses)
+            return
+        else:  # a subclass of a recorded command
+            for kind, method in _RECORD.items():
+                if isinstance(command, kind):
+                    method(self, command)
+                    return
+
+    def _connect(self, command: Connect) -> None:
+        self._client_name = command.hostname
+        self._client_ip = _client_ip(command)
+
+    def _helo_(self, command: Helo) -> None:
+        self._helo = command.helo
+
+    def _mail(self, command: MailFrom) -> None:
+        self._reset_message()
+        self._mail_from = command.mailbox
+        self.in_message = True
+
+    def _rcpt(self, command: Rcpt) -> None:
+        self._rcpts.append(command.mailbox)
+
+    def _header(self, command: Header) -> None:
+        self._message().add_header(command.name, command.value)
+
+    def _body(self, command: BodyChunk) -> None:
+        self._message().add_body(command.data)
+
+    def _abort(self, command: Abort) -> None:
+        self._reset_message()
+
+    def _quit_nc(self, command: QuitNewConnection) -> None:
+        self._reset_connection()
 
     def end_of_message(self, final_chunk: bytes, macros: dict[str, str]) -> MessageRequest:
         """Close the message: its bytes and envelope for the engine. Resets message state.
@@ -162,6 +181,20 @@ class MilterSession:
         )
         self._reset_message()
         return request
+
+
+# what `observe` does per command class, in the order the isinstance tests used to go
+_RECORD: dict[type[Command], Callable[[MilterSession, Any], None]] = {
+    Connect: MilterSession._connect,
+    Helo: MilterSession._helo_,
+    MailFrom: MilterSession._mail,
+    Rcpt: MilterSession._rcpt,
+    Header: MilterSession._header,
+    BodyChunk: MilterSession._body,
+    Abort: MilterSession._abort,
+    QuitNewConnection: MilterSession._quit_nc,
+}
+_RECORD_KINDS = tuple(_RECORD)
 
 
 @functools.lru_cache(maxsize=64)
