@@ -91,10 +91,12 @@ def body_edit(
     """The body with suspicious links neutralised and the banner on top, as the verdict's
     actions ask; None when nothing changes (signed or encrypted mail, already done).
     ``rcpts``: the envelope recipients redirect-mode links are bound to."""
+    wanted = LINK_ACTIONS & verdict.actions
+    if not wanted and BANNER not in verdict.actions:
+        return None  # what edit_body answers without a banner or links: nothing read
     targets = targets_from_findings(verdict.findings)
     if actions.unproven_brand_links == "all" and failed_to_prove(verdict):
         targets = targets.with_every_link()  # a lure's "harmless" tracker leads to it too
-    wanted = LINK_ACTIONS & verdict.actions
     links = link_rewrite(targets, actions, verdict, rcpts) if wanted else None
     banner = banner_for(verdict, policy, actions, targets) if BANNER in verdict.actions else None
     if (banner or links) and not mime.source.editable:

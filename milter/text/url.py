@@ -303,8 +303,8 @@ def parse_url(raw: str, base: str = "", *, assume_http: bool = False) -> ParsedU
     ``assume_http`` prefixes ``http://`` to scheme-less text forms (``www.x.fr/a``).
     Never raises on malformed input.
     """
-    simple = _read_simple(raw, assume_http)
-    return _parse_general(raw, base, assume_http) if simple is None else _new_parsed(simple)
+    fields = read_url(raw, base, assume_http)
+    return fields if isinstance(fields, ParsedUrl) else _new_parsed(fields)
 
 
 UrlFields = tuple[str, str, str, str, str, frozenset[LinkFlag], tuple[int, int]]
@@ -314,14 +314,9 @@ UrlFields = tuple[str, str, str, str, str, frozenset[LinkFlag], tuple[int, int]]
 def read_url(raw: str, base: str = "", assume_http: bool = False) -> UrlFields:
     """:func:`parse_url`'s reading, its fields in a plain tuple (a :class:`ParsedUrl` when
     the general path read it), for a caller that unpacks it at once (the link extractor):
-    the named tuple costs more to build than the one-match reading of a common link."""
-    simple = _read_simple(raw, assume_http)
-    return _parse_general(raw, base, assume_http) if simple is None else simple
-
-
-def _read_simple(raw: str, assume_http: bool) -> UrlFields | None:
-    """The one-match path's reading of ``raw`` (see _SIMPLE_RE), None when the general
-    path must read it."""
+    the named tuple costs more to build than the one-match reading of a common link.
+    The one-match path (see _SIMPLE_RE) is read here, in the one call a link makes;
+    anything else by :func:`_parse_general`."""
     # Nothing for _clean to do on text without hidden characters starting with a host
     # character: no tab or newline, no C0 control or space at the end.
     if (
@@ -355,7 +350,7 @@ def _read_simple(raw: str, assume_http: bool) -> UrlFields | None:
             span = (7, 7 + len(host))
             target = "http://" + raw
             return target, "http", unicode_host, ascii_host, "", flags | _NO_SCHEME, span
-    return None
+    return _parse_general(raw, base, assume_http)
 
 
 _new_parsed = functools.partial(tuple.__new__, ParsedUrl)

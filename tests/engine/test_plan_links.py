@@ -235,3 +235,32 @@ def test_unproven_brand_mail_is_still_rewritten(policy: Policy, auth, extra) -> 
     findings = (MISMATCH, *(Finding(c, "auth", Severity.CRITICAL, c, "ameli", {}) for c in extra))
     v = Verdict(Disposition.TAG, "ameli", 6.0, findings, (), auth, TAG)
     assert plan(v, parse_message(RAW), policy).new_body is not None
+
+
+@pytest.mark.parametrize(
+    ("actions", "rewritten"),
+    [
+        (frozenset({"subject_tag"}), False),
+        (frozenset(), False),
+        (frozenset({"banner"}), True),
+        (frozenset({"defang_links"}), True),
+        (frozenset({"rewrite_links"}), True),
+    ],
+)
+def test_the_body_is_read_only_for_a_banner_or_links(
+    policy: Policy, monkeypatch: pytest.MonkeyPatch, actions: frozenset[str], rewritten: bool
+) -> None:
+    from milter.mime.spool import RawMessage
+
+    mime = parse_message(RAW)
+    reads: list[int] = []
+    to_bytes = RawMessage.to_bytes
+
+    def counted(self: RawMessage) -> bytes:
+        reads.append(1)
+        return to_bytes(self)
+
+    monkeypatch.setattr(RawMessage, "to_bytes", counted)
+    result = plan(verdict(MISMATCH, actions=actions), mime, policy)
+    assert (result.new_body is not None) == rewritten
+    assert bool(reads) == rewritten  # nothing to change: the (maybe spooled) body stays unread

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from milter.codec import (
@@ -165,3 +167,65 @@ def test_wire_options_follow_what_was_negotiated(
 
     expected = WireOptions(actions, ProtocolFlag.HDR_LEADSPC in protocol, hides)
     assert wire_options(actions, protocol, hides) == expected
+
+
+def _reference(raw: bytes, limits: AssemblyLimits) -> tuple[bytes, int, int, bool, int | None]:
+    """What the writer kept when every header line was written on its own (before the
+    lines were batched): the bytes, their size, what was received, spooled, header end."""
+    writer = limits.spool.writer(limits.max_message_bytes)
+    headers, body = split_message(raw)
+    for name, value in headers:
+        line = (name + ":" + value).encode("utf-8", "surrogateescape")
+        writer.write(line.replace(b"\n", b"\r\n") + b"\r\n")
+    writer.write(b"\r\n")
+    writer.write(body[:10])
+    writer.write(body[10:])
+    message = writer.finish()
+    try:
+        return (
+            message.to_bytes(),
+            message.size,
+            message.received,
+            message.spooled,
+            writer.header_end,
+        )
+    finally:
+        message.close()
+
+
+@pytest.mark.parametrize("max_bytes", [3, 30, 41, 60, len(RAW) - 5, 50 * 1024 * 1024])
+@pytest.mark.parametrize("threshold", [20, 2 * 1024 * 1024])
+def test_header_lines_batched_keep_what_the_writer_kept(
+    max_bytes: int, threshold: int, tmp_path: Path
+) -> None:
+    from milter.mime.spool import SpoolConfig
+
+    spool = SpoolConfig(directory=tmp_path, threshold_bytes=threshold)
+    limits = AssemblyLimits(max_message_bytes=max_bytes, spool=spool)
+    raw = RAW.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    expected = _reference(raw, limits)
+    assembler = _assemble(raw, leadspc=True, limits=limits)
+    writer = assembler._writer
+    assert assembler.size == len(raw)
+    message = assembler.finish()
+    try:
+        got = (message.to_bytes(), message.size, message.received, message.spooled)
+        assert got == expected[:4]
+        assert writer is not None
+        assert writer.header_end == expected[4]
+    finally:
+        message.close()
+
+
+def test_a_long_header_block_reaches_the_writer_before_its_end(tmp_path: Path) -> None:
+    from milter.frontends.milter.assemble import HEADER_BATCH_BYTES
+
+    assembler = MessageAssembler(AssemblyLimits(), leading_space_kept=True)
+    value = " " + "x" * 1000
+    count = HEADER_BATCH_BYTES // 1000 + 2
+    for i in range(count):
+        assembler.add_header(f"X-H{i}", value)
+    writer = assembler._writer
+    assert writer is not None
+    assert 0 < writer.received < assembler.size
+    assert assembler.finish().to_bytes().count(b"X-H") == count

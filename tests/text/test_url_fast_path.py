@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from milter.text.url import _parse_general, _plain_head, parse_url, read_url
+from milter.text.url import ParsedUrl, _parse_general, _plain_head, parse_url, read_url
 
 _SCHEMES = st.sampled_from(["http", "https", "HTTPS", "hTtP", "ftp", "javascript", "mailto", ""])
 _SEPARATORS = st.sampled_from(["://", "://", ":/", ":\\\\", ":///", "//", ":", ":/\\"])
@@ -141,3 +141,14 @@ def test_the_head_cache_keeps_short_heads_only() -> None:
     for raw in ("https://x.fr/a", "http://x.fr", "https://x.fr?q=1#f", "https://u@x.fr/"):
         assert parse_url(raw) == _parse_general(raw, "", False)
     assert _plain_head.cache_info().currsize == 4
+
+
+def test_parse_url_gives_a_parsed_url_whichever_path_read_it() -> None:
+    """read_url reads the one-match path inline and returns a plain tuple for it;
+    parse_url makes every reading a ParsedUrl (its callers read fields by name)."""
+    for raw in ("https://x.fr/a?b", "http://x.fr", "HTTPS://x.fr/a", "x.fr/a", "mailto:a@b.fr"):
+        for assume_http in (False, True):
+            parsed = parse_url(raw, assume_http=assume_http)
+            assert type(parsed) is ParsedUrl, raw
+            assert tuple(parsed) == read_url(raw, "", assume_http)
+    assert type(read_url("https://x.fr/a")) is tuple  # the one-match path: no named tuple

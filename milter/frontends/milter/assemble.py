@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from milter.mime.spool import MessageWriter, RawMessage, SpoolConfig
 
 ENCODING, ERRORS = "utf-8", "surrogateescape"
+# Header lines wait in a list and go to the writer together (at the end of the headers, or
+# once this many bytes wait): one write, one header-end search for the whole block instead
+# of one per header. The writer sees the same bytes in the same order.
+HEADER_BATCH_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,13 +47,15 @@ class MessageAssembler:
         self._leading_space_kept = leading_space_kept
         self._writer: MessageWriter | None = limits.spool.writer(limits.max_message_bytes)
         self._in_body = False
+        self._lines: list[bytes] = []  # header lines not handed to the writer yet
+        self._pending = 0  # their bytes
         self.header_names: list[str] = []
         self.failure: str | None = None
 
     @property
     def size(self) -> int:
         """Bytes received so far (kept or not)."""
-        return self._writer.received if self._writer is not None else 0
+        return self._writer.received + self._pending if self._writer is not None else 0
 
     def add_header(self, name: str, value: str) -> None:
         """Append one header as it appeared on the wire."""
@@ -57,7 +63,19 @@ class MessageAssembler:
         line = (name + separator + value).encode(ENCODING, ERRORS)
         line = line.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n") + b"\r\n"
         self.header_names.append(name)
-        self._write(line)
+        if self._in_body:  # (the codec allows no header after the body)
+            self._write(line)
+            return
+        self._lines.append(line)
+        self._pending += len(line)
+        if self._pending >= HEADER_BATCH_BYTES:
+            self._flush_lines()
+
+    def _flush_lines(self) -> None:
+        lines = self._lines
+        if lines:
+            self._lines, self._pending = [], 0
+            self._write(lines[0] if len(lines) == 1 else b"".join(lines))
 
     def add_body(self, chunk: bytes) -> None:
         """Append one body chunk."""
@@ -67,7 +85,9 @@ class MessageAssembler:
     def _end_headers(self) -> None:
         if not self._in_body:
             self._in_body = True
-            self._write(b"\r\n")
+            self._lines.append(b"\r\n")
+            self._pending += 2
+            self._flush_lines()
 
     def _write(self, data: bytes) -> None:
         if self._writer is None or self.failure is not None:
@@ -90,6 +110,7 @@ class MessageAssembler:
 
     def discard(self) -> None:
         """Drop the message (aborted, connection lost): its spool file goes."""
+        self._lines, self._pending = [], 0
         if self._writer is not None:
             self._writer.discard()
             self._writer = None
