@@ -196,7 +196,15 @@ def _tcp_socket() -> tuple[socket.socket, list[socket.socket]]:
     return accepted, [listener, client, accepted]
 
 
-async def _replay(recorded: Sequence[Recorded], rounds: int) -> str:
+def _reads(packets: Sequence[bytes], size: int) -> list[bytes]:
+    """The packets as the MTA's stream cut in reads of ``size`` bytes (0: one a packet)."""
+    if not size:
+        return list(packets)
+    stream = b"".join(packets)
+    return [stream[i : i + size] for i in range(0, len(stream), size)]
+
+
+async def _replay(recorded: Sequence[Recorded], rounds: int, read_size: int = 0) -> str:
     import milter.frontends.service as service_module
     from milter.engine import prepare_policy
     from milter.frontends.milter.connection import MilterProtocol
@@ -234,8 +242,8 @@ async def _replay(recorded: Sequence[Recorded], rounds: int) -> str:
                     protocol = MilterProtocol(server)
                     transport = FakeTransport(protocol, sock)
                     protocol.connection_made(transport)
-                    for packet in message.packets[:-1]:
-                        protocol.data_received(packet)
+                    for data in _reads(message.packets[:-1], read_size):
+                        protocol.data_received(data)
                     assert protocol.scan is not None
                     await protocol.scan
                     protocol.data_received(message.packets[-1])  # QUIT
@@ -257,7 +265,7 @@ def _tail(recorded: Sequence[Recorded], rounds: int) -> str:
 def replay(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.WARNING)
     recorded: list[Recorded] = pickle.loads(Path(args.file).read_bytes())
-    digest = asyncio.run(_replay(recorded, args.rounds))
+    digest = asyncio.run(_replay(recorded, args.rounds, args.read_size))
     print(f"{len(recorded)} messages x {args.rounds} rounds, replies sha256 {digest}")
 
 
@@ -272,6 +280,12 @@ def main() -> None:
     rep = sub.add_parser("replay", help="feed them to the server (under callgrind)")
     rep.add_argument("file")
     rep.add_argument("--rounds", type=int, default=1)
+    rep.add_argument(
+        "--read-size",
+        type=int,
+        default=0,
+        help="cut the stream in reads of this size (0: a read a packet)",
+    )
     rep.set_defaults(run=replay)
     args = parser.parse_args()
     args.run(args)

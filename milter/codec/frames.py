@@ -96,7 +96,10 @@ class FrameBuffer:
                 self._start = end
                 if isinstance(buffer, bytes):
                     return buffer[body : body + 1], buffer[body + 1 : end]
-                return bytes(buffer[body : body + 1]), bytes(buffer[body + 1 : end])
+                # a bytearray's slice is a bytearray (a copy) that bytes() copies again:
+                # through a memoryview the payload is copied once
+                with memoryview(buffer) as view:
+                    return bytes(view[body : body + 1]), bytes(view[body + 1 : end])
         if self.eof and available:
             raise RemoteProtocolError(
                 f"connection closed inside a packet ({available} bytes pending)"

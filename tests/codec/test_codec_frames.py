@@ -110,3 +110,18 @@ def test_feeding_after_eof_is_local_error() -> None:
     buffer.feed(b"")
     with pytest.raises(LocalProtocolError):
         buffer.feed(b"x")
+
+
+def test_a_packet_split_across_reads_comes_out_as_bytes_and_the_buffer_still_grows() -> None:
+    first = packet(b"B", b"x" * 1000)
+    second = packet(b"B", b"y" * 500)
+    buffer = FrameBuffer()
+    buffer.feed(first[:300])  # kept as it came
+    buffer.feed(first[300:] + second[:10])  # now a bytearray
+    code, payload = buffer.next_packet() or (b"", b"")
+    assert (code, payload) == (b"B", b"x" * 1000)
+    assert type(code) is bytes
+    assert type(payload) is bytes
+    buffer.feed(second[10:])  # no view of the buffer left behind to stop it growing
+    assert buffer.next_packet() == (b"B", b"y" * 500)
+    assert buffer.next_packet() is None
