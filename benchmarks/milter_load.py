@@ -278,9 +278,10 @@ def _direct(
                 asyncio.run(_drive(setup.front, warm, min(level, 8)))
                 rows.append(measure("direct", setup, corpus, level, round_))
                 show(rows[-1])
-        setup = Setup("tocsin", "uncached", direct["tocsin"].front, direct["tocsin"].server)
-        rows.append(measure("direct", setup, batch, level))
-        show(rows[-1])
+        if batch:  # --uncached-messages 0: no uncached pass
+            setup = Setup("tocsin", "uncached", direct["tocsin"].front, direct["tocsin"].server)
+            rows.append(measure("direct", setup, batch, level))
+            show(rows[-1])
     smtp_stall_check([r for r in rows if r.concurrency == 1])
     return rows
 

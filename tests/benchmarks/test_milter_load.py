@@ -267,3 +267,15 @@ def test_reference_line_takes_medians_per_level(capsys: pytest.CaptureFixture[st
     assert out.startswith("reference, tocsin against Rspamd daemon version 3.4")
     assert "C=1 CPU ms/msg tocsin 6.00, rspamd 24.00 (25 %), msg/s 90.0 against 12.0" in out
     assert "C=8 CPU ms/msg tocsin 4.00, rspamd 16.00 (25 %), msg/s 300.0 against 40.0" in out
+
+
+def test_no_uncached_pass_when_asked_for_none(tmp_path: Path) -> None:
+    """--uncached-messages 0 leaves the uncached pass out (it divided by zero before)."""
+    lines = run_script(
+        "benchmarks/milter_load.py",
+        *("--messages", "4", "--uncached-messages", "0", "--warmup", "1", "--levels", "1"),
+        *("--no-postfix", "--rspamd-messages", "0", "--workdir", str(tmp_path)),
+    )
+    rows = [line.split() for line in lines if line[:4].strip() == "1"]
+    assert {r[1] for r in rows} == {"null", "tocsin", "tocsin-smtp"}, lines
+    assert not [r for r in rows if "uncached" in r]
