@@ -65,6 +65,7 @@ from milter.text.html import (
     Text,
     Token,
     _attr_value,
+    _name_tree,
     _Tokenizer,
     tokens,
 )
@@ -383,18 +384,6 @@ def link_events(stream: Iterable[Token]) -> Iterator[LinkEvent]:
             yield token.data
 
 
-def _starts(names: Iterable[str]) -> str:
-    """A pattern for where one of ``names`` starts, as a tree of their letters (a name
-    that another one starts with ends its branch)."""
-    first: dict[str, list[str]] = {}
-    for name in names:
-        first.setdefault(name[0], []).append(name[1:])
-    return "|".join(
-        re.escape(letter) + ("" if "" in rests else f"(?:{_starts(rests)})")
-        for letter, rests in sorted(first.items())
-    )
-
-
 # _ATTRIBUTE with an empty alternative for its optional value: the same matches (an
 # optional group is its contents, else nothing), without sre's repeat of a group (~10 %
 # fewer instructions a findall on the corpus's attribute lists).
@@ -404,7 +393,9 @@ _ATTRIBUTES = re.compile(_ATTRIBUTE.pattern.removesuffix(")?") + "|)")
 # _attr_value's (``#``, a name and ``;``, a legacy name) starts with one of these, so a
 # value with none is its own decoding. Many links write "&" bare ("?a=1&utm_source=x"),
 # and _attr_value tries all ~100 legacy names one by one at each "&"; this is their tree.
-_REFERENCE = re.compile(r"&(?:#|[A-Za-z][A-Za-z0-9]*+;|" + _starts(_LEGACY_NAMES) + ")")
+# html.py's letter tree with nothing after a name: a name that another starts with ends
+# its branch (only where a match may start matters here).
+_REFERENCE = re.compile(r"&(?:#|[A-Za-z][A-Za-z0-9]*+;|" + _name_tree(_LEGACY_NAMES, "") + ")")
 
 
 def _attributes(raw: str) -> dict[str, str]:
